@@ -1,0 +1,190 @@
+"""The host: plugins, store, sender and the HTTP app that providers and agents talk to."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import distinct, select, text
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
+
+from . import inbound, reassembly, status
+from .config import Config
+from .errors import MessageRejected, SmsConnectorError, TooLarge, WebhookRejected
+from .events import EventBus
+from .messages import InboundMessage, StatusUpdate, utcnow
+from .plugins import Hooks, PluginInfo, load_plugins
+from .sender import Sender
+from .store import Store
+from .store.models import SegmentGroup
+from .webhooks import WebhookKind, WebhookRequest
+
+log = logging.getLogger(__name__)
+
+
+class App:
+    """One smsconnector deployment in one process; an ASGI application.
+
+    Every hook receives it as ``app``: plugins read ``app.config``, open transactions with
+    ``app.store.transaction()``, and call other hooks through ``app.hooks``.
+    """
+
+    def __init__(self, config: Config, *, plugins: Sequence[tuple[str, Any]] = ()) -> None:
+        self.config = config
+        self.pm, self.plugin_infos = load_plugins(config.plugins.disabled, extra=plugins)
+        self.hooks = Hooks(self.pm, self)
+        self.events = EventBus()
+        self.store = Store(config.database_url)
+        self.store.on_commit = self.events.publish
+        self.sender = Sender(self)
+        self.events.subscribe(self.sender.on_event)
+        self.hooks.configure()
+        self.routes: list[BaseRoute] = [
+            Route("/webhooks/{provider}/inbound", self._inbound_webhook, methods=["POST"]),
+            Route("/webhooks/{provider}/status", self._status_webhook, methods=["POST"]),
+            Route("/healthz", self._health, methods=["GET"]),
+            *self.hooks.routes(),
+        ]
+        self._asgi = Starlette(routes=self.routes, lifespan=self._lifespan,
+                               exception_handlers={SmsConnectorError: _error_response})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._asgi(scope, receive, send)
+
+    def plugin(self, name: str) -> Any:
+        """The registered plugin object named ``name`` (``None`` when it is not enabled)."""
+        return self.pm.get_plugin(name)
+
+    def plugins(self) -> list[PluginInfo]:
+        return list(self.plugin_infos)
+
+    def upgrade_database(self) -> None:
+        """Apply the host's and every enabled plugin's pending migrations (blocking)."""
+        self.store.upgrade(self.hooks.migrations())
+
+    def public_url(self, path: str) -> str:
+        """The URL providers reach ``path`` at (for status callbacks); needs ``public_url`` configured."""
+        base = self.config.public_url or "http://127.0.0.1:8000"
+        return base + path
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:
+        await self.hooks.startup()
+        if self.config.sender.enabled:
+            self.sender.start()
+        maintenance = asyncio.create_task(self._maintain(), name="smsconnector-maintenance")
+        try:
+            yield
+        finally:
+            maintenance.cancel()
+            await asyncio.gather(maintenance, return_exceptions=True)
+            await self.sender.stop()
+            await self.hooks.shutdown()
+            await self.store.close()
+
+    async def _maintain(self) -> None:
+        """Background upkeep: deliver concatenated messages whose missing parts timed out."""
+        while True:
+            try:
+                await self.expire_segments()
+            except Exception:
+                log.exception("maintenance failed; trying again")
+            await asyncio.sleep(min(5.0, *(p.reassembly_timeout_seconds / 4 for p in self.config.providers.values()))
+                                if self.config.providers else 5.0)
+
+    async def expire_segments(self) -> int:
+        """Deliver, marked incomplete, every concatenated message whose parts stopped arriving; how many."""
+        delivered = 0
+        async with self.store.transaction() as session:
+            providers = (await session.exec(
+                select(distinct(SegmentGroup.provider)).where(SegmentGroup.completed_at.is_(None))
+            )).scalars().all()
+            for provider in providers:
+                timeout = self.config.provider(provider).reassembly_timeout_seconds
+                for whole in await reassembly.expire(session, provider, utcnow() - timedelta(seconds=timeout)):
+                    if await inbound.store(self, session, whole) is inbound.Outcome.STORED:
+                        delivered += 1
+        return delivered
+
+    # -- HTTP ------------------------------------------------------------------------------------------
+
+    async def _inbound_webhook(self, request: Request) -> Response:
+        return await self._webhook(request, "inbound")
+
+    async def _status_webhook(self, request: Request) -> Response:
+        return await self._webhook(request, "status")
+
+    async def _webhook(self, request: Request, kind: WebhookKind) -> Response:
+        provider = request.path_params["provider"]
+        body = await self._read_body(request)
+        webhook = WebhookRequest(provider=provider, kind=kind, method=request.method, url=self._request_url(request),
+                                 headers=request.headers, body=body,
+                                 client=request.client.host if request.client else None)
+        received = await self.hooks.receive(provider, webhook)
+        items = [self._normalize(provider, event) for event in received.events]
+        # Persist before acknowledging: the reply goes out only after this transaction commits.
+        async with asyncio.timeout(self.config.inbound_timeout_seconds):
+            async with self.store.transaction() as session:
+                for item in items:
+                    if isinstance(item, InboundMessage):
+                        await inbound.accept(self, session, item)
+                    else:
+                        await status.apply(self, session, item)
+        return Response(received.reply_body, status_code=received.reply_status,
+                        media_type=received.reply_media_type)
+
+    def _normalize(self, provider: str, event: Any) -> InboundMessage | StatusUpdate:
+        item = self.hooks.normalize(provider, event)
+        if item is None:
+            raise WebhookRejected(f"no plugin normalizes {provider} events")
+        return item
+
+    async def _read_body(self, request: Request) -> bytes:
+        limit = self.config.max_body_bytes
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise TooLarge(f"body of {declared} bytes exceeds the limit of {limit} bytes")
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise TooLarge(f"body exceeds the limit of {limit} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _request_url(self, request: Request) -> str:
+        """The URL the provider called, which is what it signed; not the socket's URL behind a proxy."""
+        path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        if self.config.public_url:
+            return self.config.public_url + path
+        if self.config.trust_forwarded_headers:
+            proto = request.headers.get("x-forwarded-proto", request.url.scheme).split(",")[0].strip()
+            host = request.headers.get("x-forwarded-host", request.headers.get("host", "")).split(",")[0].strip()
+            return f"{proto}://{host}{path}"
+        return str(request.url)
+
+    async def _health(self, request: Request) -> Response:
+        async with self.store.session() as session:
+            await session.exec(text("SELECT 1"))  # type: ignore[call-overload]
+        return JSONResponse({"status": "ok"})
+
+
+async def _error_response(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, WebhookRejected):
+        # The reason names what was wrong, never the body: message text stays out of logs.
+        log.warning("webhook %s refused with %s: %s", request.url.path, exc.status, exc.code)
+        return JSONResponse({"error": exc.code, "detail": exc.reason}, status_code=exc.status)
+    if isinstance(exc, MessageRejected):
+        return JSONResponse({"error": exc.code, "detail": exc.reason}, status_code=exc.status)
+    log.error("request %s failed: %s", request.url.path, exc)
+    return JSONResponse({"error": "internal", "detail": str(exc)}, status_code=500)

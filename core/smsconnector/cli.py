@@ -1,0 +1,188 @@
+"""The ``smsconnector`` command: serve, demo, plugins, db upgrade, segments, send."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .config import Config, default_config_path, load_config
+from .errors import MessageRejected, SmsConnectorError
+from .segments import segment
+
+DEMO_NUMBER = "+15555550100"
+DEMO_DATABASE = "smsconnector-demo.db"
+
+
+def _config(args: argparse.Namespace, overrides: dict[str, Any] | None = None) -> Config:
+    return load_config(args.config or default_config_path(), overrides=overrides)
+
+
+def _app(config: Config) -> Any:
+    from .app import App
+
+    return App(config)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    app = _app(_config(args))
+    if args.upgrade:
+        app.upgrade_database()
+    uvicorn.run(app, host=args.host, port=args.port, log_level=app.config.log_level, lifespan="on")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    base = f"http://{args.host}:{args.port}"
+    config = _config(args, overrides={
+        "database_url": f"sqlite:///{args.database}", "public_url": base,
+        "numbers": [{"number": DEMO_NUMBER, "provider": "simulator", "skill": "support", "rate_per_second": 0}],
+    })
+    app = _app(config)
+    app.upgrade_database()
+    print(f"""smsconnector demo: SQLite at {args.database}, the simulator as provider, brand number {DEMO_NUMBER}.
+
+Text the brand as a consumer would:
+  curl -s {base}/webhooks/simulator/inbound -H 'content-type: application/json' \\
+    -d '{{"id": "demo-1", "from": "+14155550123", "to": "{DEMO_NUMBER}", "text": "Hi, is my order on its way?"}}'
+Post it again: it is stored once (the provider-retry case).
+Reply as the brand:       smsconnector send --database {args.database} --to +14155550123 --text 'It ships today.'
+See what was sent:        curl -s {base}/simulator/outbox
+Health:                   curl -s {base}/healthz
+""", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", lifespan="on")
+    return 0
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    from .plugins import load_plugins
+
+    config = _config(args)
+    _, infos = load_plugins(config.plugins.disabled)
+    if args.json:
+        print(json.dumps([{"name": i.name, "distribution": i.distribution, "version": i.version,
+                           "enabled": i.enabled, "hooks": list(i.hooks)} for i in infos], indent=2))
+        return 0
+    rows = [("NAME", "DISTRIBUTION", "VERSION", "ENABLED", "HOOKS")]
+    rows += [(i.name, i.distribution or "-", i.version or "-", "yes" if i.enabled else "no",
+              ", ".join(h.removeprefix("smsconnector_") for h in i.hooks) or "-") for i in infos]
+    widths = [max(len(r[c]) for r in rows) for c in range(4)]
+    for row in rows:
+        print("  ".join(cell.ljust(widths[c]) for c, cell in enumerate(row[:4])) + "  " + row[4])
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    app = _app(_config(args))
+    app.upgrade_database()
+    print(f"database at {app.store.sync_url.render_as_string(hide_password=True)} is up to date")
+    return 0
+
+
+def cmd_segments(args: argparse.Namespace) -> int:
+    result = segment(args.text, smart_encoding=args.smart)
+    if args.json:
+        print(json.dumps({"encoding": result.encoding, "segments": list(result.segments), "count": result.count,
+                          "units": result.units, "non_gsm_characters": list(result.non_gsm_characters),
+                          "text": result.text}, ensure_ascii=False, indent=2))
+        return 0
+    print(f"encoding: {result.encoding}")
+    print(f"segments: {result.count}")
+    if result.non_gsm_characters:
+        shown = " ".join(f"{c!r} (U+{ord(c):04X})" for c in result.non_gsm_characters)
+        print(f"forces UCS-2: {shown}")
+    for number, text in enumerate(result.segments, start=1):
+        print(f"[{number}] {text}")
+    return 0
+
+
+def cmd_send(args: argparse.Namespace) -> int:
+    from . import outbound
+
+    overrides: dict[str, Any] = {"sender": {"enabled": False}}
+    if args.database:
+        overrides["database_url"] = f"sqlite:///{args.database}"
+    config = _config(args, overrides)
+    from_number = args.from_number or (config.numbers[0].number if config.numbers else DEMO_NUMBER)
+    number = config.number(from_number)
+    provider = args.provider or (number.provider if number else "simulator")
+    app = _app(config)
+
+    async def queue() -> int:
+        try:
+            async with app.store.transaction() as session:
+                message = await outbound.queue(session, provider=provider, from_number=from_number,
+                                               to_number=args.to, text=args.text)
+            return message.id or 0
+        finally:
+            await app.store.close()
+
+    message_id = asyncio.run(queue())
+    print(f"queued message {message_id} from {from_number} to {args.to} via {provider}; the running server sends it")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="smsconnector", description=__doc__)
+    parser.add_argument("--config", type=Path, help="TOML configuration file (default: $SMSCONNECTOR_CONFIG "
+                                                    "or ./smsconnector.toml)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the HTTP server")
+    serve.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    serve.add_argument("--upgrade", action="store_true", help="apply pending migrations first")
+    serve.set_defaults(func=cmd_serve)
+
+    demo = commands.add_parser("demo", help="run on SQLite with the simulator: no provider account needed")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=8000)
+    demo.add_argument("--database", default=DEMO_DATABASE)
+    demo.set_defaults(func=cmd_demo)
+
+    plugins = commands.add_parser("plugins", help="list installed plugins")
+    plugins.add_argument("--json", action="store_true")
+    plugins.set_defaults(func=cmd_plugins)
+
+    db = commands.add_parser("db", help="database commands").add_subparsers(dest="db_command", required=True)
+    db.add_parser("upgrade", help="apply pending migrations").set_defaults(func=cmd_db_upgrade)
+
+    segments = commands.add_parser("segments", help="how a text is encoded and split into SMS segments")
+    segments.add_argument("text")
+    segments.add_argument("--json", action="store_true")
+    segments.add_argument("--smart", action="store_true", help="apply smart encoding first")
+    segments.set_defaults(func=cmd_segments)
+
+    send = commands.add_parser("send", help="queue an outbound message")
+    send.add_argument("--to", required=True)
+    send.add_argument("--text", required=True)
+    send.add_argument("--from", dest="from_number")
+    send.add_argument("--provider")
+    send.add_argument("--database", help="SQLite file (shortcut for database_url)")
+    send.set_defaults(func=cmd_send)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except MessageRejected as exc:
+        print(f"error: {exc.reason}", file=sys.stderr)
+        return 2
+    except SmsConnectorError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,188 @@
+"""Configuration: one TOML file and/or ``SMSCONNECTOR_*`` environment variables.
+
+Environment variables override the file. Nested keys are joined with a double underscore:
+``SMSCONNECTOR_DATABASE_URL``, ``SMSCONNECTOR_SENDER__MAX_ATTEMPTS``, ``SMSCONNECTOR_PLUGINS__TWILIO__AUTH_TOKEN``.
+Every plugin reads its own ``[plugins.<name>]`` section in its ``smsconnector_configure`` hook.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .decisions import SegmentPolicy
+from .errors import ConfigError
+from .messages import InvalidNumber, to_e164
+
+ENV_PREFIX = "SMSCONNECTOR_"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SenderSettings(_Section):
+    """How the outbox is drained."""
+
+    max_attempts: int = Field(8, ge=1, le=100)
+    backoff_base_seconds: float = Field(1.0, gt=0)
+    backoff_max_seconds: float = Field(300.0, gt=0)
+    #: segments a second per sender number when the number has no rate of its own; 0 turns throttling off
+    default_rate_per_second: float = Field(1.0, ge=0)
+    poll_interval_seconds: float = Field(1.0, gt=0)
+    #: how long a claimed outbox row stays with one sender before another may take it over
+    lease_seconds: float = Field(60.0, gt=0)
+    batch_size: int = Field(100, ge=1, le=10_000)
+    #: concurrent sends in flight, across all numbers
+    concurrency: int = Field(64, ge=1, le=10_000)
+    enabled: bool = True
+
+
+class ProviderSettings(_Section):
+    """Per-provider behaviour the deployment decides, whatever the plugin's default."""
+
+    segment_policy: SegmentPolicy | None = None
+    reassembly_timeout_seconds: float = Field(300.0, gt=0)
+
+
+class NumberSettings(_Section):
+    """A brand number this deployment serves."""
+
+    number: str
+    provider: str
+    skill: str = "default"
+    #: segments a second the carriers allow from this number (about 1 on a US long code, 100+ on a short code)
+    rate_per_second: float | None = Field(None, ge=0)
+    brand: str | None = None
+
+    @field_validator("number")
+    @classmethod
+    def _e164(cls, value: str) -> str:
+        try:
+            return to_e164(value)
+        except InvalidNumber as exc:
+            raise ValueError(str(exc)) from None
+
+
+class PluginsSettings(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    disabled: tuple[str, ...] = ()
+
+
+class Config(_Section):
+    """The whole configuration, validated."""
+
+    database_url: str = "sqlite:///smsconnector.db"
+    #: the scheme and host providers reach this deployment at; signatures are checked against it
+    public_url: str | None = None
+    #: rebuild the public URL from X-Forwarded-Proto/Host (only behind a proxy you control)
+    trust_forwarded_headers: bool = False
+    max_body_bytes: int = Field(64 * 1024, ge=1024)
+    #: seconds an inbound webhook may wait for its commit before the host answers 503 (Twilio gives up at 15)
+    inbound_timeout_seconds: float = Field(10.0, gt=0)
+    log_level: str = "info"
+    sender: SenderSettings = SenderSettings()
+    providers: dict[str, ProviderSettings] = {}
+    numbers: tuple[NumberSettings, ...] = ()
+    plugins: PluginsSettings = PluginsSettings()
+
+    @field_validator("public_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/") if value else value
+
+    def plugin(self, name: str) -> dict[str, Any]:
+        """The ``[plugins.<name>]`` section, empty when absent."""
+        section = (self.plugins.model_extra or {}).get(name, {})
+        if not isinstance(section, Mapping):
+            raise ConfigError(f"plugins.{name}", "must be a table")
+        return dict(section)
+
+    def provider(self, name: str) -> ProviderSettings:
+        return self.providers.get(name, ProviderSettings())
+
+    def number(self, e164: str) -> NumberSettings | None:
+        """The settings of one of our brand numbers, or ``None`` when it is not configured."""
+        return self._numbers_by_e164().get(e164)
+
+    def _numbers_by_e164(self) -> dict[str, NumberSettings]:
+        cache = self.__dict__.get("_number_index")
+        if cache is None:
+            cache = {n.number: n for n in self.numbers}
+            object.__setattr__(self, "_number_index", cache)  # frozen model: cache once, read often
+        return cache
+
+
+def _env_tree(env: Mapping[str, str]) -> dict[str, Any]:
+    tree: dict[str, Any] = {}
+    for name, value in env.items():
+        if not name.startswith(ENV_PREFIX) or name == ENV_PREFIX + "CONFIG":
+            continue
+        keys = name[len(ENV_PREFIX):].lower().split("__")
+        node = tree
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+            if not isinstance(node, dict):
+                raise ConfigError(name, "conflicts with another variable")
+        node[keys[-1]] = _env_value(keys, value)
+    return tree
+
+
+def _env_value(keys: list[str], value: str) -> Any:
+    # Lists come comma-separated (SMSCONNECTOR_PLUGINS__DISABLED=ivr,adkeywords); everything else is
+    # left as a string for validation to coerce.
+    if keys == ["plugins", "disabled"]:
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return value
+
+
+def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _merge(dict(merged[key]), value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def default_config_path(env: Mapping[str, str] = os.environ) -> Path | None:
+    """``$SMSCONNECTOR_CONFIG``, else ``./smsconnector.toml`` when it exists."""
+    if env.get(ENV_PREFIX + "CONFIG"):
+        return Path(env[ENV_PREFIX + "CONFIG"])
+    local = Path("smsconnector.toml")
+    return local if local.exists() else None
+
+
+def load_config(
+    path: Path | None = None, *, env: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None
+) -> Config:
+    """Read the TOML file (if any), apply environment variables and ``overrides``, and validate.
+
+    :raises ConfigError: naming the first key that is wrong.
+    """
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(str(path), "file not found") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(str(path), f"not valid TOML: {exc}") from None
+    data = _merge(data, _env_tree(os.environ if env is None else env))
+    if overrides:
+        data = _merge(data, overrides)
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(part) for part in first["loc"]) or "(root)"
+        raise ConfigError(key, first["msg"]) from None

@@ -1,0 +1,132 @@
+"""The errors smsconnector raises and plugins may raise.
+
+::
+
+    SmsConnectorError
+    ├── ConfigError            a configuration value is missing or wrong (names the key)
+    ├── PluginError            a plugin failed to import, validate or configure (names the plugin)
+    ├── WebhookRejected        a provider request is refused; nothing is stored
+    │   ├── Malformed          400: the body cannot be parsed
+    │   ├── Unauthenticated    401: credentials are missing or wrong
+    │   ├── Forbidden          403: a signature is forged, stale or missing
+    │   ├── UnknownProvider    404: no plugin receives for that provider
+    │   └── TooLarge           413: the body exceeds ``max_body_bytes``
+    ├── MessageRejected        422: an outbound message breaks a rule (length, number, empty)
+    └── SendError              raised by a ``smsconnector_send`` implementation
+        ├── RetryableSendError the provider may accept it later (429, 5xx, network)
+        └── PermanentSendError the provider will never accept it (kept with its code)
+"""
+
+from __future__ import annotations
+
+
+class SmsConnectorError(Exception):
+    """Base class of every error smsconnector raises on purpose."""
+
+
+class ConfigError(SmsConnectorError):
+    """A configuration value is missing or invalid; the message names the key."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        super().__init__(f"configuration {key}: {reason}")
+        self.key = key
+        self.reason = reason
+
+
+class PluginError(SmsConnectorError):
+    """A plugin could not be loaded, validated or configured."""
+
+    def __init__(self, plugin: str, cause: str, *, distribution: str | None = None) -> None:
+        who = f"plugin '{plugin}'" + (f" ({distribution})" if distribution else "")
+        super().__init__(f"{who}: {cause}")
+        self.plugin = plugin
+        self.cause = cause
+
+
+class WebhookRejected(SmsConnectorError):
+    """A provider's HTTP request is refused with ``status``; nothing is stored."""
+
+    status: int = 400
+    code: str = "rejected"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Malformed(WebhookRejected):
+    """The request body cannot be parsed."""
+
+    status = 400
+    code = "malformed"
+
+
+class Unauthenticated(WebhookRejected):
+    """Credentials are missing or wrong."""
+
+    status = 401
+    code = "unauthenticated"
+
+
+class Forbidden(WebhookRejected):
+    """The request's signature or source is not trusted."""
+
+    status = 403
+    code = "forbidden"
+
+
+class UnknownProvider(WebhookRejected):
+    """No enabled plugin receives webhooks for this provider."""
+
+    status = 404
+    code = "unknown_provider"
+
+
+class TooLarge(WebhookRejected):
+    """The request body is larger than the configured limit."""
+
+    status = 413
+    code = "too_large"
+
+
+class MessageRejected(SmsConnectorError):
+    """An outbound message breaks a rule and was not queued."""
+
+    status = 422
+
+    def __init__(self, reason: str, *, code: str = "invalid_message") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.code = code
+
+
+class SendError(SmsConnectorError):
+    """A provider did not accept a message."""
+
+    def __init__(self, reason: str, *, code: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.code = code
+
+
+class RetryableSendError(SendError):
+    """The provider may accept the message later; the sender retries with backoff.
+
+    :param retry_after: seconds the provider asked us to wait, when it said.
+    """
+
+    def __init__(self, reason: str, *, code: str | None = None, retry_after: float | None = None) -> None:
+        super().__init__(reason, code=code)
+        self.retry_after = retry_after
+
+
+class PermanentSendError(SendError):
+    """The provider will never accept this message; it is recorded as failed with ``code``.
+
+    :param opted_out: the provider refused because the consumer opted out (Twilio 21610);
+        the host then reports a consent signal so compliance records it.
+    """
+
+    def __init__(self, reason: str, *, code: str | None = None, opted_out: bool = False) -> None:
+        super().__init__(reason, code=code)
+        self.opted_out = opted_out

@@ -1,0 +1,218 @@
+"""The hook contract: everything a plugin may do, in the order a message meets it.
+
+Every hook is called with keyword arguments; an implementation may accept any subset of them. Arguments
+are only ever added, never renamed or removed.
+
+**Colour.** pluggy is synchronous. An implementation may return a value or an awaitable; the host awaits
+results. In a hook that stops at the first non-None result, decline by returning ``None`` *synchronously*
+(check ``provider`` before creating a coroutine): a coroutine is not ``None``, so it would always win.
+
+**Transactions.** Hooks that receive ``session`` run inside the host's open database transaction for the
+message at hand: write only through that session, and everything commits (or rolls back) together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pluggy import HookspecMarker
+
+if TYPE_CHECKING:
+    from sqlmodel.ext.asyncio.session import AsyncSession
+    from starlette.routing import BaseRoute
+
+    from .app import App
+    from .decisions import ConsentSignal, Routing, SegmentPolicy, Verdict
+    from .messages import InboundMessage, OutboundMessage, SendResult, StatusUpdate
+    from .store.models import Conversation
+    from .webhooks import Received, WebhookRequest
+
+_spec = HookspecMarker("smsconnector")
+
+# ---------------------------------------------------------------------------------------------------------
+# Start-up and shut-down
+# ---------------------------------------------------------------------------------------------------------
+
+
+@_spec
+def smsconnector_configure(app: App) -> None:
+    """Read and validate this plugin's configuration, once, before the host serves anything.
+
+    Read your section with ``app.config.plugin(name)`` (a dict from ``[plugins.<name>]`` in the TOML file
+    and ``SMSCONNECTOR_PLUGINS__<NAME>__<KEY>`` variables). Keep what you parsed on your plugin object.
+
+    :param app: the host.
+    :raises ConfigError: naming the key (``plugins.twilio.auth_token``) when a value is missing or wrong;
+        start-up stops with that message.
+
+    All implementations are called. Synchronous.
+    """
+
+
+@_spec
+def smsconnector_migrations() -> Path | None:
+    """Return the folder of this plugin's Alembic revisions, when the plugin keeps tables of its own.
+
+    Each plugin's revisions form their own branch (``branch_labels = ("<name>",)``) that depends on the
+    host's; ``smsconnector db upgrade`` applies every branch.
+
+    All results are collected. Synchronous.
+    """
+
+
+@_spec
+def smsconnector_register_routes(app: App) -> Sequence[BaseRoute] | None:
+    """Return Starlette routes this plugin serves (an entry point's trigger endpoint, an admin report).
+
+    Routes are mounted as given; authenticate them yourself or with ``app.auth`` helpers. Webhook paths
+    ``/webhooks/{provider}/...`` belong to the host: receive provider traffic through ``smsconnector_receive``.
+
+    All results are collected. Synchronous.
+    """
+
+
+@_spec
+def smsconnector_startup(app: App) -> Awaitable[None] | None:
+    """Called once the store is open, before the first request; open clients and pools here.
+
+    All implementations are called and awaited, in registration order.
+    """
+
+
+@_spec
+def smsconnector_shutdown(app: App) -> Awaitable[None] | None:
+    """Called when the host stops, after the last request; close what ``smsconnector_startup`` opened.
+
+    All implementations are called and awaited; one that raises is logged and the rest still run.
+    """
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Inbound: receive -> normalize -> (dedupe) -> segment policy -> route -> (store) -> 2xx
+# ---------------------------------------------------------------------------------------------------------
+
+
+@_spec(firstresult=True)
+def smsconnector_receive(provider: str, request: WebhookRequest, app: App) -> Received | Awaitable[Received] | None:
+    """Authenticate a provider's webhook and split it into raw events.
+
+    Called for every request to ``/webhooks/{provider}/inbound`` and ``/webhooks/{provider}/status``.
+    Implemented by each provider plugin for its own ``provider`` name; return ``None`` (synchronously)
+    for any other name.
+
+    :param provider: the ``{provider}`` path segment.
+    :param request: the request with its body and public URL (``request.kind`` says inbound or status).
+    :returns: the raw events and the reply the provider expects once they are committed.
+    :raises Forbidden: a signature is missing, wrong or stale (403). Nothing is stored.
+    :raises Unauthenticated: credentials are missing or wrong (401). Nothing is stored.
+    :raises Malformed: the body cannot be parsed (400). Nothing is stored.
+
+    Stops at the first non-None result. May return an awaitable.
+    """
+
+
+@_spec(firstresult=True)
+def smsconnector_normalize(provider: str, event: Any, app: App) -> InboundMessage | StatusUpdate | None:
+    """Turn one raw event from ``smsconnector_receive`` into a canonical message or status update.
+
+    Numbers become E.164; text is decoded; a part of a concatenated SMS carries its ``SegmentInfo``.
+
+    :param provider: the provider the event came from; decline (``None``) for other providers.
+    :param event: one item of ``Received.events``, in the plugin's own shape.
+    :raises Malformed: the event lacks what a message needs (400); nothing of the webhook is stored.
+
+    Stops at the first non-None result. Synchronous.
+    """
+
+
+@_spec(firstresult=True)
+def smsconnector_segment_policy(provider: str, message: InboundMessage, app: App) -> SegmentPolicy | None:
+    """Say what a part of a concatenated SMS becomes, for a provider that delivers parts.
+
+    Called only for messages that carry ``segment``. The provider plugin gives its default; the
+    deployment's ``[providers.<name>] segment_policy`` overrides it without calling this hook.
+
+    Stops at the first non-None result; with no answer the host delivers as is. Synchronous.
+    """
+
+
+@_spec(firstresult=True)
+def smsconnector_route(
+    message: InboundMessage, conversation: Conversation | None, app: App, session: AsyncSession
+) -> Routing | Awaitable[Routing | None] | None:
+    """Decide where a new (deduplicated, reassembled) consumer message goes.
+
+    Order: compliance keywords first (``tryfirst``), entry-point plugins, the built-in router last
+    (``trylast``). Decline with ``None`` (synchronously when you can) to let the next plugin decide.
+
+    :param message: the consumer's message.
+    :param conversation: the consumer's open conversation with this brand number, if any.
+    :param session: the open transaction; the host commits it with the message.
+    :returns: a :class:`~smsconnector.decisions.Routing`.
+
+    Stops at the first non-None result. May return an awaitable.
+    """
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Outbound: validate -> store + outbox -> check -> send -> status
+# ---------------------------------------------------------------------------------------------------------
+
+
+@_spec
+def smsconnector_check_outbound(
+    message: OutboundMessage, app: App, session: AsyncSession
+) -> Verdict | Awaitable[Verdict | None] | None:
+    """Veto or defer an outbound message just before it is handed to a provider.
+
+    The sender awaits this before *every* ``smsconnector_send``, whatever path queued the message, so
+    a rule enforced here cannot be bypassed. Return ``None`` or ``Verdict("allow")`` to let it pass.
+
+    :returns: ``Verdict.refuse(code, reason)`` to block it for good (recorded, shown to the agent);
+        ``Verdict.defer(code, reason, until)`` to hold it until a later time (never dropped);
+        ``Verdict("allow", validity_seconds=N)`` to bound how long the provider may hold it.
+
+    All results are collected: any refusal wins, then the latest deferral. May return an awaitable.
+    """
+
+
+@_spec(firstresult=True)
+def smsconnector_send(provider: str, message: OutboundMessage, app: App) -> Awaitable[SendResult] | None:
+    """Hand an outbound message to the provider.
+
+    Implemented by each provider plugin for its own ``provider`` name; decline (``None``) synchronously
+    for any other. Keep the event loop free: do blocking HTTP in a thread or with an async client.
+
+    :returns: an awaitable of :class:`~smsconnector.messages.SendResult` with the provider's message id.
+    :raises RetryableSendError: rate limits, 5xx, timeouts, connection errors; retried with backoff.
+    :raises PermanentSendError: the provider refuses for good; recorded with ``code``. Set
+        ``opted_out=True`` when the refusal is because the consumer opted out.
+
+    Stops at the first non-None result.
+    """
+
+
+@_spec
+def smsconnector_status_recorded(
+    update: StatusUpdate, message_id: int, app: App, session: AsyncSession
+) -> Awaitable[None] | None:
+    """Observe a provider status update after the host applied it to the stored message.
+
+    The host has already matched the update to ``message_id`` and never moves a message back from a
+    terminal status. Use it to react to error codes (a carrier block, an opt-out code).
+
+    All implementations are called. May return an awaitable.
+    """
+
+
+@_spec
+def smsconnector_consent_signal(signal: ConsentSignal, app: App, session: AsyncSession) -> Awaitable[None] | None:
+    """Record a consent fact that a provider reported rather than the consumer's own text.
+
+    The host calls it when a send fails with ``PermanentSendError(opted_out=True)``; provider plugins may
+    call ``app.hooks.consent_signal`` for their own signals. The compliance plugin records it.
+
+    All implementations are called. May return an awaitable.
+    """

@@ -1,0 +1,161 @@
+"""The inbound pipeline after ``receive``: dedupe -> segment policy -> route -> store, in one transaction."""
+
+from __future__ import annotations
+
+import enum
+import logging
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from . import outbound, reassembly
+from .decisions import Routing, SegmentPolicy
+from .events import emit
+from .messages import DeliveryStatus, InboundMessage, utcnow
+from .store.models import Consumer, Conversation, Message
+
+if TYPE_CHECKING:
+    from .app import App
+
+log = logging.getLogger(__name__)
+
+
+class Outcome(str, enum.Enum):
+    STORED = "stored"
+    DUPLICATE = "duplicate"  #: a provider retry of a message already stored
+    BUFFERED = "buffered"  #: a part of a concatenated message, waiting for the rest
+
+
+def _insert(session: AsyncSession) -> Any:
+    return postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
+
+
+async def insert_once(session: AsyncSession, message: InboundMessage) -> int | None:
+    """Insert the message row unless the provider already delivered it; its id, or ``None`` for a duplicate.
+
+    ``ON CONFLICT DO NOTHING`` on the (provider, provider message id) constraint makes this safe across
+    replicas and concurrent retries, without aborting the surrounding transaction.
+    """
+    now = utcnow()
+    values = dict(
+        direction="inbound", provider=message.provider, provider_message_id=message.provider_message_id,
+        from_number=message.from_number, to_number=message.to_number, body=message.text,
+        media=[{"url": m.url, "content_type": m.content_type} for m in message.media],
+        message_class="conversational", status=DeliveryStatus.RECEIVED.value, num_segments=message.num_segments,
+        incomplete=message.incomplete, notes=[], details=dict(message.details), created_at=now, updated_at=now,
+    )
+    stmt = (
+        _insert(session)(Message).values(**values)
+        .on_conflict_do_nothing(index_elements=["provider", "provider_message_id"])
+        .returning(Message.id)
+    )
+    return (await session.exec(stmt)).scalar_one_or_none()
+
+
+async def open_conversation(session: AsyncSession, consumer: str, brand: str) -> Conversation | None:
+    """The consumer's open conversation with a brand number, if there is one."""
+    stmt = (
+        select(Conversation)
+        .where(Conversation.consumer_number == consumer, Conversation.brand_number == brand,
+               Conversation.status != "closed")
+        .order_by(Conversation.id.desc()).limit(1)
+    )
+    return (await session.exec(stmt)).scalars().first()
+
+
+async def ensure_consumer(session: AsyncSession, number: str) -> None:
+    stmt = _insert(session)(Consumer).values(number=number, created_at=utcnow()).on_conflict_do_nothing(
+        index_elements=["number"])
+    await session.exec(stmt)
+
+
+async def accept(app: App, session: AsyncSession, message: InboundMessage) -> Outcome:
+    """Take one normalized consumer message into the store, inside the webhook's transaction."""
+    if message.segment is not None and message.segment.total > 1:
+        policy = _segment_policy(app, message)
+        if policy is SegmentPolicy.REASSEMBLE:
+            whole = await reassembly.add_part(session, message)
+            if whole is None:
+                return Outcome.BUFFERED  # or a duplicate part: either way nothing more to do now
+            message = whole
+        elif policy is SegmentPolicy.SEPARATE:
+            message = replace(message, details={**message.details, "part": f"{message.segment.sequence}"
+                                                f"/{message.segment.total}"})
+    return await store(app, session, message)
+
+
+def _segment_policy(app: App, message: InboundMessage) -> SegmentPolicy:
+    configured = app.config.provider(message.provider).segment_policy
+    if configured is not None:
+        return configured
+    return app.hooks.segment_policy(message.provider, message) or SegmentPolicy.AS_IS
+
+
+async def store(app: App, session: AsyncSession, message: InboundMessage) -> Outcome:
+    """Dedupe, route and store a whole consumer message."""
+    message_id = await insert_once(session, message)
+    if message_id is None:
+        return Outcome.DUPLICATE
+    conversation = await open_conversation(session, message.from_number, message.to_number)
+    routing = await app.hooks.route(message, conversation, session)
+    if routing is None:  # only when the built-in router is disabled and nothing else claims it
+        routing = Routing(handled_by="host", skill=_default_skill(app, message))
+    conversation = await _apply(app, session, message, routing, conversation)
+    row = await session.get(Message, message_id)
+    assert row is not None
+    row.conversation_id = conversation.id
+    row.handled_by = routing.handled_by
+    row.notes = list(routing.notes)
+    for text in routing.replies:
+        await outbound.queue(
+            session, provider=message.provider, from_number=message.to_number, to_number=message.from_number,
+            text=text, conversation_id=conversation.id, message_class=routing.reply_class,
+        )
+    emit(session, "message.received", message_id=message_id, conversation_id=conversation.id,
+         agent_id=conversation.agent_id, skill=conversation.skill)
+    return Outcome.STORED
+
+
+def _default_skill(app: App, message: InboundMessage) -> str:
+    number = app.config.number(message.to_number)
+    return number.skill if number else "default"
+
+
+async def _apply(
+    app: App, session: AsyncSession, message: InboundMessage, routing: Routing, conversation: Conversation | None
+) -> Conversation:
+    """Put the routing decision into the conversation: continue it, or open a new one."""
+    now = utcnow()
+    if conversation is not None and routing.new_conversation:
+        conversation.status, conversation.closed_at = "closed", now
+        emit(session, "conversation.closed", conversation_id=conversation.id, agent_id=conversation.agent_id)
+        conversation = None
+    if conversation is None:
+        await ensure_consumer(session, message.from_number)
+        conversation = Conversation(
+            consumer_number=message.from_number, brand_number=message.to_number, provider=message.provider,
+            skill=routing.skill or _default_skill(app, message), entry_point=routing.entry_point,
+            context=dict(routing.context), opened_at=now, last_message_at=now, status="automated",
+        )
+        session.add(conversation)
+    else:
+        conversation.last_message_at = now
+        if routing.context:
+            conversation.context = {**conversation.context, **routing.context}
+        if routing.entry_point and not conversation.entry_point:
+            conversation.entry_point = routing.entry_point
+    assigned = False
+    if routing.to_agent:
+        if routing.agent_id is not None and conversation.agent_id != routing.agent_id:
+            conversation.agent_id, conversation.status, conversation.assigned_at = routing.agent_id, "assigned", now
+            assigned = True
+        elif conversation.agent_id is None and conversation.status != "queued":
+            conversation.skill = routing.skill or conversation.skill
+            conversation.status, conversation.queued_at = "queued", now
+    await session.flush()
+    if assigned:
+        emit(session, "conversation.assigned", conversation_id=conversation.id, agent_id=conversation.agent_id)
+    return conversation

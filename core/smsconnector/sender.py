@@ -1,0 +1,248 @@
+"""The sender: drains the outbox through the send checks and the providers, with retries and throttling.
+
+Every replica runs one. Rows are claimed with a lease (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), so a
+row is worked by one sender at a time and a crashed sender's rows are taken over when the lease ends.
+A row leaves the outbox only once the provider accepted the message or it failed for good.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections import defaultdict
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import delete, or_, select, update
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from .decisions import ConsentSignal, Verdict
+from .errors import PermanentSendError, RetryableSendError, UnknownProvider
+from .events import Event, emit
+from .messages import DeliveryStatus, Media, OutboundMessage, SendResult, utcnow
+from .segments import segment
+from .store.models import Message, OutboxEntry
+from .throttle import Throttle
+
+if TYPE_CHECKING:
+    from .app import App
+
+log = logging.getLogger(__name__)
+
+
+def backoff(attempt: int, base: float, cap: float) -> float:
+    """Seconds before retry ``attempt`` (1-based): exponential, capped, with jitter so retries spread out."""
+    ceiling = min(cap, base * 2 ** (attempt - 1))
+    return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
+def decide(verdicts: list[Verdict]) -> Verdict:
+    """Combine the send checks' answers: any refusal wins, then the latest deferral, else allow."""
+    refusals = [v for v in verdicts if v.action == "refuse"]
+    if refusals:
+        return refusals[0]
+    deferrals = [v for v in verdicts if v.action == "defer" and v.until is not None]
+    if deferrals:
+        return max(deferrals, key=lambda v: v.until)  # type: ignore[arg-type,return-value]
+    bounds = [v.validity_seconds for v in verdicts if v.validity_seconds is not None]
+    return Verdict("allow", validity_seconds=min(bounds) if bounds else None)
+
+
+class Sender:
+    """The outbox drain of one process."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.settings = app.config.sender
+        self.throttle = Throttle(self._rate_for)
+        self._wake = asyncio.Event()
+        self._slots = asyncio.Semaphore(self.settings.concurrency)
+        self._per_recipient: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._in_flight: set[int] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._loop_task: asyncio.Task[None] | None = None
+
+    def _rate_for(self, number: str) -> float:
+        configured = self.app.config.number(number)
+        if configured is not None and configured.rate_per_second is not None:
+            return configured.rate_per_second
+        return self.settings.default_rate_per_second
+
+    def on_event(self, event: Event) -> None:
+        if event.kind == "outbox.queued":
+            self._wake.set()
+
+    def start(self) -> None:
+        self._loop_task = asyncio.create_task(self._run(), name="smsconnector-sender")
+
+    async def stop(self) -> None:
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            await asyncio.gather(self._loop_task, return_exceptions=True)
+        # Let in-flight sends finish and record their result: cancelling one mid-send would leave a
+        # message the provider accepted still in the outbox, to be sent again after the restart.
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=self.settings.lease_seconds / 2)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                claimed = await self.drain_once()
+            except Exception:
+                log.exception("sender: claiming from the outbox failed; trying again")
+                claimed = 0
+            if claimed >= self.settings.batch_size:
+                continue
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.settings.poll_interval_seconds)
+            except TimeoutError:
+                pass
+
+    async def drain_once(self) -> int:
+        """Claim the due outbox rows and start their sends; how many were claimed."""
+        now = utcnow()
+        lease = now + timedelta(seconds=self.settings.lease_seconds)
+        async with self.app.store.transaction() as session:
+            stmt = (
+                select(OutboxEntry)
+                .where(OutboxEntry.due_at <= now, or_(OutboxEntry.lease_until.is_(None), OutboxEntry.lease_until < now))
+                .order_by(OutboxEntry.due_at, OutboxEntry.id)
+                .limit(self.settings.batch_size)
+                .with_for_update(skip_locked=True)
+            )
+            rows = [r for r in (await session.exec(stmt)).scalars().all() if r.id not in self._in_flight]
+            if rows:
+                await session.exec(update(OutboxEntry).where(OutboxEntry.id.in_([r.id for r in rows]))
+                                   .values(lease_until=lease))
+        for row in rows:
+            assert row.id is not None
+            self._in_flight.add(row.id)
+            task = asyncio.create_task(self._work(row))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return len(rows)
+
+    async def _work(self, row: OutboxEntry) -> None:
+        assert row.id is not None
+        try:
+            async with self._slots:
+                message = await self._load(row)
+                if message is None:
+                    return
+                # One message at a time per recipient, in claim order, so a conversation is not reordered.
+                async with self._per_recipient[message.to_number]:
+                    await self._deliver(row, message)
+        except Exception:
+            log.exception("sender: outbox row %s failed unexpectedly; it will be retried", row.id)
+            await self._retry_later(row, "internal error", code="internal")
+        finally:
+            self._in_flight.discard(row.id)
+
+    async def _load(self, row: OutboxEntry) -> OutboundMessage | None:
+        async with self.app.store.session() as session:
+            m = await session.get(Message, row.message_id)
+        if m is None:
+            return None
+        assert m.id is not None
+        return OutboundMessage(
+            id=m.id, provider=row.provider, from_number=m.from_number, to_number=m.to_number, text=m.body,
+            media=tuple(Media(x["url"], x.get("content_type")) for x in m.media), conversation_id=m.conversation_id,
+            message_class=m.message_class, attempt=row.attempts + 1,  # type: ignore[arg-type]
+        )
+
+    async def _deliver(self, row: OutboxEntry, message: OutboundMessage) -> None:
+        async with self.app.store.transaction() as session:
+            verdict = decide(await self.app.hooks.check_outbound(message, session))
+            if verdict.action == "refuse":
+                await self._finish(session, row, DeliveryStatus.REFUSED, verdict.code, verdict.reason)
+                return
+            if verdict.action == "defer":
+                assert verdict.until is not None
+                await self._reschedule(session, row, verdict.until, status=DeliveryStatus.DEFERRED,
+                                       note=verdict.reason, count_attempt=False)
+                return
+        if verdict.validity_seconds is not None:
+            message = replace(message, validity_seconds=verdict.validity_seconds)
+        wait = self.throttle.delay(message.from_number)
+        if wait > self.settings.lease_seconds / 2:
+            # Hand the row back rather than hold it past its lease: another sender would take it over.
+            async with self.app.store.transaction() as session:
+                await self._reschedule(session, row, utcnow() + timedelta(seconds=wait), count_attempt=False)
+            return
+        await self.throttle.acquire(message.from_number, _segments(message))
+        try:
+            result = await self.app.hooks.send(row.provider, message)
+        except RetryableSendError as exc:
+            await self._retry_later(row, exc.reason, code=exc.code, retry_after=exc.retry_after)
+        except PermanentSendError as exc:
+            async with self.app.store.transaction() as session:
+                await self._finish(session, row, DeliveryStatus.FAILED, exc.code, exc.reason)
+                if exc.opted_out:
+                    await self.app.hooks.consent_signal(ConsentSignal(
+                        consumer_number=message.to_number, brand_number=message.from_number, action="opt_out",
+                        source=f"{row.provider}:{exc.code}", provider=row.provider, message_id=message.id,
+                    ), session)
+        except UnknownProvider as exc:
+            async with self.app.store.transaction() as session:
+                await self._finish(session, row, DeliveryStatus.FAILED, "unknown_provider", exc.reason)
+        else:
+            await self._accepted(row, result)
+
+    async def _accepted(self, row: OutboxEntry, result: SendResult) -> None:
+        async with self.app.store.transaction() as session:
+            message = await session.get(Message, row.message_id)
+            assert message is not None
+            message.provider_message_id = result.provider_message_id
+            if DeliveryStatus(message.status).rank <= result.status.rank:
+                message.status = result.status.value
+            message.num_segments = result.segments
+            message.updated_at = utcnow()
+            await session.exec(delete(OutboxEntry).where(OutboxEntry.id == row.id))
+            emit(session, "message.status", message_id=message.id, conversation_id=message.conversation_id,
+                 agent_id=message.agent_id, status=message.status, error_code=None)
+
+    async def _finish(self, session: AsyncSession, row: OutboxEntry, status: DeliveryStatus,
+                      code: str | None, reason: str) -> None:
+        message = await session.get(Message, row.message_id)
+        assert message is not None
+        message.status, message.error_code, message.error_message = status.value, code, reason
+        message.updated_at = utcnow()
+        await session.exec(delete(OutboxEntry).where(OutboxEntry.id == row.id))
+        emit(session, "message.status", message_id=message.id, conversation_id=message.conversation_id,
+             agent_id=message.agent_id, status=message.status, error_code=code)
+        log.info("outbox: message %s %s (%s)", message.id, status.value, code)
+
+    async def _retry_later(self, row: OutboxEntry, reason: str, *, code: str | None,
+                           retry_after: float | None = None) -> None:
+        attempts = row.attempts + 1
+        async with self.app.store.transaction() as session:
+            if attempts >= self.settings.max_attempts:
+                await self._finish(session, row, DeliveryStatus.FAILED, code,
+                                   f"gave up after {attempts} attempts: {reason}")
+                return
+            delay = max(backoff(attempts, self.settings.backoff_base_seconds, self.settings.backoff_max_seconds),
+                        retry_after or 0)
+            await self._reschedule(session, row, utcnow() + timedelta(seconds=delay), note=reason,
+                                   count_attempt=True)
+
+    async def _reschedule(self, session: AsyncSession, row: OutboxEntry, due: datetime, *,
+                          status: DeliveryStatus | None = None, note: str | None = None,
+                          count_attempt: bool) -> None:
+        values: dict[str, object] = {"due_at": due, "lease_until": None}
+        if count_attempt:
+            values["attempts"] = OutboxEntry.attempts + 1
+        if note is not None:
+            values["last_error"] = note
+        await session.exec(update(OutboxEntry).where(OutboxEntry.id == row.id).values(**values))
+        if status is not None:
+            await session.exec(update(Message).where(Message.id == row.message_id)
+                               .values(status=status.value, error_message=note, updated_at=utcnow()))
+
+
+def _segments(message: OutboundMessage) -> int:
+    return max(1, segment(message.text).count) if message.text else 1
+
+

@@ -1,0 +1,195 @@
+"""The tables of the host. Plugins that keep data of their own ship their own tables and migrations."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, Index, LargeBinary, Text, UniqueConstraint, text
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+from ..messages import utcnow
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp that is always timezone-aware UTC in Python, on SQLite (which keeps no zone) as on PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: use smsconnector.messages.utcnow()")
+        return value.astimezone(timezone.utc)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None or value.tzinfo is not None:
+            return value
+        return value.replace(tzinfo=timezone.utc)
+
+
+def _when(**kwargs: Any) -> Any:
+    """A timestamp column."""
+    nullable = kwargs.pop("nullable", False)
+    index = kwargs.pop("index", False)
+    return Field(sa_column=Column(UTCDateTime(), nullable=nullable, index=index), **kwargs)
+
+
+class Consumer(SQLModel, table=True):
+    """A consumer's phone number, the first time we heard from or wrote to it."""
+
+    __tablename__ = "consumers"
+
+    id: int | None = Field(default=None, primary_key=True)
+    number: str = Field(max_length=20, unique=True)
+    created_at: datetime = _when(default_factory=utcnow)
+
+
+class Agent(SQLModel, table=True):
+    """A person who answers consumers."""
+
+    __tablename__ = "agents"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200)
+    status: str = Field(default="offline", max_length=16)  # online | away | offline
+    max_concurrent: int = Field(default=3, ge=0)
+    last_assigned_at: datetime | None = _when(default=None, nullable=True)
+    created_at: datetime = _when(default_factory=utcnow)
+
+
+class AgentSkill(SQLModel, table=True):
+    """A skill an agent can serve."""
+
+    __tablename__ = "agent_skills"
+
+    agent_id: int = Field(foreign_key="agents.id", primary_key=True, ondelete="CASCADE")
+    skill: str = Field(max_length=100, primary_key=True)
+
+
+class Conversation(SQLModel, table=True):
+    """A consumer and a brand number talking, from the first message until it is closed."""
+
+    __tablename__ = "conversations"
+    __table_args__ = (Index("ix_conversations_open", "consumer_number", "brand_number", "status"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    consumer_number: str = Field(max_length=20)
+    brand_number: str = Field(max_length=20)
+    provider: str = Field(max_length=50)
+    status: str = Field(default="queued", max_length=16)  # queued | assigned | automated | closed
+    skill: str | None = Field(default=None, max_length=100, index=True)
+    agent_id: int | None = Field(default=None, foreign_key="agents.id", index=True)
+    entry_point: str | None = Field(default=None, max_length=50)
+    context: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    opened_at: datetime = _when(default_factory=utcnow)
+    queued_at: datetime | None = _when(default=None, nullable=True)
+    assigned_at: datetime | None = _when(default=None, nullable=True)
+    last_message_at: datetime = _when(default_factory=utcnow)
+    closed_at: datetime | None = _when(default=None, nullable=True)
+
+    @property
+    def is_open(self) -> bool:
+        return self.status != "closed"
+
+
+class Message(SQLModel, table=True):
+    """One message in either direction, kept whole."""
+
+    __tablename__ = "messages"
+    # One row per provider message: a provider's retry of the same id is refused here, on every replica.
+    __table_args__ = (UniqueConstraint("provider", "provider_message_id", name="uq_messages_provider_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int | None = Field(default=None, foreign_key="conversations.id", index=True)
+    direction: str = Field(max_length=8)  # inbound | outbound
+    provider: str = Field(max_length=50)
+    provider_message_id: str | None = Field(default=None, max_length=100)
+    from_number: str = Field(max_length=20)
+    to_number: str = Field(max_length=20)
+    body: str = Field(default="", sa_column=Column(Text, nullable=False))
+    media: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    message_class: str = Field(default="conversational", max_length=16)
+    status: str = Field(max_length=16)
+    error_code: str | None = Field(default=None, max_length=32)
+    error_message: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    num_segments: int | None = None
+    incomplete: bool = False
+    handled_by: str | None = Field(default=None, max_length=50)
+    agent_id: int | None = Field(default=None, foreign_key="agents.id")
+    notes: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = _when(default_factory=utcnow)
+    updated_at: datetime = _when(default_factory=utcnow)
+
+
+class OutboxEntry(SQLModel, table=True):
+    """An outbound message not yet accepted by its provider; the sender drains this table."""
+
+    __tablename__ = "outbox"
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: int = Field(foreign_key="messages.id", unique=True)
+    provider: str = Field(max_length=50)
+    from_number: str = Field(max_length=20)
+    due_at: datetime = _when(default_factory=utcnow, index=True)
+    attempts: int = 0
+    lease_until: datetime | None = _when(default=None, nullable=True)
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_at: datetime = _when(default_factory=utcnow)
+
+
+class SegmentGroup(SQLModel, table=True):
+    """A concatenated SMS being reassembled; locked while a part is added so it completes exactly once.
+
+    A completed group is kept (with its parts' ids) so that a provider retrying a part days later is still
+    recognised as a duplicate; only one *open* group may exist per key, since handsets reuse references.
+    """
+
+    __tablename__ = "segment_groups"
+    __table_args__ = (
+        Index("uq_segment_groups_open", "provider", "from_number", "to_number", "reference", unique=True,
+              sqlite_where=text("completed_at IS NULL"), postgresql_where=text("completed_at IS NULL")),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    provider: str = Field(max_length=50)
+    from_number: str = Field(max_length=20)
+    to_number: str = Field(max_length=20)
+    reference: int
+    total: int
+    first_received_at: datetime = _when(default_factory=utcnow, index=True)
+    completed_at: datetime | None = _when(default=None, nullable=True)
+
+
+class SegmentPart(SQLModel, table=True):
+    """One received part of a concatenated SMS, kept until its message is complete or times out."""
+
+    __tablename__ = "segment_parts"
+    __table_args__ = (UniqueConstraint("provider", "provider_message_id", name="uq_segment_parts_provider_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    group_id: int = Field(foreign_key="segment_groups.id", index=True, ondelete="CASCADE")
+    provider: str = Field(max_length=50)
+    provider_message_id: str = Field(max_length=100)
+    sequence: int
+    text: str = Field(default="", sa_column=Column(Text, nullable=False))
+    payload: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    encoding: str | None = Field(default=None, max_length=20)
+    received_at: datetime = _when(default_factory=utcnow)
+
+
+class DeliveryPart(SQLModel, table=True):
+    """The delivery status of one part of a multi-part outbound message, for providers that report per part."""
+
+    __tablename__ = "delivery_parts"
+
+    message_id: int = Field(foreign_key="messages.id", primary_key=True, ondelete="CASCADE")
+    sequence: int = Field(primary_key=True)
+    total: int
+    status: str = Field(max_length=16)
+    error_code: str | None = Field(default=None, max_length=32)
+    updated_at: datetime = _when(default_factory=utcnow)

@@ -1,0 +1,29 @@
+"""Test helpers for smsconnector and its plugins: a pytest plugin, opt-in with ``pytest_plugins``.
+
+::
+
+    pytest_plugins = ["smsconnector.testing"]
+
+    def test_my_provider(make_app, live_server):
+        app = make_app(plugins={"my": {"token": "x"}})
+        server = live_server(app)
+        httpx.post(server.url + "/webhooks/my/inbound", ...)
+
+Fixtures:
+
+- ``database_url``: a fresh, migrated-on-demand database per test; parametrize with ``@pytest.mark.parametrize(
+  "database_url", ["sqlite", "postgres"], indirect=True)`` to run on both. PostgreSQL tests skip, with the
+  reason, when no server answers at ``SMSCONNECTOR_TEST_POSTGRES_URL`` (default: local ``test`` database).
+- ``make_app``: builds an :class:`~smsconnector.app.App` on that database with fast sender timings, migrated.
+- ``live_server``: serves an app with uvicorn on a loopback port over real HTTP; stopped after the test.
+- ``db``: a synchronous view of the test database for counting rows.
+"""
+
+from __future__ import annotations
+
+from .database import Database, postgres_available, postgres_url
+from .fixtures import BRAND_NUMBER, database_url, db, live_server, make_app
+from .server import LiveServer
+
+__all__ = ["BRAND_NUMBER", "Database", "LiveServer", "database_url", "db", "live_server", "make_app",
+           "postgres_available", "postgres_url"]

@@ -1,0 +1,66 @@
+"""What a provider plugin's ``smsconnector_receive`` gets and returns."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import parse_qsl
+
+from starlette.datastructures import FormData, Headers, QueryParams
+
+from .errors import Malformed
+
+WebhookKind = Literal["inbound", "status"]
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookRequest:
+    """A provider's HTTP request, already size-checked, with the URL the provider called.
+
+    ``url`` is the public URL (scheme, host, path, query) rebuilt from the configured ``public_url``,
+    never the socket's: signatures such as Twilio's are computed over it.
+    """
+
+    provider: str
+    kind: WebhookKind
+    method: str
+    url: str
+    headers: Headers
+    body: bytes
+    client: str | None = None
+
+    @property
+    def query(self) -> QueryParams:
+        return QueryParams(self.url.partition("?")[2])
+
+    def form(self) -> FormData:
+        """The body parsed as ``application/x-www-form-urlencoded``, keeping blank values and repeated keys."""
+        try:
+            text = self.body.decode("utf-8")
+            return FormData(parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text)))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise Malformed(f"body is not form-encoded: {exc}") from None
+
+    def json(self) -> Any:
+        """The body parsed as JSON."""
+        try:
+            return json.loads(self.body)
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise Malformed(f"body is not JSON: {exc}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """An authenticated webhook: the raw events it carried and what to answer the provider.
+
+    The host answers with ``reply_*`` only after every event is committed.
+    """
+
+    events: Sequence[Any]
+    reply_body: bytes = b""
+    reply_media_type: str = "text/plain"
+    reply_status: int = 200
+    #: the provider's idempotency or retry key, when it sends one; logged, never trusted alone
+    delivery_id: str | None = field(default=None)

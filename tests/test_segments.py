@@ -1,0 +1,362 @@
+"""Tests for SMS segmentation, GSM 03.38 coding, smart encoding and concatenation UDHs."""
+
+from __future__ import annotations
+
+from itertools import pairwise
+from typing import Literal
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from smsconnector.segments import (
+    GSM_BASIC,
+    GSM_EXTENSION,
+    Concatenation,
+    UdhError,
+    build_udh,
+    decode_gsm,
+    encode_gsm,
+    is_gsm,
+    non_gsm_characters,
+    parse_udh,
+    segment,
+    smart_encode,
+    split_for_concatenation,
+)
+
+SINGLE = {"GSM-7": 160, "UCS-2": 70}
+CONCATENATED = {"GSM-7": 153, "UCS-2": 67}
+
+EMOJI = "\U0001f600"
+ZHE = "\u0416"  # Cyrillic capital Zhe: a BMP character outside GSM
+
+basic_chars = st.sampled_from(sorted(GSM_BASIC))
+extension_chars = st.sampled_from(sorted(GSM_EXTENSION))
+bmp_non_gsm_chars = st.characters(min_codepoint=0x80, max_codepoint=0xFFFF, exclude_categories=["Cs"]).filter(
+    lambda char: char not in GSM_BASIC and char not in GSM_EXTENSION
+)
+astral_chars = st.characters(min_codepoint=0x10000, max_codepoint=0x10FFFF)
+gsm_texts = st.text(st.one_of(basic_chars, basic_chars, extension_chars), max_size=500)
+mixed_texts = st.text(st.one_of(basic_chars, extension_chars, bmp_non_gsm_chars, astral_chars), max_size=250)
+texts = st.one_of(gsm_texts, mixed_texts)
+PROPERTY = settings(max_examples=200, deadline=None)
+
+
+def units_of(text: str, encoding: str) -> int:
+    """Units counted from the encoded bytes, independently of the segmenter."""
+    return len(encode_gsm(text)) if encoding == "GSM-7" else len(text.encode("utf-16-be")) // 2
+
+
+@pytest.mark.parametrize(
+    ("text", "encoding", "lengths", "units"),
+    [
+        ("a" * 160, "GSM-7", (160,), 160),
+        ("a" * 161, "GSM-7", (153, 8), 161),
+        (ZHE * 70, "UCS-2", (70,), 70),
+        (ZHE * 71, "UCS-2", (67, 4), 71),
+        ("a" * 158 + "{", "GSM-7", (159,), 160),
+        ("a" * 152 + "{" + "a" * 10, "GSM-7", (152, 11), 164),
+        (ZHE * 68 + EMOJI, "UCS-2", (69,), 70),
+        (ZHE * 66 + EMOJI + ZHE * 10, "UCS-2", (66, 11), 78),
+        ("€" * 69 + ZHE, "UCS-2", (70,), 70),
+        ("`", "UCS-2", (1,), 1),
+        ("\u00e7", "UCS-2", (1,), 1),
+        ("\u00c7", "GSM-7", (1,), 1),
+        ("caf\u00e9", "GSM-7", (4,), 4),
+        ("cafe\u0301", "UCS-2", (5,), 5),
+        ("a\r\nb", "GSM-7", (4,), 4),
+        ("", "GSM-7", (), 0),
+        ("{" * 80, "GSM-7", (80,), 160),
+        ("{" * 81, "GSM-7", (76, 5), 162),
+    ],
+    ids=[
+        "gsm-160-fits",
+        "gsm-161-splits",
+        "ucs2-70-fits",
+        "ucs2-71-splits",
+        "escape-pair-exactly-fits",
+        "escape-pair-moves-to-next-part",
+        "emoji-exactly-fits",
+        "emoji-moves-to-next-part",
+        "extension-costs-one-in-ucs2",
+        "backtick",
+        "c-cedilla-lower",
+        "c-cedilla-upper",
+        "nfc-e-acute",
+        "nfd-e-acute",
+        "crlf",
+        "empty",
+        "only-extension-fits",
+        "only-extension-splits",
+    ],
+)
+def test_segment_boundaries(text: str, encoding: str, lengths: tuple[int, ...], units: int) -> None:
+    result = segment(text)
+    assert result.encoding == encoding
+    assert tuple(map(len, result.segments)) == lengths
+    assert result.count == len(lengths)
+    assert result.units == units
+    assert result.text == text
+
+
+def test_non_gsm_characters_are_distinct_in_order_of_appearance() -> None:
+    text = "\u00e7a`\u00e7" + EMOJI + "`e\u0301"
+    assert non_gsm_characters(text) == ("\u00e7", "`", EMOJI, "\u0301")
+    assert segment(text).non_gsm_characters == ("\u00e7", "`", EMOJI, "\u0301")
+    assert segment("plain {text}").non_gsm_characters == ()
+
+
+def test_gsm_tables() -> None:
+    assert len(GSM_BASIC) == 127
+    assert {"\n", "\r", "@", "$", "_", "\u00c7", "\u0394"} <= GSM_BASIC
+    assert "\x1b" not in GSM_BASIC and "`" not in GSM_BASIC and "\u00e7" not in GSM_BASIC
+    assert GSM_EXTENSION == frozenset("\f^{}\\[~]|€")
+    assert is_gsm("Hello {world} €5\r\n") and not is_gsm("na\u00efve")
+
+
+@PROPERTY
+@given(texts)
+def test_segments_rebuild_the_text_within_capacity(text: str) -> None:
+    result = segment(text)
+    assert "".join(result.segments) == text
+    assert result.count == len(result.segments)
+    assert result.units == units_of(text, result.encoding)
+    assert result.encoding == ("GSM-7" if is_gsm(text) else "UCS-2")
+    if text:
+        assert (result.count == 1) == (result.units <= SINGLE[result.encoding])
+    else:
+        assert result.count == 0
+    capacity = SINGLE[result.encoding] if result.count == 1 else CONCATENATED[result.encoding]
+    for piece in result.segments:
+        # Encoding each segment on its own fails on a lone surrogate half or a half escape pair.
+        assert 0 < units_of(piece, result.encoding) <= capacity
+
+
+@PROPERTY
+@given(texts)
+def test_segments_are_filled_greedily(text: str) -> None:
+    result = segment(text)
+    for piece, following in pairwise(result.segments):
+        assert units_of(piece + following[0], result.encoding) > CONCATENATED[result.encoding]
+
+
+@PROPERTY
+@given(gsm_texts)
+def test_gsm_round_trip(text: str) -> None:
+    assert decode_gsm(encode_gsm(text)) == text
+
+
+def test_encode_gsm_values() -> None:
+    assert encode_gsm("@£$\n") == b"\x00\x01\x02\x0a"
+    assert encode_gsm("a€{") == b"\x61\x1b\x65\x1b\x28"
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [("ab`", r"'`' \(U\+0060\) at index 2"), ("x" + EMOJI, r"U\+1F600"), ("\u00e7", r"U\+00E7")],
+    ids=["backtick", "emoji", "c-cedilla"],
+)
+def test_encode_gsm_rejects_non_gsm(text: str, named: str) -> None:
+    with pytest.raises(ValueError, match=named):
+        encode_gsm(text)
+
+
+def test_decode_gsm_unknown_escapes() -> None:
+    assert decode_gsm(b"\x1b\x41") == "A"  # undefined in the extension table: the basic character
+    assert decode_gsm(b"a\x1b\x1bb") == "a b"  # ESC ESC is reserved and shown as a space
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [(b"a\x1b", "not followed"), (b"\x80", "not a septet"), (b"\x1b\xff", "not a septet")],
+    ids=["dangling-escape", "high-byte", "high-byte-after-escape"],
+)
+def test_decode_gsm_rejects_bad_data(data: bytes, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        decode_gsm(data)
+
+
+@pytest.mark.parametrize(
+    ("concat", "udh"),
+    [
+        (Concatenation(0x2A, 3, 1), b"\x05\x00\x03\x2a\x03\x01"),
+        (Concatenation(0xBEEF, 2, 2, 16), b"\x06\x08\x04\xbe\xef\x02\x02"),
+    ],
+    ids=["8-bit", "16-bit"],
+)
+def test_build_udh(concat: Concatenation, udh: bytes) -> None:
+    assert build_udh(concat) == udh
+    assert parse_udh(udh + b"payload") == (concat, b"payload")
+
+
+@PROPERTY
+@given(st.data(), st.sampled_from([8, 16]))
+def test_udh_round_trip(data: st.DataObject, bits: Literal[8, 16]) -> None:
+    total = data.draw(st.integers(1, 255))
+    concat = Concatenation(data.draw(st.integers(0, (1 << bits) - 1)), total, data.draw(st.integers(1, total)), bits)
+    assert parse_udh(build_udh(concat) + b"\x01\x02") == (concat, b"\x01\x02")
+
+
+def test_parse_udh_skips_unrelated_information_elements() -> None:
+    port_addressing = b"\x05\x04\x0b\x84\x23\xf0"
+    data = b"\x0b" + port_addressing + b"\x00\x03\x2a\x02\x01" + b"body"
+    assert parse_udh(data) == (Concatenation(0x2A, 2, 1), b"body")
+
+
+def test_parse_udh_without_concatenation() -> None:
+    assert parse_udh(b"\x04\x05\x02\x0b\x84rest") == (None, b"rest")
+    assert parse_udh(b"\x00rest") == (None, b"rest")
+
+
+def test_parse_udh_uses_the_last_concatenation_element() -> None:
+    data = b"\x0b\x00\x03\x01\x02\x01\x08\x04\x01\x02\x03\x02"
+    assert parse_udh(data) == (Concatenation(0x0102, 3, 2, 16), b"")
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"", "no UDHL"),
+        (b"\x05\x00\x03\x01", "UDHL claims 5 octets but only 3 follow"),
+        (b"\x01\x00", "truncated information element header"),
+        (b"\x03\x00\x05\x01", "IE 0x00 claims 5 octets but only 1 remain"),
+        (b"\x05\x00\x03\x01\x02\x00", "sequence must be between 1 and total"),
+        (b"\x05\x00\x03\x01\x02\x03", "sequence must be between 1 and total"),
+        (b"\x05\x00\x03\x01\x00\x01", "total must be between 1 and 255"),
+        (b"\x04\x00\x02\x01\x02", "concatenation IE 0x00 must be 3 octets, got 2"),
+        (b"\x05\x08\x03\x01\x02\x01", "concatenation IE 0x08 must be 4 octets, got 3"),
+    ],
+    ids=[
+        "empty",
+        "truncated-udhl",
+        "truncated-ie-header",
+        "ie-length-past-end",
+        "sequence-zero",
+        "sequence-above-total",
+        "total-zero",
+        "wrong-8-bit-ie-length",
+        "wrong-16-bit-ie-length",
+    ],
+)
+def test_parse_udh_rejects_malformed_headers(data: bytes, message: str) -> None:
+    with pytest.raises(UdhError, match=message):
+        parse_udh(data)
+
+
+@pytest.mark.parametrize(
+    ("reference", "bits"),
+    [(256, 8), (-1, 8), (65536, 16), (1, 12)],
+    ids=["8-bit-overflow", "negative", "16-bit-overflow", "unsupported-bits"],
+)
+def test_concatenation_rejects_bad_reference(reference: int, bits: Literal[8, 16]) -> None:
+    with pytest.raises(ValueError, match="reference"):
+        Concatenation(reference, 1, 1, bits)
+
+
+def part_fits(part: bytes, gsm: bool) -> bool:
+    """Whether a part fits 140 octets once its septets are packed after the UDH and its fill bits."""
+    udh_length = part[0] + 1
+    if gsm:
+        return (udh_length * 8 + 6) // 7 + len(part) - udh_length <= 160
+    return len(part) <= 140
+
+
+@PROPERTY
+@given(texts, st.sampled_from([8, 16]), st.data())
+def test_split_for_concatenation_reassembles(text: str, bits: Literal[8, 16], data: st.DataObject) -> None:
+    reference = data.draw(st.integers(0, (1 << bits) - 1))
+    parts = split_for_concatenation(text, reference, reference_bits=bits)
+    gsm = is_gsm(text)
+    parsed = [parse_udh(part) for part in parts]
+    heads = [concat for concat, _ in parsed]
+    assert heads == [Concatenation(reference, len(parts), sequence, bits) for sequence in range(1, len(parts) + 1)]
+    payload = b"".join(payload for _, payload in parsed)
+    assert (decode_gsm(payload) if gsm else payload.decode("utf-16-be")) == text
+    assert all(part_fits(part, gsm) for part in parts)
+
+
+@pytest.mark.parametrize(
+    ("text", "bits", "parts"),
+    [
+        ("a" * 153, 8, 1),
+        ("a" * 153, 16, 2),
+        ("a" * 158, 8, 2),
+        (ZHE * 67, 8, 1),
+        (ZHE * 67, 16, 2),
+        (ZHE * 65 + EMOJI, 16, 2),
+        ("", 8, 1),
+    ],
+    ids=[
+        "gsm-153-8bit",
+        "gsm-153-16bit",
+        "gsm-single-sms-needs-two-parts",
+        "ucs2-67-8bit",
+        "ucs2-67-16bit",
+        "emoji-at-16bit-boundary",
+        "empty",
+    ],
+)
+def test_split_for_concatenation_part_counts(text: str, bits: Literal[8, 16], parts: int) -> None:
+    result = split_for_concatenation(text, 7, reference_bits=bits)
+    assert len(result) == parts
+    assert all(parse_udh(part)[0] == Concatenation(7, parts, index, bits) for index, part in enumerate(result, 1))
+
+
+def test_split_for_concatenation_limits_parts() -> None:
+    with pytest.raises(ValueError, match="at most 255"):
+        split_for_concatenation("a" * 153 * 255 + "a", 1)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("\u201cHi\u201d \u2018there\u2019", "\"Hi\" 'there'"),
+        ("a\u2014b\u2013c", "a-b-c"),
+        ("wait\u2026", "wait..."),
+        ("\u2022 item", "- item"),
+        ("a\u00a0b\u2009c", "a b c"),
+        ("a\u200bb\ufeff", "ab"),
+        ("\uff28\uff49 \uff11\uff12", "H\uff49 12"),
+        ("\u00bd \u203c \u2039x\u203a", "1/2 !! <x>"),
+        ("`tick\u00b4", "'tick'"),
+        (EMOJI + " \u00e7 \u00e1", EMOJI + " \u00e7 \u00e1"),
+    ],
+    ids=[
+        "curly-quotes",
+        "dashes",
+        "ellipsis",
+        "bullet",
+        "odd-spaces",
+        "zero-width",
+        "fullwidth-capitals-and-digits",
+        "fraction-and-marks",
+        "accents-as-apostrophe",
+        "unlisted-unchanged",
+    ],
+)
+def test_smart_encode(text: str, expected: str) -> None:
+    assert smart_encode(text) == expected
+
+
+@PROPERTY
+@given(gsm_texts)
+def test_smart_encode_keeps_gsm_text(text: str) -> None:
+    assert smart_encode(text) == text
+
+
+def test_segment_with_smart_encoding_becomes_gsm() -> None:
+    text = "\u201cHello\u201d \u2014 it\u2019s here\u2026 " * 4
+    assert segment(text).encoding == "UCS-2"
+    result = segment(text, smart_encoding=True)
+    assert result.encoding == "GSM-7"
+    assert result.text == '"Hello" - it\'s here... ' * 4
+    assert result.count == 1
+
+
+def test_segment_with_smart_encoding_leaves_unicode_messages_alone() -> None:
+    text = "\u201cHi\u201d " + EMOJI
+    result = segment(text, smart_encoding=True)
+    assert result.encoding == "UCS-2"
+    assert result.text == text
+    assert result.non_gsm_characters == ("\u201c", "\u201d", EMOJI)
