@@ -12,11 +12,11 @@ from .errors import (
     MessageRejected,
     PermanentSendError,
     PluginError,
+    RequestRejected,
     RetryableSendError,
     SendError,
     SmsConnectorError,
     Unauthenticated,
-    WebhookRejected,
 )
 from .messages import (
     DeliveryStatus,
@@ -46,6 +46,7 @@ __all__ = [
     "PermanentSendError",
     "PluginError",
     "Received",
+    "RequestRejected",
     "RetryableSendError",
     "Routing",
     "SegmentInfo",
@@ -56,7 +57,6 @@ __all__ = [
     "StatusUpdate",
     "Unauthenticated",
     "Verdict",
-    "WebhookRejected",
     "WebhookRequest",
     "hookimpl",
     "to_e164",

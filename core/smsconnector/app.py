@@ -17,8 +17,9 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from . import inbound, reassembly, status
+from .auth import Auth
 from .config import Config
-from .errors import MessageRejected, SmsConnectorError, TooLarge, WebhookRejected
+from .errors import PluginError, RequestRejected, SmsConnectorError, TooLarge
 from .events import EventBus
 from .messages import InboundMessage, StatusUpdate, utcnow
 from .plugins import Hooks, PluginInfo, load_plugins
@@ -45,6 +46,7 @@ class App:
         self.store = Store(config.database_url)
         self.store.on_commit = self.events.publish
         self.sender = Sender(self)
+        self.auth = Auth(self)
         self.events.subscribe(self.sender.on_event)
         self.hooks.configure()
         self.routes: list[BaseRoute] = [
@@ -146,7 +148,7 @@ class App:
     def _normalize(self, provider: str, event: Any) -> InboundMessage | StatusUpdate:
         item = self.hooks.normalize(provider, event)
         if item is None:
-            raise WebhookRejected(f"no plugin normalizes {provider} events")
+            raise PluginError(provider, "received an event that no plugin normalizes")
         return item
 
     async def _read_body(self, request: Request) -> bytes:
@@ -180,11 +182,9 @@ class App:
 
 
 async def _error_response(request: Request, exc: Exception) -> Response:
-    if isinstance(exc, WebhookRejected):
+    if isinstance(exc, RequestRejected):
         # The reason names what was wrong, never the body: message text stays out of logs.
-        log.warning("webhook %s refused with %s: %s", request.url.path, exc.status, exc.code)
+        log.warning("%s %s refused with %s: %s", request.method, request.url.path, exc.status, exc.code)
         return JSONResponse({"error": exc.code, "detail": exc.reason}, status_code=exc.status)
-    if isinstance(exc, MessageRejected):
-        return JSONResponse({"error": exc.code, "detail": exc.reason}, status_code=exc.status)
-    log.error("request %s failed: %s", request.url.path, exc)
+    log.error("%s %s failed: %s", request.method, request.url.path, exc)
     return JSONResponse({"error": "internal", "detail": str(exc)}, status_code=500)

@@ -43,6 +43,18 @@ class SenderSettings(_Section):
     enabled: bool = True
 
 
+class ApiSettings(_Section):
+    """The agent and admin API."""
+
+    #: bearer tokens with the admin role; agents get tokens of their own through the API
+    admin_tokens: tuple[str, ...] = ()
+
+    @field_validator("admin_tokens", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        return [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else value
+
+
 class ProviderSettings(_Section):
     """Per-provider behaviour the deployment decides, whatever the plugin's default."""
 
@@ -88,6 +100,7 @@ class Config(_Section):
     inbound_timeout_seconds: float = Field(10.0, gt=0)
     log_level: str = "info"
     sender: SenderSettings = SenderSettings()
+    api: ApiSettings = ApiSettings()
     providers: dict[str, ProviderSettings] = {}
     numbers: tuple[NumberSettings, ...] = ()
     plugins: PluginsSettings = PluginsSettings()

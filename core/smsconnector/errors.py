@@ -5,13 +5,15 @@
     SmsConnectorError
     ├── ConfigError            a configuration value is missing or wrong (names the key)
     ├── PluginError            a plugin failed to import, validate or configure (names the plugin)
-    ├── WebhookRejected        a provider request is refused; nothing is stored
+    ├── RequestRejected        an HTTP request (webhook or API) is refused; nothing is stored
     │   ├── Malformed          400: the body cannot be parsed
     │   ├── Unauthenticated    401: credentials are missing or wrong
-    │   ├── Forbidden          403: a signature is forged, stale or missing
-    │   ├── UnknownProvider    404: no plugin receives for that provider
-    │   └── TooLarge           413: the body exceeds ``max_body_bytes``
-    ├── MessageRejected        422: an outbound message breaks a rule (length, number, empty)
+    │   ├── Forbidden          403: a signature is forged or stale, or the caller lacks the right
+    │   ├── NotFound           404: no such provider, conversation, agent...
+    │   │   └── UnknownProvider    no plugin receives or sends for that provider
+    │   ├── Conflict           409: the request contradicts the current state
+    │   ├── TooLarge           413: the body exceeds ``max_body_bytes``
+    │   └── MessageRejected    422: an outbound message breaks a rule (length, number, empty, opt-out)
     └── SendError              raised by a ``smsconnector_send`` implementation
         ├── RetryableSendError the provider may accept it later (429, 5xx, network)
         └── PermanentSendError the provider will never accept it (kept with its code)
@@ -43,8 +45,8 @@ class PluginError(SmsConnectorError):
         self.cause = cause
 
 
-class WebhookRejected(SmsConnectorError):
-    """A provider's HTTP request is refused with ``status``; nothing is stored."""
+class RequestRejected(SmsConnectorError):
+    """An HTTP request is refused with ``status`` and a JSON error body; nothing is stored."""
 
     status: int = 400
     code: str = "rejected"
@@ -54,49 +56,61 @@ class WebhookRejected(SmsConnectorError):
         self.reason = reason
 
 
-class Malformed(WebhookRejected):
+class Malformed(RequestRejected):
     """The request body cannot be parsed."""
 
     status = 400
     code = "malformed"
 
 
-class Unauthenticated(WebhookRejected):
+class Unauthenticated(RequestRejected):
     """Credentials are missing or wrong."""
 
     status = 401
     code = "unauthenticated"
 
 
-class Forbidden(WebhookRejected):
-    """The request's signature or source is not trusted."""
+class Forbidden(RequestRejected):
+    """The request's signature or source is not trusted, or the caller lacks the right."""
 
     status = 403
     code = "forbidden"
 
 
-class UnknownProvider(WebhookRejected):
-    """No enabled plugin receives webhooks for this provider."""
+class NotFound(RequestRejected):
+    """What the request names does not exist (or is not the caller's to see)."""
 
     status = 404
+    code = "not_found"
+
+
+class UnknownProvider(NotFound):
+    """No enabled plugin receives or sends for this provider."""
+
     code = "unknown_provider"
 
 
-class TooLarge(WebhookRejected):
+class Conflict(RequestRejected):
+    """The request contradicts the current state (closing a closed conversation)."""
+
+    status = 409
+    code = "conflict"
+
+
+class TooLarge(RequestRejected):
     """The request body is larger than the configured limit."""
 
     status = 413
     code = "too_large"
 
 
-class MessageRejected(SmsConnectorError):
+class MessageRejected(RequestRejected):
     """An outbound message breaks a rule and was not queued."""
 
     status = 422
 
     def __init__(self, reason: str, *, code: str = "invalid_message") -> None:
         super().__init__(reason)
-        self.reason = reason
         self.code = code
 
 

@@ -57,6 +57,8 @@ class Agent(SQLModel, table=True):
     name: str = Field(max_length=200)
     status: str = Field(default="offline", max_length=16)  # online | away | offline
     max_concurrent: int = Field(default=3, ge=0)
+    #: SHA-256 of the agent's API token (the token itself is shown once, never stored)
+    token_hash: str | None = Field(default=None, max_length=64, unique=True)
     last_assigned_at: datetime | None = _when(default=None, nullable=True)
     created_at: datetime = _when(default_factory=utcnow)
 

@@ -26,9 +26,11 @@ def upgrade() -> None:
     sa.Column('name', sa.String(length=200), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('max_concurrent', sa.Integer(), nullable=False),
+    sa.Column('token_hash', sa.String(length=64), nullable=True),
     sa.Column('last_assigned_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
-    sa.PrimaryKeyConstraint('id')
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('token_hash')
     )
     op.create_table('consumers',
     sa.Column('id', sa.Integer(), nullable=False),
