@@ -46,9 +46,15 @@ MakeApp = Callable[..., App]
 
 @pytest.fixture
 def make_app(database_url: str) -> MakeApp:
-    """Build a migrated app on the test database; keyword arguments override configuration keys."""
+    """Build a migrated app on the test database.
 
-    def make(*, plugins: Sequence[tuple[str, Any]] = (), migrate: bool = True, **overrides: Any) -> App:
+    Keyword arguments override configuration keys (``plugins={"twilio": {...}}`` sets a plugin's section);
+    ``register=[("spy", SpyPlugin())]`` registers extra plugin objects (a list given as ``plugins`` does too).
+    """
+
+    def make(*, register: Sequence[tuple[str, Any]] = (), migrate: bool = True, **overrides: Any) -> App:
+        if isinstance(overrides.get("plugins"), (list, tuple)):
+            register = [*register, *overrides.pop("plugins")]
         base: dict[str, Any] = {
             "database_url": database_url,
             "public_url": "http://testserver",
@@ -56,7 +62,7 @@ def make_app(database_url: str) -> MakeApp:
             "numbers": [{"number": BRAND_NUMBER, "provider": "simulator", "skill": "support"}],
         }
         config = load_config(env={}, overrides=_merge(base, overrides))
-        app = App(config, plugins=plugins)
+        app = App(config, plugins=register)
         if migrate:
             app.upgrade_database()
         return app

@@ -1,0 +1,95 @@
+"""A consumer texts, the brand replies, the provider reports delivery: over real HTTP, on both databases."""
+
+from __future__ import annotations
+
+import concurrent.futures
+
+import httpx
+import pytest
+
+from smsconnector import outbound
+from smsconnector.testing import BRAND_NUMBER
+
+from .helpers import eventually
+
+CONSUMER = "+14155550123"
+both_databases = pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
+
+
+def consumer_text(sid: str, text: str = "Hi, is my order on its way?") -> dict[str, str]:
+    return {"id": sid, "from": CONSUMER, "to": BRAND_NUMBER, "text": text}
+
+
+@both_databases
+def test_inbound_is_stored_once_reply_leaves_and_its_status_is_recorded(make_app, live_server, db):
+    app = make_app(plugins={"simulator": {"auto_deliver": False}})
+    server = live_server(app)
+
+    first = httpx.post(f"{server.url}/webhooks/simulator/inbound", json=consumer_text("sim-1"))
+    retry = httpx.post(f"{server.url}/webhooks/simulator/inbound", json=consumer_text("sim-1"))
+
+    assert (first.status_code, retry.status_code) == (200, 200)
+    [stored] = db.rows("SELECT * FROM messages")
+    assert (stored["direction"], stored["body"], stored["from_number"]) == ("inbound", consumer_text("x")["text"],
+                                                                           CONSUMER)
+    [conversation] = db.rows("SELECT * FROM conversations")
+    assert (conversation["id"], conversation["skill"], conversation["status"]) == (stored["conversation_id"],
+                                                                                   "support", "queued")
+
+    async def reply() -> int:
+        async with app.store.transaction() as session:
+            message = await outbound.queue(session, provider="simulator", from_number=BRAND_NUMBER,
+                                           to_number=CONSUMER, text="It ships today.",
+                                           conversation_id=conversation["id"])
+        return message.id
+
+    reply_id = server.call(reply)
+    sent = eventually(lambda: httpx.get(f"{server.url}/simulator/outbox").json())
+    assert [(s["to"], s["text"], s["message_id"]) for s in sent] == [(CONSUMER, "It ships today.", reply_id)]
+    assert eventually(lambda: db.count("outbox") == 0)
+    assert db.scalar("SELECT status FROM messages WHERE id = :id", id=reply_id) == "sent"
+
+    report = httpx.post(f"{server.url}/webhooks/simulator/status", json={"id": sent[0]["id"], "status": "delivered"})
+    late = httpx.post(f"{server.url}/webhooks/simulator/status", json={"id": sent[0]["id"], "status": "sent"})
+
+    assert (report.status_code, late.status_code) == (200, 200)
+    assert db.scalar("SELECT status FROM messages WHERE id = :id", id=reply_id) == "delivered"
+
+
+@both_databases
+def test_concurrent_retries_of_one_message_store_it_once(make_app, live_server, db):
+    server = live_server(make_app())
+
+    def post(_: int) -> int:
+        return httpx.post(f"{server.url}/webhooks/simulator/inbound", json=consumer_text("sim-storm")).status_code
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=16) as pool:
+        codes = list(pool.map(post, range(32)))
+
+    assert codes == [200] * 32
+    assert db.count("messages") == 1
+    assert db.count("conversations") == 1
+
+
+@both_databases
+def test_next_message_continues_the_open_conversation(make_app, live_server, db):
+    server = live_server(make_app())
+
+    for sid in ("sim-a", "sim-b"):
+        assert httpx.post(f"{server.url}/webhooks/simulator/inbound", json=consumer_text(sid)).status_code == 200
+
+    assert db.count("conversations") == 1
+    assert db.count("messages", "conversation_id IS NOT NULL") == 2
+
+
+def test_auto_delivered_reply_ends_delivered(make_app, live_server, db):
+    app = make_app()
+    server = live_server(app)
+
+    async def reply() -> int:
+        async with app.store.transaction() as session:
+            return (await outbound.queue(session, provider="simulator", from_number=BRAND_NUMBER,
+                                         to_number=CONSUMER, text="Hello")).id
+
+    reply_id = server.call(reply)
+    assert eventually(lambda: db.scalar("SELECT status FROM messages WHERE id = :id", id=reply_id) == "delivered")
