@@ -11,7 +11,7 @@ from typing import Any, Literal
 from .messages import MessageClass
 
 
-class SegmentPolicy(str, enum.Enum):
+class SegmentPolicy(enum.StrEnum):
     """What a part of a concatenated SMS becomes."""
 
     AS_IS = "as_is"  #: the provider already consolidated the message (Twilio)

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class Outcome(str, enum.Enum):
+class Outcome(enum.StrEnum):
     STORED = "stored"
     DUPLICATE = "duplicate"  #: a provider retry of a message already stored
     BUFFERED = "buffered"  #: a part of a concatenated message, waiting for the rest

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Literal
 
 import phonenumbers
@@ -21,7 +21,7 @@ MessageClass = Literal["conversational", "informational", "marketing", "complian
 
 def utcnow() -> datetime:
     """The current time, timezone-aware in UTC."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class InvalidNumber(ValueError):
@@ -45,7 +45,7 @@ def to_e164(number: str, *, default_region: str | None = None) -> str:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
-class DeliveryStatus(str, enum.Enum):
+class DeliveryStatus(enum.StrEnum):
     """Where an outbound message is; the terminal ones never change again."""
 
     QUEUED = "queued"  # in our outbox

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from .errors import MessageRejected

@@ -1,0 +1,113 @@
+"""The ``smsconnector`` command, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+
+import httpx
+
+from smsconnector.cli import main
+from smsconnector.testing import Database
+
+from .helpers import eventually
+
+
+def test_segments_reports_encoding_count_and_the_characters_forcing_ucs2(capsys):
+    assert main(["segments", "Café “quoted” 😀"]) == 0
+
+    out = capsys.readouterr().out.splitlines()
+    assert out[:2] == ["encoding: UCS-2", "segments: 1"]
+    assert out[2] == "forces UCS-2: '“' (U+201C) '”' (U+201D) '😀' (U+1F600)"
+    assert out[3] == "[1] Café “quoted” 😀"
+
+
+def test_segments_json_for_scripts(capsys):
+    assert main(["segments", "a" * 161, "--json"]) == 0
+
+    report = json.loads(capsys.readouterr().out)
+    assert (report["encoding"], report["count"], report["units"]) == ("GSM-7", 2, 161)
+    assert [len(s) for s in report["segments"]] == [153, 8]
+
+
+def test_segments_smart_encoding_turns_curly_quotes_into_gsm(capsys):
+    assert main(["segments", "“Hi” — it’s here…", "--smart", "--json"]) == 0
+
+    report = json.loads(capsys.readouterr().out)
+    assert (report["encoding"], report["text"]) == ("GSM-7", '"Hi" - it\'s here...')
+
+
+def test_plugins_lists_name_distribution_version_enabled_and_hooks(capsys, monkeypatch):
+    monkeypatch.setenv("SMSCONNECTOR_PLUGINS__DISABLED", "simulator")
+    assert main(["plugins", "--json"]) == 0
+
+    listed = {p["name"]: p for p in json.loads(capsys.readouterr().out)}
+    assert listed["router"]["distribution"] == "smsconnector" and listed["router"]["enabled"] is True
+    assert listed["router"]["hooks"] == ["smsconnector_route"]
+    assert listed["simulator"]["enabled"] is False
+
+
+def test_db_upgrade_then_send_queues_into_the_outbox(tmp_path, capsys, monkeypatch):
+    database = tmp_path / "sms.db"
+    monkeypatch.setenv("SMSCONNECTOR_DATABASE_URL", f"sqlite:///{database}")
+
+    assert main(["db", "upgrade"]) == 0
+    assert main(["send", "--to", "+14155550123", "--text", "Your table is ready"]) == 0
+
+    db = Database(f"sqlite:///{database}")
+    assert db.rows("SELECT to_number, body, status FROM messages") == [
+        {"to_number": "+14155550123", "body": "Your table is ready", "status": "queued"}]
+    assert db.count("outbox") == 1
+    db.close()
+
+
+def test_send_refuses_an_agent_message_over_the_limit(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("SMSCONNECTOR_DATABASE_URL", f"sqlite:///{tmp_path / 'sms.db'}")
+    main(["db", "upgrade"])
+
+    assert main(["send", "--to", "+14155550123", "--text", "x" * 1601]) == 2
+    assert "the limit is 1600 characters" in capsys.readouterr().err
+
+
+def test_bad_configuration_stops_with_the_key(capsys, monkeypatch):
+    monkeypatch.setenv("SMSCONNECTOR_SENDER__MAX_ATTEMPTS", "0")
+
+    assert main(["db", "upgrade"]) == 2
+    assert capsys.readouterr().err.startswith("error: configuration sender.max_attempts:")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_demo_runs_end_to_end_as_the_readme_says(tmp_path):
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SMSCONNECTOR_")}
+    demo = subprocess.Popen([sys.executable, "-m", "smsconnector.cli", "demo", "--port", str(port)], cwd=tmp_path,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        eventually(lambda: _healthy(base), timeout=30)
+        text = {"id": "demo-1", "from": "+14155550123", "to": "+15555550100", "text": "Hi"}
+        assert httpx.post(f"{base}/webhooks/simulator/inbound", json=text).status_code == 200
+        subprocess.run([sys.executable, "-m", "smsconnector.cli", "send", "--database", "smsconnector-demo.db",
+                        "--to", "+14155550123", "--text", "Hello from the demo"], cwd=tmp_path, env=env, check=True)
+        sent = eventually(lambda: httpx.get(f"{base}/simulator/outbox").json(), timeout=15)
+        assert sent[0]["text"] == "Hello from the demo"
+    finally:
+        demo.send_signal(signal.SIGINT)
+        output, _ = demo.communicate(timeout=30)
+    assert "smsconnector demo" in output and "/webhooks/simulator/inbound" in output
+
+
+def _healthy(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/healthz").status_code == 200
+    except httpx.TransportError:
+        return False

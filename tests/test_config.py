@@ -1,0 +1,100 @@
+"""Configuration: a TOML file, environment variables over it, and errors that name the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from smsconnector.config import load_config
+from smsconnector.decisions import SegmentPolicy
+from smsconnector.errors import ConfigError
+
+TOML = """
+database_url = "postgresql://db.example/sms"
+public_url = "https://sms.example.com/"
+
+[sender]
+max_attempts = 5
+
+[providers.openmarket]
+segment_policy = "separate"
+
+[[numbers]]
+number = "+1 (415) 555-0100"
+provider = "twilio"
+skill = "sales"
+rate_per_second = 1
+
+[plugins]
+disabled = ["ivr"]
+
+[plugins.twilio]
+account_sid = "AC123"
+"""
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> Path:
+    path = tmp_path / "smsconnector.toml"
+    path.write_text(TOML)
+    return path
+
+
+def test_file_is_read_and_normalized(config_file):
+    config = load_config(config_file, env={})
+
+    assert config.database_url == "postgresql://db.example/sms"
+    assert config.public_url == "https://sms.example.com"
+    assert config.sender.max_attempts == 5 and config.sender.backoff_base_seconds == 1.0
+    assert config.provider("openmarket").segment_policy is SegmentPolicy.SEPARATE
+    assert config.provider("twilio").segment_policy is None
+    assert config.number("+14155550100").skill == "sales"  # numbers are kept in E.164
+    assert config.plugins.disabled == ("ivr",)
+    assert config.plugin("twilio") == {"account_sid": "AC123"} and config.plugin("nosuch") == {}
+
+
+def test_environment_overrides_the_file(config_file):
+    config = load_config(config_file, env={
+        "SMSCONNECTOR_DATABASE_URL": "sqlite:///other.db",
+        "SMSCONNECTOR_SENDER__MAX_ATTEMPTS": "9",
+        "SMSCONNECTOR_PLUGINS__TWILIO__AUTH_TOKEN": "tok",
+        "SMSCONNECTOR_API__ADMIN_TOKENS": "a, b",
+        "UNRELATED": "x",
+    })
+
+    assert config.database_url == "sqlite:///other.db"
+    assert config.sender.max_attempts == 9
+    assert config.plugin("twilio") == {"account_sid": "AC123", "auth_token": "tok"}
+    assert config.api.admin_tokens == ("a", "b")
+
+
+@pytest.mark.parametrize(("overrides", "env", "key"), [
+    ({"sender": {"max_attempts": 0}}, {}, "sender.max_attempts"),
+    ({}, {"SMSCONNECTOR_SENDER__MAX_ATTEMPTS": "many"}, "sender.max_attempts"),
+    ({"public_url": "sms.example.com"}, {}, "public_url"),
+    ({"numbers": [{"number": "12", "provider": "twilio"}]}, {}, "numbers.0.number"),
+    ({"providers": {"openmarket": {"segment_policy": "glue"}}}, {}, "providers.openmarket.segment_policy"),
+    ({"sendr": {}}, {}, "sendr"),
+])
+def test_bad_value_names_its_key(overrides, env, key):
+    with pytest.raises(ConfigError) as caught:
+        load_config(env=env, overrides=overrides)
+
+    assert caught.value.key == key
+    assert str(caught.value).startswith(f"configuration {key}: ")
+
+
+def test_unreadable_file_is_a_clear_error(tmp_path):
+    broken = tmp_path / "broken.toml"
+    broken.write_text("database_url = ")
+
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(broken, env={})
+    with pytest.raises(ConfigError, match="file not found"):
+        load_config(tmp_path / "missing.toml", env={})
+
+
+def test_unsupported_database_is_refused_at_start_up(make_app):
+    with pytest.raises(ConfigError, match="database_url: unsupported database 'mysql'"):
+        make_app(database_url="mysql://localhost/sms", migrate=False)

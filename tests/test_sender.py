@@ -1,0 +1,240 @@
+"""The sender: retries, permanent failures, send checks, restart, ordering and throttling."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import text
+
+from smsconnector import (
+    ConsentSignal,
+    OutboundMessage,
+    PermanentSendError,
+    RetryableSendError,
+    SendResult,
+    Verdict,
+    hookimpl,
+    outbound,
+)
+from smsconnector.messages import utcnow
+from smsconnector.sender import backoff, decide
+from smsconnector.testing import BRAND_NUMBER
+from smsconnector.throttle import Throttle
+
+from .helpers import eventually
+
+CONSUMER = "+14155550123"
+
+
+class SpyProvider:
+    """A provider whose answers are scripted per message text: a list of outcomes consumed in order."""
+
+    def __init__(self, script: dict[str, list[object]] | None = None) -> None:
+        self.script = script or {}
+        self.attempts: list[str] = []
+        self.accepted: list[str] = []
+        self.signals: list[ConsentSignal] = []
+        self.verdicts: dict[str, Verdict] = {}
+
+    @hookimpl
+    def smsconnector_send(self, provider: str, message: OutboundMessage):
+        if provider != "spy":
+            return None
+        return self._send(message)
+
+    async def _send(self, message: OutboundMessage) -> SendResult:
+        self.attempts.append(message.text)
+        outcomes = self.script.get(message.text, [])
+        outcome = outcomes.pop(0) if outcomes else "ok"
+        if isinstance(outcome, Exception):
+            raise outcome
+        self.accepted.append(message.text)
+        return SendResult(provider_message_id=f"spy-{message.id}", segments=1)
+
+    @hookimpl
+    def smsconnector_check_outbound(self, message: OutboundMessage) -> Verdict | None:
+        return self.verdicts.get(message.text)
+
+    @hookimpl
+    def smsconnector_consent_signal(self, signal: ConsentSignal) -> None:
+        self.signals.append(signal)
+
+
+both_databases = pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
+
+
+def start(make_app, live_server, spy: SpyProvider, **config):
+    app = make_app(register=[("spy", spy)], **config)
+    return app, live_server(app)
+
+
+def queue(app, server, *texts: str, provider: str = "spy") -> list[int]:
+    async def run() -> list[int]:
+        async with app.store.transaction() as session:
+            return [(await outbound.queue(session, provider=provider, from_number=BRAND_NUMBER, to_number=CONSUMER,
+                                          text=text)).id for text in texts]
+
+    return server.call(run)
+
+
+def message(db, message_id: int) -> dict:
+    return db.rows("SELECT status, error_code, error_message, provider_message_id FROM messages WHERE id = :id",
+                   id=message_id)[0]
+
+
+@both_databases
+def test_retryable_failures_are_retried_and_the_message_is_sent_once(make_app, live_server, db):
+    spy = SpyProvider({"hi": [RetryableSendError("429", code="20429"), RetryableSendError("503", code="503")]})
+    app, server = start(make_app, live_server, spy)
+
+    [mid] = queue(app, server, "hi")
+
+    assert eventually(lambda: message(db, mid)["status"] == "sent")
+    assert spy.attempts == ["hi", "hi", "hi"] and spy.accepted == ["hi"]
+    assert message(db, mid)["provider_message_id"] == f"spy-{mid}"
+    assert db.count("outbox") == 0
+
+
+def test_permanent_failure_is_recorded_with_its_code_and_not_retried(make_app, live_server, db):
+    spy = SpyProvider({"hi": [PermanentSendError("invalid To number", code="21211")]})
+    app, server = start(make_app, live_server, spy)
+
+    [mid] = queue(app, server, "hi")
+
+    assert eventually(lambda: message(db, mid)["status"] == "failed")
+    assert message(db, mid)["error_code"] == "21211"
+    assert message(db, mid)["error_message"] == "invalid To number"
+    assert spy.attempts == ["hi"] and db.count("outbox") == 0
+
+
+def test_retries_stop_after_max_attempts_with_the_last_reason(make_app, live_server, db):
+    spy = SpyProvider({"hi": [RetryableSendError("server error", code="500")] * 10})
+    app, server = start(make_app, live_server, spy, sender={"max_attempts": 3})
+
+    [mid] = queue(app, server, "hi")
+
+    assert eventually(lambda: message(db, mid)["status"] == "failed")
+    assert message(db, mid)["error_message"] == "gave up after 3 attempts: server error"
+    assert len(spy.attempts) == 3 and spy.accepted == [] and db.count("outbox") == 0
+
+
+def test_opt_out_refusal_reports_a_consent_signal(make_app, live_server, db):
+    spy = SpyProvider({"hi": [PermanentSendError("unsubscribed", code="21610", opted_out=True)]})
+    app, server = start(make_app, live_server, spy)
+
+    [mid] = queue(app, server, "hi")
+
+    assert eventually(lambda: message(db, mid)["status"] == "failed")
+    [signal] = spy.signals
+    assert (signal.consumer_number, signal.brand_number, signal.action, signal.source, signal.message_id) == (
+        CONSUMER, BRAND_NUMBER, "opt_out", "spy:21610", mid)
+
+
+def test_refused_by_a_send_check_never_reaches_the_provider(make_app, live_server, db):
+    spy = SpyProvider()
+    spy.verdicts["hi"] = Verdict.refuse("opted_out", "the consumer opted out on 2026-11-01")
+    app, server = start(make_app, live_server, spy)
+
+    [mid] = queue(app, server, "hi")
+
+    assert eventually(lambda: message(db, mid)["status"] == "refused")
+    assert message(db, mid)["error_code"] == "opted_out"
+    assert message(db, mid)["error_message"] == "the consumer opted out on 2026-11-01"
+    assert spy.attempts == [] and db.count("outbox") == 0
+
+
+def test_deferred_message_waits_and_is_sent_later_without_counting_an_attempt(make_app, live_server, db):
+    spy = SpyProvider()
+    spy.verdicts["promo"] = Verdict.defer("quiet_hours", "quiet hours", utcnow() + timedelta(seconds=0.5))
+    app, server = start(make_app, live_server, spy)
+
+    [mid] = queue(app, server, "promo")
+
+    assert eventually(lambda: message(db, mid)["status"] == "deferred")
+    assert spy.attempts == []
+    del spy.verdicts["promo"]  # the window opened
+    assert eventually(lambda: message(db, mid)["status"] == "sent")
+    assert db.count("outbox") == 0
+
+
+def test_unknown_provider_fails_the_message_clearly(make_app, live_server, db):
+    app, server = start(make_app, live_server, SpyProvider())
+
+    [mid] = queue(app, server, "hi", provider="nosuch")
+
+    assert eventually(lambda: message(db, mid)["status"] == "failed")
+    assert message(db, mid)["error_code"] == "unknown_provider"
+
+
+@both_databases
+def test_outbox_left_by_a_stopped_process_is_sent_after_restart(make_app, live_server, db):
+    stopped = make_app(register=[("spy", SpyProvider())], sender={"enabled": False})
+    server = live_server(stopped)
+    ids = queue(stopped, server, "one", "two", "three")
+    server.stop()
+    # A crashed sender had claimed "two": its lease runs out and another sender takes it over.
+    with db.engine.begin() as conn:
+        conn.execute(text("UPDATE outbox SET lease_until = :t WHERE message_id = :id"),
+                     {"t": utcnow() + timedelta(seconds=1), "id": ids[1]})
+
+    spy = SpyProvider()
+    live_server(make_app(register=[("spy", spy)], migrate=False))
+
+    assert eventually(lambda: db.count("outbox") == 0)
+    assert sorted(spy.accepted) == ["one", "three", "two"]
+    assert [message(db, i)["status"] for i in ids] == ["sent"] * 3
+
+
+def test_messages_to_one_consumer_leave_in_the_order_they_were_queued(make_app, live_server, db):
+    spy = SpyProvider()
+    app, server = start(make_app, live_server, spy)
+
+    texts = [f"part {n}" for n in range(12)]
+    queue(app, server, *texts)
+
+    assert eventually(lambda: len(spy.accepted) == 12)
+    assert spy.accepted == texts
+
+
+def test_throttle_spaces_segments_per_number_at_its_rate():
+    now = [100.0]
+    throttle = Throttle({"+1long": 1.0, "+1short": 100.0, "+1free": 0.0}.__getitem__, clock=lambda: now[0])
+
+    waits = [throttle.reserve("+1long", segments) for segments in (1, 3, 1)]
+    assert waits == [0.0, 1.0, 4.0]  # the 3-segment message takes three one-second slots
+    assert throttle.reserve("+1short", 1) == 0.0 and throttle.reserve("+1short", 1) == pytest.approx(0.01)
+    assert [throttle.reserve("+1free", 5) for _ in range(3)] == [0.0, 0.0, 0.0]
+    now[0] = 110.0
+    assert throttle.delay("+1long") == 0.0 and throttle.reserve("+1long", 1) == 0.0
+
+
+def test_throttle_waits_for_the_reserved_slot(monkeypatch):
+    throttle = Throttle(lambda _: 2.0, clock=lambda: 0.0)
+    slept: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    monkeypatch.setattr("smsconnector.throttle.asyncio.sleep", fake_sleep)
+    asyncio.run(throttle.acquire("+1", 1))
+    asyncio.run(throttle.acquire("+1", 1))
+    assert slept == [0.5]
+
+
+def test_verdicts_combine_refusal_first_then_latest_deferral_then_tightest_validity():
+    soon, later = utcnow(), utcnow() + timedelta(hours=1)
+    assert decide([Verdict.defer("q", "", later), Verdict.refuse("opted_out", "")]).code == "opted_out"
+    assert decide([Verdict.defer("a", "", soon), Verdict.defer("b", "", later)]).until == later
+    assert decide([Verdict("allow", validity_seconds=600), Verdict("allow", validity_seconds=60)]) == Verdict(
+        "allow", validity_seconds=60)
+    assert decide([]) == Verdict("allow")
+
+
+@pytest.mark.parametrize("attempt", range(1, 12))
+def test_backoff_grows_exponentially_within_jitter_and_cap(attempt):
+    ceiling = min(300.0, 1.0 * 2 ** (attempt - 1))
+    delays = [backoff(attempt, 1.0, 300.0) for _ in range(200)]
+    assert all(ceiling / 2 <= d <= ceiling for d in delays)
+    assert len(set(delays)) > 1  # jittered, so retries from many messages do not arrive together
