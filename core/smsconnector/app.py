@@ -9,7 +9,8 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import distinct, select, text
+from sqlalchemy import select, text
+from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -109,7 +110,7 @@ class App:
         delivered = 0
         async with self.store.transaction() as session:
             providers = (await session.exec(
-                select(distinct(SegmentGroup.provider)).where(SegmentGroup.completed_at.is_(None))
+                select(SegmentGroup.provider).where(SegmentGroup.completed_at.is_(None)).distinct()
             )).scalars().all()
             for provider in providers:
                 timeout = self.config.provider(provider).reassembly_timeout_seconds
@@ -134,14 +135,20 @@ class App:
                                  client=request.client.host if request.client else None)
         received = await self.hooks.receive(provider, webhook)
         items = [self._normalize(provider, event) for event in received.events]
-        # Persist before acknowledging: the reply goes out only after this transaction commits.
+
+        async def write(session: AsyncSession) -> None:
+            for item in items:
+                if isinstance(item, InboundMessage):
+                    await inbound.accept(self, session, item)
+                else:
+                    await status.apply(self, session, item)
+
+        # Persist before acknowledging: the reply goes out only after the write has committed.
         async with asyncio.timeout(self.config.inbound_timeout_seconds):
-            async with self.store.transaction() as session:
-                for item in items:
-                    if isinstance(item, InboundMessage):
-                        await inbound.accept(self, session, item)
-                    else:
-                        await status.apply(self, session, item)
+            try:
+                await self.store.write(write)
+            except inbound.Raced:
+                await self.store.write(write)  # the other replica's row is committed now: this run dedupes
         return Response(received.reply_body, status_code=received.reply_status,
                         media_type=received.reply_media_type)
 

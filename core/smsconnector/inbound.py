@@ -33,7 +33,18 @@ def _insert(session: AsyncSession) -> Any:
     return postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
 
 
-async def insert_once(session: AsyncSession, message: InboundMessage) -> int | None:
+class Raced(Exception):
+    """Another replica stored the same provider message between our check and our insert; retry the write."""
+
+
+async def seen(session: AsyncSession, message: InboundMessage) -> bool:
+    """Whether the provider already delivered this message (a retry)."""
+    stmt = select(Message.id).where(Message.provider == message.provider,
+                                    Message.provider_message_id == message.provider_message_id)
+    return (await session.exec(stmt)).first() is not None
+
+
+async def insert_once(session: AsyncSession, message: InboundMessage, **columns: Any) -> int | None:
     """Insert the message row unless the provider already delivered it; its id, or ``None`` for a duplicate.
 
     ``ON CONFLICT DO NOTHING`` on the (provider, provider message id) constraint makes this safe across
@@ -47,6 +58,7 @@ async def insert_once(session: AsyncSession, message: InboundMessage) -> int | N
         message_class="conversational", status=DeliveryStatus.RECEIVED.value, num_segments=message.num_segments,
         incomplete=message.incomplete, notes=[], details=dict(message.details), created_at=now, updated_at=now,
     )
+    values.update(columns)
     stmt = (
         _insert(session)(Message).values(**values)
         .on_conflict_do_nothing(index_elements=["provider", "provider_message_id"])
@@ -95,20 +107,21 @@ def _segment_policy(app: App, message: InboundMessage) -> SegmentPolicy:
 
 
 async def store(app: App, session: AsyncSession, message: InboundMessage) -> Outcome:
-    """Dedupe, route and store a whole consumer message."""
-    message_id = await insert_once(session, message)
-    if message_id is None:
-        return Outcome.DUPLICATE
+    """Dedupe, route and store a whole consumer message.
+
+    :raises Raced: another replica committed the same message meanwhile; run the write again.
+    """
+    if await seen(session, message):
+        return Outcome.DUPLICATE  # the retry fast path: one indexed read, no routing
     conversation = await open_conversation(session, message.from_number, message.to_number)
     routing = await app.hooks.route(message, conversation, session)
     if routing is None:  # only when the built-in router is disabled and nothing else claims it
         routing = Routing(handled_by="host", skill=_default_skill(app, message))
     conversation = await _apply(app, session, message, routing, conversation)
-    row = await session.get(Message, message_id)
-    assert row is not None
-    row.conversation_id = conversation.id
-    row.handled_by = routing.handled_by
-    row.notes = list(routing.notes)
+    message_id = await insert_once(session, message, conversation_id=conversation.id,
+                                   handled_by=routing.handled_by, notes=list(routing.notes))
+    if message_id is None:
+        raise Raced(message.provider_message_id)
     for text in routing.replies:
         await outbound.queue(
             session, provider=message.provider, from_number=message.to_number, to_number=message.from_number,

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, make_url
@@ -14,8 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..errors import ConfigError
+from . import sqlite
+from .batching import GroupCommit
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+T = TypeVar("T")
 
 
 def _urls(database_url: str) -> tuple[URL, URL]:
@@ -33,15 +36,18 @@ def _urls(database_url: str) -> tuple[URL, URL]:
     raise ConfigError("database_url", f"unsupported database {backend!r}: use sqlite:/// or postgresql://")
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    # WAL lets readers (the agent API) work while the webhook path writes; FULL keeps a committed
-    # message through a power cut, which is what "persist before acknowledging" means.
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=FULL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.close()
+def _sqlite_pragmas(busy_ms: int) -> Callable[[Any, Any], None]:
+    def apply(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        # WAL lets readers (the agent API) work while the webhook path writes; FULL keeps a committed
+        # message through a power cut, which is what "persist before acknowledging" means.
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
+        cursor.close()
+
+    return apply
 
 
 class Store:
@@ -54,15 +60,29 @@ class Store:
         if self.dialect == "sqlite":
             # One connection: SQLite has one writer, and queueing for it in the pool is cheaper and
             # kinder than retrying "database is locked".
-            options.update(pool_size=1, max_overflow=0, pool_timeout=60)
+            options.update(pool_size=1, max_overflow=0, pool_timeout=60,
+                           connect_args={"async_creator_fn": sqlite.connect})
         else:
             options.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(self.async_url, **options)
         if self.dialect == "sqlite":
-            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas(sqlite.INLINE_BUSY_MS))
         self._sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
         #: called with the events a transaction emitted, right after it commits
         self.on_commit: Callable[[list[Any]], None] | None = None
+        # PostgreSQL commits concurrent transactions in parallel itself; SQLite needs the batching done here.
+        self._group_commit = GroupCommit(self) if self.dialect == "sqlite" else None
+
+    async def write(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """Run ``work`` in a transaction and return its result once that transaction has committed.
+
+        The webhook path writes through here. On SQLite, writes waiting at the same moment share one
+        transaction and one commit (see :mod:`.batching`); ``work`` may then run more than once.
+        """
+        if self._group_commit is not None:
+            return await self._group_commit.submit(work)
+        async with self.transaction() as session:
+            return await work(session)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -82,6 +102,8 @@ class Store:
         return self._sessions()
 
     async def close(self) -> None:
+        if self._group_commit is not None:
+            await self._group_commit.close()
         await self.engine.dispose()
 
     def upgrade(self, extra_locations: Iterable[Path] = ()) -> None:
@@ -90,7 +112,7 @@ class Store:
 
         engine = create_engine(self.sync_url)
         if self.dialect == "sqlite":
-            event.listen(engine, "connect", _sqlite_pragmas)
+            event.listen(engine, "connect", _sqlite_pragmas(sqlite.PATIENT_BUSY_MS))
         try:
             with engine.begin() as connection:
                 config = alembic_config(extra_locations)
