@@ -19,7 +19,7 @@ from smsconnector import (
     outbound,
 )
 from smsconnector.messages import utcnow
-from smsconnector.sender import backoff, decide
+from smsconnector.sender import KeyedLocks, backoff, decide
 from smsconnector.testing import BRAND_NUMBER
 from smsconnector.throttle import Throttle
 
@@ -238,3 +238,19 @@ def test_backoff_grows_exponentially_within_jitter_and_cap(attempt):
     delays = [backoff(attempt, 1.0, 300.0) for _ in range(200)]
     assert all(ceiling / 2 <= d <= ceiling for d in delays)
     assert len(set(delays)) > 1  # jittered, so retries from many messages do not arrive together
+
+
+def test_recipient_locks_are_forgotten_once_free():
+    locks = KeyedLocks()
+    order: list[int] = []
+
+    async def use(n: int) -> None:
+        async with locks.hold("+1"):
+            await asyncio.sleep(0)
+            order.append(n)
+
+    async def run() -> None:
+        await asyncio.gather(*(use(n) for n in range(5)))
+
+    asyncio.run(run())
+    assert order == [0, 1, 2, 3, 4] and len(locks) == 0

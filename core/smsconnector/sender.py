@@ -8,9 +8,10 @@ A row leaves the outbox only once the provider accepted the message or it failed
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
-from collections import defaultdict
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -30,6 +31,30 @@ if TYPE_CHECKING:
     from .app import App
 
 log = logging.getLogger(__name__)
+
+
+class KeyedLocks:
+    """One fair lock per key, kept only while someone holds or waits for it (so memory stays flat)."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key) or (asyncio.Lock(), 0)
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+    def __len__(self) -> int:
+        return len(self._locks)
 
 
 def backoff(attempt: int, base: float, cap: float) -> float:
@@ -59,7 +84,7 @@ class Sender:
         self.throttle = Throttle(self._rate_for)
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(self.settings.concurrency)
-        self._per_recipient: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._per_recipient = KeyedLocks()
         self._in_flight: set[int] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[None] | None = None
@@ -114,44 +139,33 @@ class Sender:
                 .with_for_update(skip_locked=True)
             )
             rows = [r for r in (await session.exec(stmt)).scalars().all() if r.id not in self._in_flight]
-            if rows:
-                await session.exec(update(OutboxEntry).where(OutboxEntry.id.in_([r.id for r in rows]))
-                                   .values(lease_until=lease))
+            if not rows:
+                return 0
+            await session.exec(update(OutboxEntry).where(OutboxEntry.id.in_([r.id for r in rows]))
+                               .values(lease_until=lease))
+            messages = {m.id: m for m in (await session.exec(
+                select(Message).where(Message.id.in_([r.message_id for r in rows]))
+            )).scalars().all()}
         for row in rows:
             assert row.id is not None
             self._in_flight.add(row.id)
-            task = asyncio.create_task(self._work(row))
+            task = asyncio.create_task(self._work(row, _outbound(row, messages[row.message_id])))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         return len(rows)
 
-    async def _work(self, row: OutboxEntry) -> None:
+    async def _work(self, row: OutboxEntry, message: OutboundMessage) -> None:
         assert row.id is not None
         try:
-            async with self._slots:
-                message = await self._load(row)
-                if message is None:
-                    return
-                # One message at a time per recipient, in claim order, so a conversation is not reordered.
-                async with self._per_recipient[message.to_number]:
-                    await self._deliver(row, message)
+            # One message at a time per recipient, taken in claim order (the lock is the task's first
+            # wait, and asyncio locks are fair), so a conversation is never reordered.
+            async with self._per_recipient.hold(message.to_number), self._slots:
+                await self._deliver(row, message)
         except Exception:
             log.exception("sender: outbox row %s failed unexpectedly; it will be retried", row.id)
             await self._retry_later(row, "internal error", code="internal")
         finally:
             self._in_flight.discard(row.id)
-
-    async def _load(self, row: OutboxEntry) -> OutboundMessage | None:
-        async with self.app.store.session() as session:
-            m = await session.get(Message, row.message_id)
-        if m is None:
-            return None
-        assert m.id is not None
-        return OutboundMessage(
-            id=m.id, provider=row.provider, from_number=m.from_number, to_number=m.to_number, text=m.body,
-            media=tuple(Media(x["url"], x.get("content_type")) for x in m.media), conversation_id=m.conversation_id,
-            message_class=m.message_class, attempt=row.attempts + 1,  # type: ignore[arg-type]
-        )
 
     async def _deliver(self, row: OutboxEntry, message: OutboundMessage) -> None:
         async with self.app.store.transaction() as session:
@@ -240,6 +254,15 @@ class Sender:
         if status is not None:
             await session.exec(update(Message).where(Message.id == row.message_id)
                                .values(status=status.value, error_message=note, updated_at=utcnow()))
+
+
+def _outbound(row: OutboxEntry, m: Message) -> OutboundMessage:
+    assert m.id is not None
+    return OutboundMessage(
+        id=m.id, provider=row.provider, from_number=m.from_number, to_number=m.to_number, text=m.body,
+        media=tuple(Media(x["url"], x.get("content_type")) for x in m.media), conversation_id=m.conversation_id,
+        message_class=m.message_class, attempt=row.attempts + 1,  # type: ignore[arg-type]
+    )
 
 
 def _segments(message: OutboundMessage) -> int:
