@@ -12,7 +12,7 @@ from smsconnector.app import App
 from smsconnector.config import load_config
 from smsconnector.errors import ConfigError, PluginError
 from smsconnector.plugins import load_plugins
-from smsconnector.testing import BRAND_NUMBER
+from smsconnector.testing import BRAND_NUMBER, assert_declines_other_providers
 
 EXAMPLE_SRC = Path(__file__).parent / "plugins" / "example" / "src"
 
@@ -130,3 +130,18 @@ def test_plugin_state_is_per_app(make_app):
     second = make_app(migrate=False)
 
     assert first.plugin("simulator") is not second.plugin("simulator")
+
+
+def test_simulator_declines_other_providers_synchronously(make_app):
+    app = make_app(migrate=False)
+
+    assert_declines_other_providers(app.plugin("simulator"), app)
+
+
+def test_the_check_catches_a_provider_that_awaits_before_declining(make_app):
+    class Greedy:
+        async def smsconnector_send(self, provider, message):
+            return None if provider != "greedy" else "sent"
+
+    with pytest.raises(AssertionError, match="smsconnector_send answered <coroutine"):
+        assert_declines_other_providers(Greedy(), make_app(migrate=False))

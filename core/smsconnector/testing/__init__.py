@@ -17,13 +17,26 @@ Fixtures:
 - ``make_app``: builds an :class:`~smsconnector.app.App` on that database with fast sender timings, migrated.
 - ``live_server``: serves an app with uvicorn on a loopback port over real HTTP; stopped after the test.
 - ``db``: a synchronous view of the test database for counting rows.
+
+Checks: ``assert_declines_other_providers(plugin, app)``.
 """
 
 from __future__ import annotations
 
+from .checks import assert_declines_other_providers
 from .database import Database, postgres_available, postgres_url
 from .fixtures import BRAND_NUMBER, database_url, db, live_server, make_app
 from .server import LiveServer
 
-__all__ = ["BRAND_NUMBER", "Database", "LiveServer", "database_url", "db", "live_server", "make_app",
-           "postgres_available", "postgres_url"]
+__all__ = [
+    "BRAND_NUMBER",
+    "Database",
+    "LiveServer",
+    "assert_declines_other_providers",
+    "database_url",
+    "db",
+    "live_server",
+    "make_app",
+    "postgres_available",
+    "postgres_url",
+]
