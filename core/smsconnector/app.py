@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -23,10 +24,11 @@ from .config import Config
 from .errors import PluginError, RequestRejected, SmsConnectorError, TooLarge
 from .events import EventBus
 from .messages import InboundMessage, StatusUpdate, utcnow
+from .metrics import Metrics
 from .plugins import Hooks, PluginInfo, load_plugins
 from .sender import Sender
 from .store import Store
-from .store.models import SegmentGroup
+from .store.models import OutboxEntry, SegmentGroup
 from .webhooks import WebhookKind, WebhookRequest
 
 log = logging.getLogger(__name__)
@@ -48,16 +50,18 @@ class App:
         self.store.on_commit = self.events.publish
         self.sender = Sender(self)
         self.auth = Auth(self)
+        self.metrics = Metrics()
         self.events.subscribe(self.sender.on_event)
         self.hooks.configure()
         self.routes: list[BaseRoute] = [
             Route("/webhooks/{provider}/inbound", self._inbound_webhook, methods=["POST"]),
             Route("/webhooks/{provider}/status", self._status_webhook, methods=["POST"]),
             Route("/healthz", self._health, methods=["GET"]),
+            Route("/metrics", self._metrics, methods=["GET"]),
             *self.hooks.routes(),
         ]
         self._asgi = Starlette(routes=self.routes, lifespan=self._lifespan,
-                               exception_handlers={SmsConnectorError: _error_response})
+                               exception_handlers={SmsConnectorError: self._error_response})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._asgi(scope, receive, send)
@@ -129,6 +133,7 @@ class App:
 
     async def _webhook(self, request: Request, kind: WebhookKind) -> Response:
         provider = request.path_params["provider"]
+        started = time.perf_counter()
         body = await self._read_body(request)
         webhook = WebhookRequest(provider=provider, kind=kind, method=request.method, url=self._request_url(request),
                                  headers=request.headers, body=body,
@@ -136,19 +141,26 @@ class App:
         received = await self.hooks.receive(provider, webhook)
         items = [self._normalize(provider, event) for event in received.events]
 
-        async def write(session: AsyncSession) -> None:
+        async def write(session: AsyncSession) -> list[str]:
+            outcomes = []
             for item in items:
                 if isinstance(item, InboundMessage):
-                    await inbound.accept(self, session, item)
+                    outcomes.append((await inbound.accept(self, session, item)).value)
                 else:
                     await status.apply(self, session, item)
+                    outcomes.append(item.status.value)
+            return outcomes
 
         # Persist before acknowledging: the reply goes out only after the write has committed.
         async with asyncio.timeout(self.config.inbound_timeout_seconds):
             try:
-                await self.store.write(write)
+                outcomes = await self.store.write(write)
             except inbound.Raced:
-                await self.store.write(write)  # the other replica's row is committed now: this run dedupes
+                outcomes = await self.store.write(write)  # the other replica's row is committed: this run dedupes
+        counter = self.metrics.inbound if kind == "inbound" else self.metrics.statuses
+        for outcome in outcomes:
+            counter.labels(provider, outcome).inc()
+        self.metrics.webhook_seconds.labels(provider, kind).observe(time.perf_counter() - started)
         return Response(received.reply_body, status_code=received.reply_status,
                         media_type=received.reply_media_type)
 
@@ -187,11 +199,19 @@ class App:
             await session.exec(text("SELECT 1"))  # type: ignore[call-overload]
         return JSONResponse({"status": "ok"})
 
+    async def _metrics(self, request: Request) -> Response:
+        async with self.store.session() as session:
+            depth = (await session.exec(select(func.count()).select_from(OutboxEntry))).scalar_one()
+        self.metrics.outbox_depth.set(depth)
+        return Response(self.metrics.render(), media_type="text/plain; version=0.0.4")
 
-async def _error_response(request: Request, exc: Exception) -> Response:
-    if isinstance(exc, RequestRejected):
-        # The reason names what was wrong, never the body: message text stays out of logs.
-        log.warning("%s %s refused with %s: %s", request.method, request.url.path, exc.status, exc.code)
-        return JSONResponse({"error": exc.code, "detail": exc.reason}, status_code=exc.status)
-    log.error("%s %s failed: %s", request.method, request.url.path, exc)
-    return JSONResponse({"error": "internal", "detail": str(exc)}, status_code=500)
+    async def _error_response(self, request: Request, exc: Exception) -> Response:
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")  # the template, so labels stay few
+        if isinstance(exc, RequestRejected):
+            # The reason names what was wrong, never the body: message text stays out of logs.
+            log.warning("%s %s refused with %s: %s", request.method, request.url.path, exc.status, exc.code)
+            self.metrics.rejected.labels(path, exc.code).inc()
+            return JSONResponse({"error": exc.code, "detail": exc.reason}, status_code=exc.status)
+        log.error("%s %s failed: %s", request.method, request.url.path, exc)
+        return JSONResponse({"error": "internal", "detail": str(exc)}, status_code=500)

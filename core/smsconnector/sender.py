@@ -175,6 +175,7 @@ class Sender:
                 return
             if verdict.action == "defer":
                 assert verdict.until is not None
+                self.app.metrics.sends.labels(row.provider, "deferred").inc()
                 await self._reschedule(session, row, verdict.until, status=DeliveryStatus.DEFERRED,
                                        note=verdict.reason, count_attempt=False)
                 return
@@ -206,6 +207,7 @@ class Sender:
             await self._accepted(row, result)
 
     async def _accepted(self, row: OutboxEntry, result: SendResult) -> None:
+        self.app.metrics.sends.labels(row.provider, "sent").inc()
         async with self.app.store.transaction() as session:
             message = await session.get(Message, row.message_id)
             assert message is not None
@@ -220,6 +222,7 @@ class Sender:
 
     async def _finish(self, session: AsyncSession, row: OutboxEntry, status: DeliveryStatus,
                       code: str | None, reason: str) -> None:
+        self.app.metrics.sends.labels(row.provider, status.value).inc()
         message = await session.get(Message, row.message_id)
         assert message is not None
         message.status, message.error_code, message.error_message = status.value, code, reason
@@ -237,6 +240,7 @@ class Sender:
                 await self._finish(session, row, DeliveryStatus.FAILED, code,
                                    f"gave up after {attempts} attempts: {reason}")
                 return
+            self.app.metrics.sends.labels(row.provider, "retry").inc()
             delay = max(backoff(attempts, self.settings.backoff_base_seconds, self.settings.backoff_max_seconds),
                         retry_after or 0)
             await self._reschedule(session, row, utcnow() + timedelta(seconds=delay), note=reason,

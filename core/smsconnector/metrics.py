@@ -1,0 +1,28 @@
+"""Prometheus metrics of one app, served at ``/metrics``. Labels carry providers and outcomes, never numbers or text."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+
+class Metrics:
+    """A registry per app, so several apps in one process (tests, embedding) never mix their counts."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.inbound = Counter("smsconnector_inbound_messages", "Consumer messages (or parts) by outcome.",
+                               ["provider", "outcome"], registry=self.registry)
+        self.rejected = Counter("smsconnector_requests_rejected", "Requests refused with a 4xx, by error code.",
+                                ["path", "code"], registry=self.registry)
+        self.sends = Counter("smsconnector_sends", "Outbox work by result: sent, retry, failed, refused, deferred.",
+                             ["provider", "result"], registry=self.registry)
+        self.statuses = Counter("smsconnector_status_updates", "Provider delivery reports received.",
+                                ["provider", "status"], registry=self.registry)
+        self.webhook_seconds = Histogram("smsconnector_webhook_seconds", "Webhook time from body read to reply.",
+                                         ["provider", "kind"], registry=self.registry,
+                                         buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15))
+        self.outbox_depth = Gauge("smsconnector_outbox_depth", "Outbound messages not yet accepted by a provider.",
+                                  registry=self.registry)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
