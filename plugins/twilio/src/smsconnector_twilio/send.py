@@ -58,7 +58,7 @@ class MessageSender:
         service = self.settings.messaging_service_for(message.from_number)
         if service is not None:
             # From stays set: the reply leaves from the number the consumer wrote to, and the service
-            # still applies its features (opt-out handling, status callback, sticky sender).
+            # still applies its own features (Advanced Opt-Out, its status callback).
             params["messaging_service_sid"] = service
         if message.text:
             params["body"] = message.text
