@@ -141,6 +141,8 @@ class FakeTwilio:
         #: later (``("delivered", "sent")`` posts them out of order); empty: only :meth:`report` posts
         self.auto_report: tuple[str, ...] = ()
         self.report_delay = 0.05
+        #: seconds each send waits before its answer, like Twilio's own API latency (for benchmarks)
+        self.latency = 0.0
         #: scheme and host a StatusCallback's public URL really reaches (a load balancer's job); the
         #: signature still covers the URL as given
         self.deliver_to: str | None = None
@@ -275,6 +277,8 @@ class FakeTwilio:
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
+            if self.latency:
+                await asyncio.sleep(self.latency)
             if self._gate is not None:
                 await self._gate.wait()
             return self._answer_create(form)
