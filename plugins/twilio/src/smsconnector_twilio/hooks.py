@@ -53,6 +53,7 @@ class TwilioPlugin:
         self.client = make_client(self.settings, pool_size=in_flight)
         callback = app.public_url(STATUS_CALLBACK_PATH) if app.config.public_url else None
         self.sender = MessageSender(self.client, self.settings, anyio.CapacityLimiter(in_flight), callback)
+        log.info("twilio: account %s ready, up to %d sends in flight", self.settings.account_sid, in_flight)
 
     @hookimpl
     def smsconnector_shutdown(self) -> None:
