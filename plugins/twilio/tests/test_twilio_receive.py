@@ -267,6 +267,16 @@ def test_a_webhook_signed_with_another_token_is_403(twilio_app, serve, db):
     assert db.count("messages") == 0
 
 
+def test_a_webhook_signed_with_a_shared_key_is_stored(twilio_app, serve, db):
+    server = serve(twilio_app(twilio={"shared_key": "shared-key-secret"}))
+
+    response = post_signed(server.url, INBOUND, payload("sms_with_geo"), token="shared-key-secret",
+                           shared_key_algorithm="HMAC_SHA256")
+
+    assert response.status_code == 200, response.text
+    assert db.count("messages") == 1
+
+
 def test_an_unconfigured_plugin_receives_nothing(make_app, serve, db):
     server = serve(make_app())
 
