@@ -1,0 +1,468 @@
+"""A faithful stand-in for Twilio's REST API, served on loopback over real HTTP, for tests and benchmarks.
+
+::
+
+    fake = FakeTwilio(ACCOUNT_SID, AUTH_TOKEN).start()   # 127.0.0.1, a port the OS picks: fake.url
+    # point the plugin at it:  [plugins.twilio] api_base_url = fake.url
+    fake.deliver_to = server.url                         # where the public_url really leads (the "network")
+    fake.fail(OPTED_OUT, to="+14155550123")              # the next send to that number is refused with 21610
+    fake.fail(TOO_MANY_REQUESTS, SERVER_ERROR)           # the next two sends to anyone: 429, then 500
+    fake.report(sid, "sent", "delivered")                # post signed status callbacks, in that order
+    fake.requests                                        # every request received, in order, with its answer
+    fake.stop()
+
+It speaks what the official client and Twilio's documentation expect: ``Messages.json`` answers 201 with
+the message resource, errors come as ``{"code", "message", "more_info", "status"}`` (429 with 20429, 401
+with 20003 for wrong credentials), and status callbacks are form posts signed with
+``RequestValidator.compute_signature`` over the ``StatusCallback`` URL, like Twilio's own. The numbers
+endpoints (``IncomingPhoneNumbers``, ``AvailablePhoneNumbers``) cover listing, searching, buying and
+updating a number's webhooks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import hmac
+import re
+import secrets
+import uuid
+from collections import defaultdict, deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from twilio.request_validator import SIGNATURE_HEADER, RequestValidator
+
+from smsconnector.segments import segment
+
+API = "/2010-04-01/Accounts/{account}"
+E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """An error answer in Twilio's documented JSON shape."""
+
+    status: int
+    code: int
+    message: str
+    retry_after: float | None = None  #: sent as a Retry-After header when set
+
+    def response(self, **extra: Any) -> JSONResponse:
+        body = {"code": self.code, "message": self.message, "more_info": f"https://www.twilio.com/docs/errors/{self.code}",
+                "status": self.status, **extra}
+        headers = {"Retry-After": f"{self.retry_after:g}"} if self.retry_after is not None else None
+        return JSONResponse(body, status_code=self.status, headers=headers)
+
+
+INVALID_TO = Failure(400, 21211, "Invalid 'To' Phone Number")
+REGION_NOT_ENABLED = Failure(400, 21408, "Permission to send an SMS has not been enabled for the region indicated "
+                                         "by the 'To' number")
+OPTED_OUT = Failure(400, 21610, "Attempt to send to unsubscribed recipient")
+NOT_MOBILE = Failure(400, 21614, "'To' number is not a valid mobile number")
+TOO_MANY_REQUESTS = Failure(429, 20429, "Too Many Requests")
+SERVER_ERROR = Failure(500, 20500, "Internal Server Error")
+AUTHENTICATE = Failure(401, 20003, "Authenticate")
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """One request the fake received, and the status it answered."""
+
+    method: str
+    path: str
+    query: tuple[tuple[str, str], ...]
+    form: tuple[tuple[str, str], ...]
+    username: str | None
+    status: int
+
+    def values(self, key: str) -> list[str]:
+        """Every value of form field ``key`` (``MediaUrl`` repeats)."""
+        return [v for k, v in self.form if k == key]
+
+    @property
+    def params(self) -> dict[str, str]:
+        """The form fields, one value each."""
+        return dict(self.form)
+
+
+@dataclass(frozen=True, slots=True)
+class Callback:
+    """A status callback the fake posted, and what the host answered."""
+
+    sid: str
+    status: str
+    url: str
+    answer: int  #: the host's HTTP status, 0 when it could not be reached
+
+
+class FakeTwilio:
+    """One Twilio account's REST API. ``api_keys`` maps API key SIDs the account accepts to their secrets."""
+
+    def __init__(self, account_sid: str, auth_token: str, *, api_keys: dict[str, str] | None = None) -> None:
+        self.account_sid = account_sid
+        self.auth_token = auth_token
+        self.api_keys = dict(api_keys or {})
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._http: httpx.AsyncClient | None = None
+        self._server: Any = None
+        self.url = ""
+        self._gate: asyncio.Event | None = None
+        self.reset()
+        self.app = Starlette(routes=[
+            Route(API + "/Messages.json", self._endpoint(self._create_message), methods=["POST"]),
+            Route(API + "/Messages/{sid}.json", self._endpoint(self._fetch_message), methods=["GET"]),
+            Route(API + "/IncomingPhoneNumbers.json", self._endpoint(self._list_numbers), methods=["GET"]),
+            Route(API + "/IncomingPhoneNumbers.json", self._endpoint(self._buy_number), methods=["POST"]),
+            Route(API + "/IncomingPhoneNumbers/{sid}.json", self._endpoint(self._update_number), methods=["POST"]),
+            Route(API + "/AvailablePhoneNumbers/{country}/Local.json", self._endpoint(self._search_numbers),
+                  methods=["GET"]),
+        ], lifespan=self._lifespan)
+
+    def reset(self) -> None:
+        """Forget every request, message, number and script, and put the settings below back to their defaults.
+
+        Callbacks still pending are dropped and held sends are answered, so nothing of before leaks into after.
+        """
+        if self._server is not None:
+            self._server.call(self._settle)
+        #: statuses posted to a message's StatusCallback after each accepted send, ``report_delay`` seconds
+        #: later (``("delivered", "sent")`` posts them out of order); empty: only :meth:`report` posts
+        self.auto_report: tuple[str, ...] = ()
+        self.report_delay = 0.05
+        #: seconds each send waits before its answer, like Twilio's own API latency (for benchmarks)
+        self.latency = 0.0
+        #: scheme and host a StatusCallback's public URL really reaches (a load balancer's job); the
+        #: signature still covers the URL as given
+        self.deliver_to: str | None = None
+        #: numbers for sale, by country
+        self.available: dict[str, list[str]] = {"US": ["+14155550101", "+14155550102", "+12125550101"],
+                                                "CA": ["+16045550101"], "GB": ["+447700900101"]}
+        self.requests: list[Recorded] = []
+        self.messages: dict[str, dict[str, Any]] = {}
+        self.numbers: dict[str, dict[str, Any]] = {}
+        self.callbacks: list[Callback] = []
+        #: sends being answered right now, and the most there ever were at once
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._failures: defaultdict[str | None, deque[Failure]] = defaultdict(deque)
+        self._callback_urls: dict[str, str | None] = {}
+
+    # -- running -----------------------------------------------------------------------------------------
+
+    def start(self) -> FakeTwilio:
+        """Serve on 127.0.0.1 in a background thread; ``self.url`` is the base URL to give the client."""
+        from smsconnector.testing.server import LiveServer
+
+        self._server = LiveServer(self.app).start()
+        self.url = self._server.url
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:
+        async with httpx.AsyncClient(timeout=10) as http:
+            self._http = http
+            try:
+                yield
+            finally:
+                await self._settle()
+
+    async def _settle(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._gate is not None:
+            self._gate.set()
+            self._gate = None
+
+    # -- scripting and inspecting ------------------------------------------------------------------------
+
+    def fail(self, *failures: Failure, to: str | None = None) -> None:
+        """Refuse the next sends (to ``to``, or to anyone) with ``failures``, one per request, then accept again."""
+        self._failures[to].extend(failures)
+
+    def message_requests(self, to: str | None = None) -> list[Recorded]:
+        """Every ``Messages.json`` create request received (to ``to``), accepted or not."""
+        return [r for r in self.requests if r.method == "POST" and r.path.endswith("/Messages.json")
+                and (to is None or r.params.get("To") == to)]
+
+    def sent(self, to: str | None = None) -> list[dict[str, Any]]:
+        """The messages the fake accepted (to ``to``), in order."""
+        return [m for m in self.messages.values() if to is None or m["to"] == to]
+
+    def add_number(self, phone_number: str, **fields: Any) -> dict[str, Any]:
+        """Give the account a number it already owns."""
+        number = self._number_resource(phone_number)
+        number.update(fields)
+        self.numbers[number["sid"]] = number
+        return number
+
+    def report(self, sid: str, *statuses: str, error_code: int | None = None) -> list[int]:
+        """Post signed status callbacks for message ``sid``, in the order given; the host's answers."""
+        assert self._server is not None, "start() the fake first"
+        answers: list[int] = self._server.call(lambda: self._post_statuses(self.messages[sid], statuses, error_code))
+        return answers
+
+    def hold(self) -> None:
+        """Keep every send waiting for its answer until :meth:`release` (to see how many are in flight)."""
+        assert self._server is not None, "start() the fake first"
+
+        async def close_gate() -> None:
+            self._gate = asyncio.Event()
+
+        self._server.call(close_gate)
+
+    def release(self) -> None:
+        """Answer the sends that :meth:`hold` kept waiting, and the ones after them at once."""
+        assert self._server is not None, "start() the fake first"
+
+        async def open_gate() -> None:
+            if self._gate is not None:
+                self._gate.set()
+            self._gate = None
+
+        self._server.call(open_gate)
+
+    # -- the API -----------------------------------------------------------------------------------------
+
+    def _endpoint(self, handler: Callable[[Request, dict[str, list[str]]], Awaitable[Response]]) -> Any:
+        async def endpoint(request: Request) -> Response:
+            body = (await request.body()).decode()
+            form_items = parse_qsl(body, keep_blank_values=True) if request.method == "POST" else []
+            username, authorized = self._authenticate(request.headers.get("authorization", ""))
+            if not authorized:
+                response: Response = AUTHENTICATE.response(detail="Your AccountSid or AuthToken was incorrect.")
+                response.headers["WWW-Authenticate"] = 'Basic realm="Twilio API"'
+            elif request.path_params["account"] != self.account_sid:
+                response = Failure(404, 20404, f"The requested resource {request.url.path} was not found").response()
+            else:
+                form: dict[str, list[str]] = defaultdict(list)
+                for key, value in form_items:
+                    form[key].append(value)
+                response = await handler(request, form)
+            self.requests.append(Recorded(request.method, request.url.path, tuple(request.query_params.multi_items()),
+                                          tuple(form_items), username, response.status_code))
+            return response
+
+        return endpoint
+
+    def _authenticate(self, header: str) -> tuple[str | None, bool]:
+        scheme, _, encoded = header.partition(" ")
+        if scheme.lower() != "basic":
+            return None, False
+        try:
+            username, _, password = base64.b64decode(encoded).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return None, False
+        secret = self.auth_token if username == self.account_sid else self.api_keys.get(username)
+        return username, secret is not None and hmac.compare_digest(password.encode(), secret.encode())
+
+    async def _create_message(self, request: Request, form: dict[str, list[str]]) -> Response:
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if self.latency:
+                await asyncio.sleep(self.latency)
+            if self._gate is not None:
+                await self._gate.wait()
+            return self._answer_create(form)
+        finally:
+            self.in_flight -= 1
+
+    def _answer_create(self, form: dict[str, list[str]]) -> Response:
+        to = _first(form, "To")
+        scripted = self._failures.get(to) or self._failures.get(None)
+        if scripted:
+            return scripted.popleft().response()
+        body, media = _first(form, "Body") or "", form.get("MediaUrl", [])
+        service, sender = _first(form, "MessagingServiceSid"), _first(form, "From")
+        callback = _first(form, "StatusCallback")
+        if not to:
+            return Failure(400, 21604, "A 'To' phone number is required.").response()
+        if not sender and not service:
+            return Failure(400, 21603, "A 'From' phone number is required.").response()
+        if not body and not media:
+            return Failure(400, 21602, "Message body is required.").response()
+        if len(body) > 1600:
+            return Failure(400, 21617, "The concatenated message body exceeds the 1600 character limit.").response()
+        if not E164.match(to):
+            return Failure(400, 21211, f"Invalid 'To' Phone Number: {to}").response()
+        if callback and urlsplit(callback).scheme not in ("http", "https"):
+            return Failure(400, 21609, "Invalid StatusCallback URL").response()
+        now = _rfc2822()
+        sid = ("MM" if media else "SM") + uuid.uuid4().hex
+        message = {
+            "account_sid": self.account_sid, "api_version": "2010-04-01", "body": body, "date_created": now,
+            "date_sent": None, "date_updated": now, "direction": "outbound-api", "error_code": None,
+            "error_message": None, "from": sender, "messaging_service_sid": service, "num_media": str(len(media)),
+            # Through a Messaging Service the sender (hence the encoding) is not chosen yet: "0" segments.
+            "num_segments": "0" if service else str(max(1, segment(body).count)), "price": None,
+            "price_unit": "USD", "sid": sid, "status": "accepted" if service else "queued", "to": to,
+            "uri": f"{API.format(account=self.account_sid)}/Messages/{sid}.json",
+            "subresource_uris": {"media": f"{API.format(account=self.account_sid)}/Messages/{sid}/Media.json"},
+        }
+        self.messages[sid] = message
+        self._callback_urls[sid] = callback
+        if self.auto_report and callback:
+            self._spawn(self._report_later(message))
+        return JSONResponse(message, status_code=201)
+
+    async def _fetch_message(self, request: Request, form: dict[str, list[str]]) -> Response:
+        message = self.messages.get(request.path_params["sid"])
+        if message is None:
+            return Failure(404, 20404, f"The requested resource {request.url.path} was not found").response()
+        return JSONResponse(message)
+
+    async def _list_numbers(self, request: Request, form: dict[str, list[str]]) -> Response:
+        wanted = _digits(request.query_params.get("PhoneNumber", ""))
+        numbers = [n for n in self.numbers.values() if wanted in _digits(n["phone_number"])]
+        return _page(request, "incoming_phone_numbers", numbers)
+
+    async def _search_numbers(self, request: Request, form: dict[str, list[str]]) -> Response:
+        country = request.path_params["country"]
+        prefix = "+1" + request.query_params["AreaCode"] if "AreaCode" in request.query_params else "+"
+        offered = [_available_resource(n, country) for n in self.available.get(country, []) if n.startswith(prefix)]
+        return _page(request, "available_phone_numbers", offered)
+
+    async def _buy_number(self, request: Request, form: dict[str, list[str]]) -> Response:
+        wanted = _first(form, "PhoneNumber")
+        for offered in self.available.values():
+            if wanted in offered:
+                offered.remove(wanted)
+                break
+        else:
+            return Failure(400, 21422, "PhoneNumber Requested is not available").response()
+        number = self._number_resource(wanted or "")
+        _apply_updates(number, form)
+        self.numbers[number["sid"]] = number
+        return JSONResponse(number, status_code=201)
+
+    async def _update_number(self, request: Request, form: dict[str, list[str]]) -> Response:
+        number = self.numbers.get(request.path_params["sid"])
+        if number is None:
+            return Failure(404, 20404, f"The requested resource {request.url.path} was not found").response()
+        _apply_updates(number, form)
+        number["date_updated"] = _rfc2822()
+        return JSONResponse(number)
+
+    def _number_resource(self, phone_number: str) -> dict[str, Any]:
+        sid = "PN" + uuid.uuid4().hex
+        now = _rfc2822()
+        return {
+            "account_sid": self.account_sid, "address_requirements": "none", "api_version": "2010-04-01",
+            "beta": False, "capabilities": {"voice": True, "sms": True, "mms": True, "fax": False},
+            "date_created": now, "date_updated": now, "friendly_name": phone_number, "phone_number": phone_number,
+            "origin": "twilio", "sid": sid, "sms_application_sid": "", "sms_fallback_method": "POST",
+            "sms_fallback_url": "", "sms_method": "POST", "sms_url": "", "status_callback": "",
+            "status_callback_method": "POST", "voice_method": "POST", "voice_url": "", "status": "in-use",
+            "uri": f"{API.format(account=self.account_sid)}/IncomingPhoneNumbers/{sid}.json",
+        }
+
+    # -- status callbacks --------------------------------------------------------------------------------
+
+    def _spawn(self, work: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _report_later(self, message: dict[str, Any]) -> None:
+        await asyncio.sleep(self.report_delay)
+        await self._post_statuses(message, self.auto_report, None)
+
+    async def _post_statuses(self, message: dict[str, Any], statuses: Iterable[str],
+                             error_code: int | None) -> list[int]:
+        url = self._callback_urls.get(message["sid"])
+        if not url:
+            raise ValueError(f"message {message['sid']} was sent without a StatusCallback")
+        return [await self._post_status(url, message, status, error_code) for status in statuses]
+
+    async def _post_status(self, url: str, message: dict[str, Any], status: str, error_code: int | None) -> int:
+        params = {"AccountSid": self.account_sid, "ApiVersion": "2010-04-01", "From": message["from"] or "",
+                  "To": message["to"], "MessageSid": message["sid"], "SmsSid": message["sid"],
+                  "MessageStatus": status, "SmsStatus": status}
+        if message["messaging_service_sid"]:
+            params["MessagingServiceSid"] = message["messaging_service_sid"]
+        if status in ("failed", "undelivered") and error_code is not None:
+            params["ErrorCode"] = str(error_code)
+        if status in ("delivered", "undelivered"):
+            params["RawDlrDoneDate"] = datetime.now(UTC).strftime("%y%m%d%H%M")
+        message["status"] = status
+        signature = RequestValidator(self.auth_token).compute_signature(url, params)
+        target = url
+        if self.deliver_to:
+            parts = urlsplit(url)
+            target = self.deliver_to.rstrip("/") + parts.path + (f"?{parts.query}" if parts.query else "")
+        assert self._http is not None
+        try:
+            answer = (await self._http.post(target, content=urlencode(params), headers={
+                SIGNATURE_HEADER: signature, "Content-Type": "application/x-www-form-urlencoded",
+                "I-Twilio-Idempotency-Token": secrets.token_hex(16), "User-Agent": "TwilioProxy/1.1"})).status_code
+        except httpx.HTTPError:
+            answer = 0  # unreachable, as Twilio would log error 11200; the message keeps its status
+        self.callbacks.append(Callback(message["sid"], status, url, answer))
+        return answer
+
+
+#: Form fields of a number update, and the resource property each sets.
+_NUMBER_FIELDS = {"SmsUrl": "sms_url", "SmsMethod": "sms_method", "SmsFallbackUrl": "sms_fallback_url",
+                  "SmsApplicationSid": "sms_application_sid", "StatusCallback": "status_callback",
+                  "StatusCallbackMethod": "status_callback_method", "FriendlyName": "friendly_name",
+                  "VoiceUrl": "voice_url", "VoiceMethod": "voice_method"}
+
+
+def _apply_updates(number: dict[str, Any], form: dict[str, list[str]]) -> None:
+    for key, prop in _NUMBER_FIELDS.items():
+        if key in form:
+            number[prop] = form[key][0]
+
+
+def _available_resource(phone_number: str, country: str) -> dict[str, Any]:
+    return {"friendly_name": phone_number, "phone_number": phone_number, "lata": None, "locality": None,
+            "rate_center": None, "latitude": None, "longitude": None, "region": None, "postal_code": None,
+            "iso_country": country, "address_requirements": "none", "beta": False,
+            "capabilities": {"voice": True, "SMS": True, "MMS": True}}
+
+
+def _page(request: Request, key: str, items: list[dict[str, Any]]) -> JSONResponse:
+    size = int(request.query_params.get("PageSize", "50"))
+    page = int(request.query_params.get("Page", "0"))
+    chunk = items[page * size:(page + 1) * size]
+    more = (page + 1) * size < len(items)
+    base = request.url.path
+
+    def uri(number: int) -> str:
+        return f"{base}?{urlencode({**request.query_params, 'Page': number, 'PageSize': size})}"
+
+    return JSONResponse({key: chunk, "start": page * size, "end": page * size + max(0, len(chunk) - 1),
+                         "page": page, "page_size": size, "uri": uri(page), "first_page_uri": uri(0),
+                         "next_page_uri": uri(page + 1) if more else None,
+                         "previous_page_uri": uri(page - 1) if page else None})
+
+
+def _first(form: dict[str, list[str]], key: str) -> str | None:
+    values = form.get(key)
+    return values[0] if values else None
+
+
+def _digits(number: str) -> str:
+    return "".join(c for c in number if c.isdigit())
+
+
+def _rfc2822() -> str:
+    return format_datetime(datetime.now(UTC), usegmt=True)

@@ -1,0 +1,89 @@
+"""The plugin's hook implementations; each one delegates to a small module of this package."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from smsconnector.decisions import SegmentPolicy
+from smsconnector.messages import InboundMessage, OutboundMessage, SendResult, StatusUpdate
+from smsconnector.plugins import hookimpl
+from smsconnector.webhooks import Received, WebhookRequest
+
+from . import webhook
+from .client import close_client, make_client
+from .send import STATUS_CALLBACK_PATH, MessageSender
+from .settings import NAME, Settings, load_settings
+
+if TYPE_CHECKING:
+    from twilio.rest import Client
+
+    from smsconnector.app import App
+
+log = logging.getLogger(__name__)
+
+
+class TwilioPlugin:
+    """Twilio as a provider. One per app: it holds the account's client from start-up to shut-down."""
+
+    def __init__(self) -> None:
+        self.settings: Settings | None = None
+        self.client: Client | None = None
+        self.sender: MessageSender | None = None
+
+    @hookimpl
+    def smsconnector_configure(self, app: App) -> None:
+        """Read ``[plugins.twilio]``; without that section the plugin stays idle (installed, not used)."""
+        self.settings = load_settings(app.config)
+        if self.settings is None:
+            log.info("twilio: no [plugins.%s] section; webhooks and sends for '%s' are refused", NAME, NAME)
+        elif app.config.public_url is None:
+            log.warning("twilio: public_url is not set, so sends carry no StatusCallback: delivery reports come "
+                        "only from a Messaging Service's own status callback URL")
+
+    @hookimpl
+    async def smsconnector_startup(self, app: App) -> None:
+        """Open the account's client, its connection pool and the thread limit for sends."""
+        if self.settings is None:
+            return
+        in_flight = self.settings.max_concurrent_requests or app.config.sender.concurrency
+        self.client = make_client(self.settings, pool_size=in_flight)
+        callback = app.public_url(STATUS_CALLBACK_PATH) if app.config.public_url else None
+        self.sender = MessageSender(self.client, self.settings, anyio.CapacityLimiter(in_flight), callback)
+        log.info("twilio: account %s ready, up to %d sends in flight", self.settings.account_sid, in_flight)
+
+    @hookimpl
+    def smsconnector_shutdown(self) -> None:
+        """Close the client's pooled connections (the host has let in-flight sends finish)."""
+        if self.client is not None:
+            close_client(self.client)
+        self.client = self.sender = None
+
+    @hookimpl
+    def smsconnector_receive(self, provider: str, request: WebhookRequest) -> Received | None:
+        """Check a Twilio webhook's signature and take its parameters as one event."""
+        if provider != NAME or self.settings is None:
+            return None
+        return webhook.receive(request, self.settings)
+
+    @hookimpl
+    def smsconnector_normalize(self, provider: str, event: Any) -> InboundMessage | StatusUpdate | None:
+        """Turn an inbound SMS/MMS or a status callback into the canonical message or status update."""
+        if provider != NAME or not isinstance(event, webhook.TwilioEvent):
+            return None
+        return webhook.normalize(event)
+
+    @hookimpl
+    def smsconnector_segment_policy(self, provider: str) -> SegmentPolicy | None:
+        """Twilio joins the segments of a long SMS before its webhook: deliver as is."""
+        return SegmentPolicy.AS_IS if provider == NAME else None
+
+    @hookimpl
+    def smsconnector_send(self, provider: str, message: OutboundMessage) -> Awaitable[SendResult] | None:
+        """Send through ``messages.create`` in a worker thread; failures are sorted retryable or permanent."""
+        if provider != NAME or self.sender is None:
+            return None
+        return self.sender.send(message)

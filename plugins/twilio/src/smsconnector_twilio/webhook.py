@@ -1,0 +1,159 @@
+"""Twilio's webhooks in: an inbound SMS/MMS or a message status callback, checked and made canonical.
+
+Both arrive form-encoded and signed (``signature.py``). Twilio adds parameters without notice, so every
+received key is signed over and unknown keys are ignored, never refused.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from starlette.datastructures import FormData
+
+from smsconnector.errors import Malformed
+from smsconnector.messages import DeliveryStatus, InboundMessage, InvalidNumber, Media, StatusUpdate, to_e164
+from smsconnector.webhooks import Received, WebhookKind, WebhookRequest
+
+from .settings import NAME, Settings
+from .signature import verify
+
+log = logging.getLogger(__name__)
+
+FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+#: "No reply": the host sends replies through the REST API from its outbox, never as TwiML.
+EMPTY_TWIML = b'<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+#: Twilio's retry key for a webhook delivery; logged beside ours, MessageSid stays the dedupe key.
+IDEMPOTENCY_HEADER = "I-Twilio-Idempotency-Token"
+
+#: Twilio's ``MessageStatus`` in our terms. Twilio's own queue (accepted, scheduled, queued) is "handed to
+#: the provider, not yet at the carrier", which is SENDING: our QUEUED means still in our outbox. ``read``
+#: (WhatsApp/RCS) implies delivered; ``canceled`` (a scheduled message called off) never reaches anyone.
+STATUSES = {
+    "accepted": DeliveryStatus.SENDING,
+    "scheduled": DeliveryStatus.SENDING,
+    "queued": DeliveryStatus.SENDING,
+    "sending": DeliveryStatus.SENDING,
+    "sent": DeliveryStatus.SENT,
+    "delivered": DeliveryStatus.DELIVERED,
+    "read": DeliveryStatus.DELIVERED,
+    "undelivered": DeliveryStatus.UNDELIVERED,
+    "failed": DeliveryStatus.FAILED,
+    "canceled": DeliveryStatus.FAILED,
+}
+
+#: Inbound parameters worth keeping with the message (in ``details``) when Twilio fills them in.
+DETAIL_KEYS = ("MessagingServiceSid", "FromCity", "FromState", "FromZip", "FromCountry",
+               "ToCity", "ToState", "ToZip", "ToCountry")
+
+
+@dataclass(frozen=True, slots=True)
+class TwilioEvent:
+    """One authenticated webhook's parameters, as Twilio posted them."""
+
+    kind: WebhookKind
+    params: FormData
+
+
+def receive(request: WebhookRequest, settings: Settings) -> Received:
+    """Check the request's signature and wrap its parameters as one event.
+
+    :raises Malformed: the body is not form-encoded (400).
+    :raises Forbidden: the signature is missing or wrong (403).
+    """
+    content_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if content_type != FORM_CONTENT_TYPE:
+        raise Malformed(f"expected a {FORM_CONTENT_TYPE} body, got {content_type or 'no content type'}")
+    form = request.form()
+    verify(request, form, settings)
+    events = [TwilioEvent(request.kind, form)]
+    if request.kind == "status":
+        status = _status_name(form)
+        if status is not None and status not in STATUSES:
+            # A status Twilio added since (or an inbound one): acknowledged, so Twilio does not log an
+            # error for every message, and recorded nowhere.
+            log.warning("twilio: ignoring status %r of %s", status, _one(form, "MessageSid"))
+            events = []
+    return Received(events=events, reply_body=EMPTY_TWIML, reply_media_type="text/xml",
+                    delivery_id=request.headers.get(IDEMPOTENCY_HEADER))
+
+
+def normalize(event: TwilioEvent) -> InboundMessage | StatusUpdate:
+    """The canonical message (inbound webhook) or status update (status callback) of one event.
+
+    :raises Malformed: a parameter the message needs is missing, repeated with different values, or wrong.
+    """
+    if event.kind == "status":
+        return _status_update(event.params)
+    return _inbound_message(event.params)
+
+
+def _inbound_message(params: FormData) -> InboundMessage:
+    keyword = _one(params, "OptOutType")
+    return InboundMessage(
+        provider=NAME,
+        provider_message_id=_required(params, "MessageSid"),
+        from_number=_number(params, "From"),
+        to_number=_number(params, "To"),
+        text=_one(params, "Body") or "",
+        media=_media(params),
+        num_segments=_count(params, "NumSegments"),
+        provider_keyword=keyword.upper() if keyword else None,
+        details={key: value for key in DETAIL_KEYS if (value := _one(params, key))},
+    )
+
+
+def _status_update(params: FormData) -> StatusUpdate:
+    sid = _required(params, "MessageSid")
+    name = _status_name(params)
+    if name is None:
+        raise Malformed("missing MessageStatus")
+    if name not in STATUSES:
+        raise Malformed(f"unknown MessageStatus {name!r}")
+    return StatusUpdate(provider=NAME, provider_message_id=sid, status=STATUSES[name],
+                        error_code=_one(params, "ErrorCode") or None,
+                        error_message=_one(params, "ErrorMessage") or None)
+
+
+def _status_name(params: FormData) -> str | None:
+    # SmsStatus is the legacy name of the same value; older accounts may still send only it.
+    return (_one(params, "MessageStatus") or _one(params, "SmsStatus") or "").lower() or None
+
+
+def _media(params: FormData) -> tuple[Media, ...]:
+    count = _count(params, "NumMedia") or 0
+    return tuple(Media(_required(params, f"MediaUrl{i}"), _one(params, f"MediaContentType{i}") or None)
+                 for i in range(count))
+
+
+def _one(params: FormData, key: str) -> str | None:
+    """The value of ``key``; a key sent twice must carry the same value twice, or the message is ambiguous."""
+    values = params.getlist(key)
+    if len(set(values)) > 1:
+        raise Malformed(f"{key} is given {len(values)} different values")
+    value = values[0] if values else None
+    return value if isinstance(value, str) else None
+
+
+def _required(params: FormData, key: str) -> str:
+    value = _one(params, key)
+    if not value:
+        raise Malformed(f"missing {key}")
+    return value
+
+
+def _number(params: FormData, key: str) -> str:
+    value = _required(params, key)
+    try:
+        return to_e164(value)
+    except InvalidNumber:
+        raise Malformed(f"{key} {value!r} is not a phone number in E.164 (only SMS and MMS are handled)") from None
+
+
+def _count(params: FormData, key: str) -> int | None:
+    value = _one(params, key)
+    if not value:
+        return None
+    if not value.isdigit():
+        raise Malformed(f"{key} {value!r} is not a count")
+    return int(value)

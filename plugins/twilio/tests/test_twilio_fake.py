@@ -1,0 +1,96 @@
+"""The fake Twilio answers the official client as Twilio does, so other tests and benchmarks can trust it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from twilio.base.exceptions import TwilioRestException
+from twilio.rest import Client
+
+from smsconnector_twilio.client import close_client, make_client
+from smsconnector_twilio.fake import OPTED_OUT, SERVER_ERROR
+from smsconnector_twilio.settings import Settings
+
+from .twilio_support import ACCOUNT_SID, AUTH_TOKEN, BRAND, CONSUMER
+
+
+@pytest.fixture
+def client(fake_twilio) -> Iterator[Client]:
+    client = make_client(Settings(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, api_base_url=fake_twilio.url),
+                         pool_size=1)
+    yield client
+    close_client(client)
+
+
+def test_a_created_message_has_the_documented_shape(client, fake_twilio):
+    created = client.messages.create(to=CONSUMER, from_=BRAND, body="Hello {there}")
+
+    assert created.sid.startswith("SM") and len(created.sid) == 34
+    assert (created.status, created.direction, created.num_segments, created.num_media) == (
+        "queued", "outbound-api", "1", "0")
+    assert (created.to, created.from_, created.body, created.account_sid) == (CONSUMER, BRAND, "Hello {there}",
+                                                                             ACCOUNT_SID)
+    assert client.messages(created.sid).fetch().sid == created.sid
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "status", "code"),
+    [
+        pytest.param({"from_": BRAND, "body": "x", "to": ""}, 400, 21604, id="no To"),
+        pytest.param({"to": CONSUMER, "body": "x"}, 400, 21603, id="no From"),
+        pytest.param({"to": CONSUMER, "from_": BRAND}, 400, 21602, id="no Body"),
+        pytest.param({"to": CONSUMER, "from_": BRAND, "body": "x" * 1601}, 400, 21617, id="Body too long"),
+        pytest.param({"to": "12345", "from_": BRAND, "body": "x"}, 400, 21211, id="To not E.164"),
+    ],
+)
+def test_an_invalid_create_gets_twilios_error(kwargs, status, code, client, fake_twilio):
+    with pytest.raises(TwilioRestException) as raised:
+        client.messages.create(**kwargs)
+
+    assert (raised.value.status, raised.value.code) == (status, code)
+    assert fake_twilio.messages == {}
+
+
+def test_wrong_credentials_get_20003_and_another_account_20404(fake_twilio):
+    wrong = make_client(Settings(account_sid=ACCOUNT_SID, auth_token="f" * 32, api_base_url=fake_twilio.url),
+                        pool_size=1)
+    other = make_client(Settings(account_sid="AC" + "ee" * 16, auth_token=AUTH_TOKEN, api_base_url=fake_twilio.url),
+                        pool_size=1)
+    fake_twilio.api_keys["AC" + "ee" * 16] = AUTH_TOKEN  # authenticated, but not this account's resources
+
+    with pytest.raises(TwilioRestException) as unauthenticated:
+        wrong.messages.create(to=CONSUMER, from_=BRAND, body="x")
+    with pytest.raises(TwilioRestException) as elsewhere:
+        other.messages.create(to=CONSUMER, from_=BRAND, body="x")
+
+    assert (unauthenticated.value.status, unauthenticated.value.code) == (401, 20003)
+    assert (elsewhere.value.status, elsewhere.value.code) == (404, 20404)
+    close_client(wrong)
+    close_client(other)
+
+
+def test_scripted_failures_are_used_once_each_destination_first(client, fake_twilio):
+    fake_twilio.fail(SERVER_ERROR)
+    fake_twilio.fail(OPTED_OUT, to=CONSUMER)
+    outcomes = []
+    for to in (CONSUMER, CONSUMER, "+14155550199", CONSUMER):
+        try:
+            client.messages.create(to=to, from_=BRAND, body="x")
+            outcomes.append("created")
+        except TwilioRestException as exc:
+            outcomes.append(exc.code)
+
+    assert outcomes == [21610, 20500, "created", "created"]
+    assert [r.status for r in fake_twilio.message_requests()] == [400, 500, 201, 201]
+
+
+def test_listing_follows_twilios_pages(client, fake_twilio):
+    numbers = [f"+1415555{n:04d}" for n in range(300, 307)]
+    for number in numbers:
+        fake_twilio.add_number(number)
+
+    listed = client.incoming_phone_numbers.list(page_size=3)
+
+    assert [n.phone_number for n in listed] == numbers
+    assert [dict(r.query).get("Page", "0") for r in fake_twilio.requests] == ["0", "1", "2"]

@@ -1,0 +1,315 @@
+"""Sending through the official client to the fake Twilio: what leaves, what is retried, what is given up on."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import httpx
+import pytest
+
+from smsconnector.decisions import ConsentSignal, Verdict
+from smsconnector.errors import PermanentSendError, RetryableSendError
+from smsconnector.messages import Media, OutboundMessage
+from smsconnector.plugins import hookimpl
+from smsconnector_twilio.fake import (
+    INVALID_TO,
+    NOT_MOBILE,
+    OPTED_OUT,
+    REGION_NOT_ENABLED,
+    SERVER_ERROR,
+    TOO_MANY_REQUESTS,
+    Failure,
+)
+from smsconnector_twilio.send import MessageSender, classify
+from smsconnector_twilio.settings import Settings
+
+from .twilio_support import ACCOUNT_SID, AUTH_TOKEN, BRAND, CONSUMER, eventually, queue_reply
+
+both_databases = pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
+SERVICE = "MG" + "11" * 16
+NUMBER_SERVICE = "MG" + "22" * 16
+
+
+class Spy:
+    """A plugin that records the consent signals the host reports and bounds validity like a send check."""
+
+    def __init__(self, validity_seconds: int | None = None) -> None:
+        self.signals: list[ConsentSignal] = []
+        self.validity_seconds = validity_seconds
+
+    @hookimpl
+    def smsconnector_consent_signal(self, signal: ConsentSignal) -> None:
+        """Remember the signal."""
+        self.signals.append(signal)
+
+    @hookimpl
+    def smsconnector_check_outbound(self) -> Verdict | None:
+        """Allow, bounding how long Twilio may hold the message when asked to."""
+        return Verdict("allow", validity_seconds=self.validity_seconds) if self.validity_seconds else None
+
+
+def message_row(db, message_id: int) -> dict:
+    [row] = db.rows("SELECT * FROM messages WHERE id = :id", id=message_id)
+    return row
+
+
+def settled(db, message_id: int) -> dict | None:
+    """The message once the sender is done with it (no outbox row left), else None."""
+    if db.count("outbox", "message_id = :id", id=message_id):
+        return None
+    return message_row(db, message_id)
+
+
+# -- what leaves --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("twilio", "media", "expected"),
+    [
+        pytest.param({}, (), {"To": CONSUMER, "From": BRAND, "Body": "It ships today.",
+                              "StatusCallback": "http://testserver/webhooks/twilio/status"}, id="from the number"),
+        pytest.param({"messaging_service_sid": SERVICE}, (),
+                     {"To": CONSUMER, "From": BRAND, "MessagingServiceSid": SERVICE, "Body": "It ships today.",
+                      "StatusCallback": "http://testserver/webhooks/twilio/status"}, id="through a service"),
+        pytest.param({"messaging_service_sid": SERVICE, "numbers": {BRAND: {"messaging_service_sid": NUMBER_SERVICE}}},
+                     (), {"To": CONSUMER, "From": BRAND, "MessagingServiceSid": NUMBER_SERVICE,
+                          "Body": "It ships today.", "StatusCallback": "http://testserver/webhooks/twilio/status"},
+                     id="through the number's own service"),
+    ],
+)
+def test_a_reply_reaches_twilio_as_one_create_call(twilio, media, expected, twilio_app, serve, fake_twilio, db):
+    app = twilio_app(twilio=twilio)
+    server = serve(app)
+
+    message_id = queue_reply(server, app)
+
+    row = eventually(lambda: settled(db, message_id))
+    [request] = fake_twilio.message_requests()
+    assert (request.params, request.username, request.status) == (expected, ACCOUNT_SID, 201)
+    [sent] = fake_twilio.sent()
+    assert (row["provider_message_id"], row["status"], row["error_code"]) == (sent["sid"], "sending", None)
+    assert row["num_segments"] == (None if "MessagingServiceSid" in expected else 1)
+
+
+def test_media_goes_as_repeated_media_urls_without_an_empty_body(twilio_app, serve, fake_twilio, db):
+    app = twilio_app()
+    server = serve(app)
+    media = (Media("https://cdn.example.com/a.jpg", "image/jpeg"), Media("https://cdn.example.com/b.png"))
+
+    message_id = queue_reply(server, app, text="", media=media)
+
+    eventually(lambda: settled(db, message_id))
+    [request] = fake_twilio.message_requests()
+    assert request.values("MediaUrl") == ["https://cdn.example.com/a.jpg", "https://cdn.example.com/b.png"]
+    assert "Body" not in request.params
+    assert fake_twilio.sent()[0]["sid"].startswith("MM")
+
+
+@pytest.mark.parametrize(("bound", "sent"), [(600, "600"), (50_000, "36000")])
+def test_a_send_checks_validity_bound_becomes_the_validity_period(bound, sent, twilio_app, serve, fake_twilio, db):
+    app = twilio_app(register=[("spy", Spy(validity_seconds=bound))])
+    server = serve(app)
+
+    message_id = queue_reply(server, app)
+
+    eventually(lambda: settled(db, message_id))
+    assert fake_twilio.message_requests()[0].params["ValidityPeriod"] == sent
+
+
+def test_an_api_key_authenticates_rest_calls_instead_of_the_auth_token(twilio_app, serve, fake_twilio, db):
+    key = "SK" + "ab" * 16
+    fake_twilio.api_keys[key] = "key-secret"
+    app = twilio_app(twilio={"api_key": key, "api_secret": "key-secret"})
+    server = serve(app)
+
+    message_id = queue_reply(server, app)
+
+    assert eventually(lambda: settled(db, message_id))["status"] == "sending"
+    assert [r.username for r in fake_twilio.message_requests()] == [key]
+
+
+def test_without_a_public_url_sends_carry_no_status_callback(twilio_app, serve, fake_twilio, db):
+    app = twilio_app(public_url=None)
+    server = serve(app)
+
+    message_id = queue_reply(server, app)
+
+    eventually(lambda: settled(db, message_id))
+    assert "StatusCallback" not in fake_twilio.message_requests()[0].params
+
+
+# -- what is retried, and what is not -----------------------------------------------------------------------------
+
+
+@both_databases
+def test_a_429_is_retried_and_the_message_sent_once(twilio_app, serve, fake_twilio, db):
+    app = twilio_app()
+    server = serve(app)
+    fake_twilio.fail(TOO_MANY_REQUESTS)
+
+    message_id = queue_reply(server, app)
+
+    row = eventually(lambda: settled(db, message_id))
+    assert [r.status for r in fake_twilio.message_requests()] == [429, 201]
+    assert len(fake_twilio.sent()) == 1
+    assert (row["status"], row["provider_message_id"]) == ("sending", fake_twilio.sent()[0]["sid"])
+
+
+@both_databases
+def test_21610_stops_at_once_and_reports_the_opt_out(twilio_app, serve, fake_twilio, db):
+    spy = Spy()
+    app = twilio_app(register=[("spy", spy)])
+    server = serve(app)
+    fake_twilio.fail(OPTED_OUT, to=CONSUMER)
+
+    message_id = queue_reply(server, app)
+
+    row = eventually(lambda: settled(db, message_id))
+    assert (row["status"], row["error_code"]) == ("failed", "21610")
+    assert [r.status for r in fake_twilio.message_requests()] == [400]
+    assert spy.signals == [ConsentSignal(consumer_number=CONSUMER, brand_number=BRAND, action="opt_out",
+                                         source="twilio:21610", provider="twilio", message_id=message_id)]
+
+
+@both_databases
+def test_a_500_storm_ends_in_a_recorded_failure_after_the_configured_attempts(twilio_app, serve, fake_twilio, db):
+    app = twilio_app(sender={"max_attempts": 3})
+    server = serve(app)
+    fake_twilio.fail(*[SERVER_ERROR] * 5)
+
+    message_id = queue_reply(server, app)
+
+    row = eventually(lambda: settled(db, message_id))
+    assert (row["status"], row["error_code"]) == ("failed", "20500")
+    assert "gave up after 3 attempts" in row["error_message"]
+    assert [r.status for r in fake_twilio.message_requests()] == [500, 500, 500]
+    assert fake_twilio.sent() == []
+    assert db.count("messages") == 1  # kept, with its failure, for the agent to see
+
+
+@pytest.mark.parametrize("failure", [INVALID_TO, NOT_MOBILE, REGION_NOT_ENABLED], ids=lambda f: str(f.code))
+def test_a_refused_number_fails_permanently_with_twilios_code(failure, twilio_app, serve, fake_twilio, db):
+    spy = Spy()
+    app = twilio_app(register=[("spy", spy)])
+    server = serve(app)
+    fake_twilio.fail(failure, to=CONSUMER)
+
+    message_id = queue_reply(server, app)
+
+    row = eventually(lambda: settled(db, message_id))
+    assert (row["status"], row["error_code"]) == ("failed", str(failure.code))
+    assert len(fake_twilio.message_requests()) == 1
+    assert spy.signals == []
+
+
+def test_wrong_credentials_fail_the_send_permanently_with_20003(twilio_app, serve, fake_twilio, db):
+    app = twilio_app(twilio={"auth_token": "f" * 32})
+    server = serve(app)
+
+    message_id = queue_reply(server, app)
+
+    row = eventually(lambda: settled(db, message_id))
+    assert (row["status"], row["error_code"]) == ("failed", "20003")
+    assert [r.status for r in fake_twilio.message_requests()] == [401]
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "retryable", "kept", "opted_out"),
+    [
+        (429, 20429, True, "20429", False),
+        (400, 20429, True, "20429", False),
+        (500, 20500, True, "20500", False),
+        (503, None, True, "503", False),
+        (400, 21610, False, "21610", True),
+        (400, 21211, False, "21211", False),
+        (400, 21614, False, "21614", False),
+        (400, 21408, False, "21408", False),
+        (401, 20003, False, "20003", False),
+        (404, 20404, False, "20404", False),
+    ],
+)
+def test_classify(status, code, retryable, kept, opted_out):
+    error = classify(status, code, "reason", retry_after=1.5)
+
+    assert isinstance(error, RetryableSendError if retryable else PermanentSendError)
+    assert error.code == kept
+    assert getattr(error, "opted_out", False) is opted_out
+
+
+# -- the sender on its own: Retry-After, network failures -------------------------------------------------------
+
+
+def send_directly(settings: Settings) -> None:
+    """Send one message through a fresh client, outside any app."""
+    from smsconnector_twilio.client import close_client, make_client
+
+    async def run() -> None:
+        import anyio
+
+        client = make_client(settings, pool_size=1)
+        try:
+            await MessageSender(client, settings, anyio.CapacityLimiter(1), None).send(
+                OutboundMessage(id=1, provider="twilio", from_number=BRAND, to_number=CONSUMER, text="Hi"))
+        finally:
+            close_client(client)
+
+    asyncio.run(run())
+
+
+def test_retry_after_from_twilio_reaches_the_sender(fake_twilio):
+    fake_twilio.fail(Failure(429, 20429, "Too Many Requests", retry_after=7))
+    settings = Settings(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, api_base_url=fake_twilio.url)
+
+    with pytest.raises(RetryableSendError) as raised:
+        send_directly(settings)
+
+    assert (raised.value.code, raised.value.retry_after) == ("20429", 7.0)
+
+
+def test_a_connection_refused_is_a_retryable_network_error():
+    with socket.socket() as sock:  # a port nobody listens on once this socket closes
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    settings = Settings(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, api_base_url=f"http://127.0.0.1:{port}")
+
+    with pytest.raises(RetryableSendError) as raised:
+        send_directly(settings)
+
+    assert raised.value.code == "network"
+
+
+# -- many sends in flight -----------------------------------------------------------------------------------------
+
+
+def consumers(count: int) -> list[str]:
+    return [f"+1415555{n:04d}" for n in range(200, 200 + count)]
+
+
+def test_many_sends_wait_on_twilio_at_once_while_the_host_keeps_answering(twilio_app, serve, fake_twilio, db):
+    app = twilio_app()
+    server = serve(app)
+    fake_twilio.hold()
+
+    ids = [queue_reply(server, app, to=number) for number in consumers(20)]
+
+    eventually(lambda: fake_twilio.in_flight == 20)
+    assert httpx.get(server.url + "/healthz").status_code == 200  # the event loop is free meanwhile
+    fake_twilio.release()
+    eventually(lambda: db.count("outbox") == 0)
+    assert sorted(m["to"] for m in fake_twilio.sent()) == consumers(20)
+    assert {message_row(db, i)["status"] for i in ids} == {"sending"}
+
+
+def test_max_concurrent_requests_bounds_the_sends_in_flight(twilio_app, serve, fake_twilio, db):
+    app = twilio_app(twilio={"max_concurrent_requests": 4})
+    server = serve(app)
+    fake_twilio.hold()
+
+    for number in consumers(12):
+        queue_reply(server, app, to=number)
+
+    eventually(lambda: fake_twilio.in_flight == 4)
+    fake_twilio.release()
+    eventually(lambda: db.count("outbox") == 0)
+    assert (fake_twilio.max_in_flight, len(fake_twilio.sent())) == (4, 12)
