@@ -1,143 +1,26 @@
-"""Fixtures for the compliance plugin's tests: an in-process driver of the host's real pipeline, and a spy provider."""
+"""Fixtures for the compliance plugin's tests."""
 
 from __future__ import annotations
 
-import asyncio
-import itertools
-import time
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
-from smsconnector import inbound, outbound
-from smsconnector.app import App
 from smsconnector.auth import token_digest
-from smsconnector.messages import InboundMessage, MessageClass, OutboundMessage, SendResult, utcnow
-from smsconnector.plugins import hookimpl
-from smsconnector.store.models import Agent, Message, OutboxEntry
-from smsconnector.testing import BRAND_NUMBER
+from smsconnector.messages import utcnow
+from smsconnector.store.models import Agent
 
-#: A Miami mobile: America/New_York, Florida's rules.
-CONSUMER = "+13055550142"
-ADMIN_TOKEN = "admintoken"
-AGENT_TOKEN = "agenttoken-1"
-
-
-class Spy:
-    """A provider that records every message handed to it, and what ``observe`` said at that moment."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[OutboundMessage, Any]] = []
-        self.observe: Callable[[OutboundMessage], Any] = lambda message: None
-        self._ids = itertools.count(1)
-
-    @hookimpl
-    def smsconnector_send(self, provider: str, message: OutboundMessage) -> Any:
-        """Accept everything for provider ``spy``."""
-        if provider != "spy":
-            return None
-        self.sent.append((message, self.observe(message)))
-        return self._accept()
-
-    async def _accept(self) -> SendResult:
-        return SendResult(provider_message_id=f"SPY{next(self._ids)}")
-
-
-class Pipeline:
-    """Drives the host's own inbound and outbound code in-process, on the app's store."""
-
-    def __init__(self, app: App, provider: str = "simulator") -> None:
-        self.app = app
-        self.provider = provider
-        self._ids = itertools.count(1)
-
-    @property
-    def compliance(self) -> Any:
-        return self.app.plugin("compliance")
-
-    def at(self, when: datetime) -> None:
-        """Fix the compliance plugin's clock."""
-        self.compliance.clock = lambda: when
-
-    async def receive(self, text: str, *, consumer: str = CONSUMER, to: str = BRAND_NUMBER,
-                      keyword: str | None = None) -> Message:
-        message = InboundMessage(provider=self.provider, provider_message_id=f"in-{time.time_ns()}-{next(self._ids)}",
-                                 from_number=consumer, to_number=to, text=text, provider_keyword=keyword)
-        async with self.app.store.transaction() as session:
-            await inbound.accept(self.app, session, message)
-        async with self.app.store.session() as session:
-            row = (await session.exec(select(Message).where(
-                Message.provider_message_id == message.provider_message_id))).scalars().one()
-        return row
-
-    async def queue(self, text: str, *, consumer: str = CONSUMER, message_class: MessageClass = "conversational",
-                    frm: str = BRAND_NUMBER) -> int:
-        async with self.app.store.transaction() as session:
-            message = await outbound.queue(session, provider=self.provider, from_number=frm, to_number=consumer,
-                                           text=text, message_class=message_class)
-        assert message.id is not None
-        return message.id
-
-    async def drain(self, timeout: float = 10.0) -> None:
-        """Run the sender until no due outbox row is left (deferred rows stay)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            await self.app.sender.drain_once()
-            async with self.app.store.session() as session:
-                due = (await session.exec(select(OutboxEntry.id).where(OutboxEntry.due_at <= utcnow()))).first()
-            if due is None:
-                return
-            if time.monotonic() > deadline:
-                raise AssertionError("the outbox did not drain")
-            await asyncio.sleep(0.01)
-
-    async def message(self, message_id: int) -> Message:
-        async with self.app.store.session() as session:
-            row = await session.get(Message, message_id)
-        assert row is not None
-        return row
-
-    async def outbound(self, consumer: str = CONSUMER) -> list[Message]:
-        async with self.app.store.session() as session:
-            return list((await session.exec(select(Message).where(
-                Message.direction == "outbound", Message.to_number == consumer).order_by(Message.id))).scalars().all())
-
-    async def close(self) -> None:
-        await self.app.store.close()
+from .compliance_helpers import AGENT_TOKEN
 
 
 @pytest.fixture
-def run() -> Callable[..., Any]:
-    """Run one coroutine function on a fresh event loop: ``run(main)``."""
-    def go(main: Callable[[], Any]) -> Any:
-        return asyncio.run(main())
-    return go
-
-
-@pytest.fixture
-def agent_token(db: Any) -> tuple[int, str]:
-    """An agent row with a known token (the agent API is not needed to make one)."""
-    with db.engine.begin() as conn:
-        conn.execute(Agent.__table__.insert().values(name="Ada", status="online", max_concurrent=3,
-                                                     token_hash=token_digest(AGENT_TOKEN), created_at=utcnow()))
-    return int(db.scalar("SELECT id FROM agents WHERE name = 'Ada'")), AGENT_TOKEN
-
-
-def compliance_counts(db: Any) -> dict[str, int]:
-    """Row counts of the host's tables and the plugin's."""
-    return {**db.snapshot(), "compliance_ledger": db.count("compliance_ledger"),
-            "compliance_sends": db.count("compliance_sends")}
-
-
-@pytest.fixture
-def snapshot(db: Any) -> Callable[[], dict[str, int]]:
-    return lambda: compliance_counts(db)
-
-
-@pytest.fixture
-def pipeline() -> Callable[..., Pipeline]:
-    """``pipeline(app)``: a driver of the app's real inbound and outbound paths."""
-    return Pipeline
+def make_agent(db: Any) -> Callable[[], tuple[int, str]]:
+    """Create an agent row with a known token (the agent API is not needed for it): ``agent_id, token``."""
+    def make() -> tuple[int, str]:
+        with db.engine.begin() as conn:
+            conn.execute(Agent.__table__.insert().values(  # type: ignore[attr-defined]
+                name="Ada", status="online", max_concurrent=3, token_hash=token_digest(AGENT_TOKEN),
+                created_at=utcnow()))
+        return int(db.scalar("SELECT id FROM agents WHERE name = 'Ada'")), AGENT_TOKEN
+    return make

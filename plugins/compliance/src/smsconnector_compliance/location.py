@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import phonenumbers
-from phonenumbers import PhoneNumberType, timezone as number_zones
+from phonenumbers import PhoneNumberType
+from phonenumbers import timezone as number_zones
 
 #: US area codes by state (and DC), from the NANPA assignments as carried by phonenumbers' geocoding data.
 _NPAS_BY_STATE = {
@@ -20,7 +21,8 @@ _NPAS_BY_STATE = {
     "AL": "205 251 256 334 659 938",
     "AR": "327 479 501 870",
     "AZ": "480 520 602 623 928",
-    "CA": "209 213 279 323 341 350 369 408 415 424 442 510 530 559 562 619 626 628 650 657 661 669 707 714 738 747 760 805 818 820 831 840 858 909 916 925 949 951",
+    "CA": ("209 213 279 323 341 350 369 408 415 424 442 510 530 559 562 619 626 628 650 657 661 669 "
+           "707 714 738 747 760 805 818 820 831 840 858 909 916 925 949 951"),
     "CO": "303 719 720 748 970 983",
     "CT": "475 860 959",
     "DC": "202 771",
@@ -102,7 +104,7 @@ def locate(number: str) -> Location:
     except phonenumbers.NumberParseException:
         return Location(number, (), None, None, False)
     region = phonenumbers.region_code_for_number(parsed) or phonenumbers.region_code_for_country_code(
-        parsed.country_code)
+        parsed.country_code or 0)
     country = "US" if region in US_TERRITORIES else (None if region in (None, "ZZ", "001") else region)
     national = str(parsed.national_number)
     state = NPA_STATE.get(national[:3]) if parsed.country_code == 1 and region == "US" else None

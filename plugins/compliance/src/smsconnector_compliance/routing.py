@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -80,7 +80,7 @@ async def _rest_of_chain(plugin: Any, message: InboundMessage, conversation: Con
             continue
         result = await await_maybe(impl.function(**{arg: kwargs[arg] for arg in impl.argnames}))
         if result is not None:
-            return result  # type: ignore[no-any-return]
+            return cast(Routing, result)
     return None
 
 

@@ -14,7 +14,7 @@ from smsconnector.errors import ConfigError
 from smsconnector.messages import InvalidNumber, MessageClass, to_e164
 
 from .hours import Rule, Week, zone
-from .keywords import Classifier, Kind, Vocabulary
+from .keywords import KINDS, Classifier, Kind, Vocabulary
 from .languages import BUILTIN, ENGLISH, PROVIDER_KEYWORDS
 from .location import locate
 
@@ -257,7 +257,7 @@ class Policy:
             base.update(override.model_dump(exclude_none=True))
         return ProviderKeywords(
             handles_keywords=bool(base.get("handles_keywords", False)),
-            keywords={k: frozenset(w.strip().casefold() for w in base.get(k, ())) for k in ("opt_out", "opt_in", "help")},
+            keywords={k: frozenset(w.strip().casefold() for w in base.get(k, ())) for k in KINDS},
             opt_out_error_codes=frozenset(base.get("opt_out_error_codes", ())),
         )
 
@@ -283,10 +283,12 @@ class Policy:
         brand = own.brand_name or host_brand or _national(number)
         languages = own.languages or s.languages
         toll_free = _is_toll_free(number)
-        vocabularies, replies = [], {}
+        vocabularies: list[Vocabulary] = []
+        replies: dict[str, dict[Kind, str]] = {}
         for language in languages:
-            pack = _pack(language, s.keywords.get(language), own.keywords.get(language))
-            if toll_free and language == "en" and not _sets_opt_in(s.keywords.get(language), own.keywords.get(language)):
+            overrides = s.keywords.get(language), own.keywords.get(language)
+            pack = _pack(language, *overrides)
+            if toll_free and language == "en" and not _sets_opt_in(*overrides):
                 # On toll-free numbers only START and UNSTOP lift the carrier's block; YES does not [S4].
                 pack["opt_in"] = [k for k in pack["opt_in"] if k.upper() != "YES"]
             vocabularies.append(Vocabulary.build(
@@ -294,8 +296,7 @@ class Policy:
                 negations=pack["negations"], fillers=pack["fillers"], conjunctions=pack["conjunctions"],
                 fold_accents=s.fold_accents))
             contact = own.contact or pack["contact_fallback"]
-            replies[language] = {kind: pack[f"{kind}_reply"].format(brand=brand, contact=contact)
-                                 for kind in ("opt_out", "opt_in", "help")}
+            replies[language] = {kind: pack[f"{kind}_reply"].format(brand=brand, contact=contact) for kind in KINDS}
         providers = self.provider(provider)
         handles = own.provider_handles_keywords
         return NumberRules(
