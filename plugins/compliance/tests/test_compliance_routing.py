@@ -168,3 +168,25 @@ def test_yes_from_a_consumer_who_never_opted_out_is_an_ordinary_message(make_app
 
     assert (yes.handled_by, yes.notes, replies) == ("router", [], [])
     assert db.count("compliance_ledger") == 0
+
+
+class Early:
+    """Another plugin that routes first; it declines, and must be asked once."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    @hookimpl(tryfirst=True)
+    def smsconnector_route(self) -> None:
+        """Decline, counting."""
+        self.calls += 1
+
+
+def test_plugins_routing_before_compliance_are_not_asked_twice(make_app: Any) -> None:
+    early, appointments = Early(), Appointments()
+    app = make_app(register=[("early", early), ("appointments", appointments)])
+
+    [received], _ = play(app, "cancel my appointment")
+
+    assert (early.calls, appointments.seen, received.handled_by) == (1, ["cancel my appointment"], "appointments")
+    assert received.notes and "mentions 'CANCEL'" in received.notes[0]

@@ -75,8 +75,10 @@ async def _rest_of_chain(plugin: Any, message: InboundMessage, conversation: Con
                          session: AsyncSession) -> Routing | None:
     """What the routing chain after this plugin decides, exactly as the host would have asked it."""
     kwargs = {"message": message, "conversation": conversation, "app": app, "session": session}
-    for impl in app.pm.hook.smsconnector_route.get_hookimpls()[::-1]:  # call order: tryfirst first
-        if impl.plugin is plugin or impl.wrapper or impl.hookwrapper:
+    in_call_order = app.pm.hook.smsconnector_route.get_hookimpls()[::-1]  # tryfirst first, as pluggy calls them
+    after = next(i for i, impl in enumerate(in_call_order) if impl.plugin is plugin) + 1
+    for impl in in_call_order[after:]:  # those before this plugin already declined
+        if impl.wrapper or impl.hookwrapper:
             continue
         result = await await_maybe(impl.function(**{arg: kwargs[arg] for arg in impl.argnames}))
         if result is not None:
