@@ -13,7 +13,7 @@ from smsconnector.sender import decide
 from smsconnector.store.models import Message
 from smsconnector.testing import BRAND_NUMBER
 
-from .compliance_helpers import CONSUMER, Pipeline
+from .compliance_helpers import CONSUMER, Pipeline, Spy
 
 OTHER_NUMBER = "+15555550111"
 both_databases = pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
@@ -269,3 +269,23 @@ def test_marketing_outside_quiet_hours_is_deferred_by_the_sender_not_dropped(mak
     assert message.status == "deferred" and message.error_message
     assert "deferred to 2027-07-16 12:00 UTC (2027-07-16 08:00 EDT)" in message.error_message
     assert str(row["due_at"]).startswith("2027-07-16 12:00:00")
+
+
+def test_the_provider_is_told_how_long_it_may_hold_a_marketing_message(make_app: Any) -> None:
+    spy = Spy()
+    pipe = Pipeline(make_app(numbers=[{"number": BRAND_NUMBER, "provider": "spy"}], register=[("spy", spy)]),
+                    provider="spy")
+    pipe.at(datetime(2026, 7, 15, 23, 30, tzinfo=UTC))  # 19:30 in Miami: Florida's window closes at 20:00
+
+    async def main() -> None:
+        await consent(pipe, "marketing")
+        await pipe.receive("Hi")
+        await pipe.queue("20% off tonight", message_class="marketing")
+        await pipe.queue("Your table is ready")
+        await pipe.drain()
+        await pipe.close()
+
+    asyncio.run(main())
+
+    assert [(m.message_class, m.validity_seconds) for m, _ in spy.sent] == [("marketing", 1800),
+                                                                           ("conversational", None)]

@@ -150,9 +150,6 @@ class Week:
         return any(day in _holidays(code, day.year) for code in self.closed_on)
 
 
-ALWAYS = Week(tuple(((0, 1440),) for _ in DAYS))
-
-
 def zone(name: str) -> ZoneInfo | None:
     """The zone, or ``None`` for ``Etc/Unknown`` and names this system does not know."""
     try:

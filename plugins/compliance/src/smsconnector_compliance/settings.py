@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
@@ -22,7 +21,6 @@ if TYPE_CHECKING:
     from smsconnector.config import Config
 
 NAME = "compliance"
-log = logging.getLogger(__name__)
 
 ConsentLevel = Literal["none", "exchange", "express", "written"]
 
