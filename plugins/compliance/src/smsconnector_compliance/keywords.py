@@ -1,0 +1,192 @@
+"""Reading a consumer's text as an opt-out, an opt-in or a HELP request.
+
+Tier 1: the whole text, once normalized, is a keyword ("Stop.", "sToP 🛑", "opt-out", "ARRÊT").
+Tier 2 (opt-out only): a phrase a reasonable person reads as revocation ("please stop texting me"), or a keyword
+surrounded only by filler words ("Stop please", "Stop. Thank you"), unless a negation comes just before it
+("don't stop"). A text that merely mentions an opt-out word ("cancel my appointment") is not an opt-out: it is
+flagged so that an agent can ask.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+Kind = Literal["opt_out", "opt_in", "help"]
+KINDS: tuple[Kind, ...] = ("opt_out", "opt_in", "help")
+
+_APOSTROPHES = "'’ʼ‘`´"
+_CLAUSE_BREAK = re.compile(r"[.!?;:,\n\r¡¿…]+")
+_WORD = re.compile(r"[^\W_]+")
+# An apostrophe after one letter (or "qu") is a French elision: "m'écrire" is two words, "don't" is one.
+_ELISION = re.compile(rf"\b([^\W\d_]|qu)[{_APOSTROPHES}]")
+_OTHER_APOSTROPHE = re.compile(rf"[{_APOSTROPHES}]")
+
+
+def normalize(text: str, *, fold_accents: bool = True) -> str:
+    """NFKC, case-folded, accents folded (``ARRÊT`` -> ``arret``), apostrophes resolved."""
+    text = unicodedata.normalize("NFKC", text).casefold()
+    if fold_accents:
+        decomposed = unicodedata.normalize("NFKD", text)
+        text = unicodedata.normalize("NFC", "".join(c for c in decomposed if not unicodedata.combining(c)))
+    return _OTHER_APOSTROPHE.sub("", _ELISION.sub(r"\1 ", text))
+
+
+def core(normalized: str) -> str:
+    """The text without surrounding punctuation, symbols and emoji, with runs of spaces collapsed."""
+    start, end = 0, len(normalized)
+    while start < end and not normalized[start].isalnum():
+        start += 1
+    while end > start and not normalized[end - 1].isalnum():
+        end -= 1
+    return " ".join(normalized[start:end].split())
+
+
+def compact(text: str) -> str:
+    """Letters and digits only: ``stop all``, ``stop-all`` and ``s.t.o.p all`` all become ``stopall``."""
+    return "".join(c for c in text if c.isalnum())
+
+
+def words(text: str) -> tuple[str, ...]:
+    return tuple(_WORD.findall(text))
+
+
+def _find(haystack: Sequence[str], needle: Sequence[str]) -> int:
+    n = len(needle)
+    for i in range(len(haystack) - n + 1):
+        if tuple(haystack[i:i + n]) == tuple(needle):
+            return i
+    return -1
+
+
+@dataclass(frozen=True, slots=True)
+class Vocabulary:
+    """One language's lists, normalized once."""
+
+    language: str
+    keywords: dict[Kind, dict[str, str]]  #: kind -> compact form -> the keyword as configured
+    phrases: tuple[tuple[tuple[str, ...], str], ...]  #: (words, as configured), longest first
+    negations: tuple[tuple[str, ...], ...]
+    conjunctions: frozenset[str]  #: words that end a negation's reach
+    fillers: frozenset[str]
+    #: every opt-out keyword as words, to notice a mention ("cancel my appointment")
+    opt_out_terms: tuple[tuple[tuple[str, ...], str], ...]
+
+    @classmethod
+    def build(cls, language: str, *, opt_out: Iterable[str], opt_in: Iterable[str], help: Iterable[str],
+              phrases: Iterable[str], negations: Iterable[str], fillers: Iterable[str],
+              conjunctions: Iterable[str] = (), fold_accents: bool = True) -> Vocabulary:
+        def norm(s: str) -> str:
+            return core(normalize(s, fold_accents=fold_accents))
+
+        lists: dict[Kind, Iterable[str]] = {"opt_out": opt_out, "opt_in": opt_in, "help": help}
+        keywords: dict[Kind, dict[str, str]] = {
+            kind: {compact(norm(k)): k for k in items if compact(norm(k))} for kind, items in lists.items()
+        }
+        phrase_words = sorted({(words(norm(p)), p) for p in phrases if words(norm(p))}, key=lambda x: -len(x[0]))
+        terms = sorted({(words(norm(k)), k) for k in keywords["opt_out"].values()}, key=lambda x: -len(x[0]))
+        return cls(
+            language=language, keywords=keywords, phrases=tuple(phrase_words),
+            negations=tuple(w for w in (words(norm(n)) for n in negations) if w),
+            conjunctions=frozenset(w for c in conjunctions for w in words(norm(c))),
+            fillers=frozenset(w for f in fillers for w in words(norm(f))), opt_out_terms=tuple(terms),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Classification:
+    """What a text says, and how sure we are."""
+
+    kind: Kind | None
+    tier: int | None = None  #: 1 exact keyword, 2 phrase or keyword with filler words
+    language: str | None = None
+    matched: str | None = None  #: the keyword or phrase as configured
+    flag: str | None = None  #: a note for the agent when a text looks like an opt-out but is not acted on
+
+
+NOTHING = Classification(None)
+
+
+class Classifier:
+    """Classifies texts against the vocabularies of one brand number, in its language order."""
+
+    def __init__(self, vocabularies: Sequence[Vocabulary], *, phrases: bool = True, negation_window: int = 5,
+                 fold_accents: bool = True) -> None:
+        self.vocabularies = tuple(vocabularies)
+        self.phrases = phrases
+        self.negation_window = negation_window
+        self.fold_accents = fold_accents
+        self._fillers = frozenset().union(*(v.fillers for v in self.vocabularies))
+
+    def classify(self, text: str) -> Classification:
+        normalized = normalize(text, fold_accents=self.fold_accents)
+        key = compact(core(normalized))
+        if not key:
+            return NOTHING
+        for vocabulary in self.vocabularies:
+            for kind in KINDS:
+                if key in vocabulary.keywords[kind]:
+                    return Classification(kind, 1, vocabulary.language, vocabulary.keywords[kind][key])
+        clauses = [w for w in (words(c) for c in _CLAUSE_BREAK.split(normalized)) if w]
+        if self.phrases:
+            found = self._phrase(clauses) or self._keyword_with_fillers(clauses)
+            if found is not None:
+                return found
+        return self._mention(clauses)
+
+    def _negated(self, before: Sequence[str], vocabulary: Vocabulary) -> bool:
+        """A negation among the last ``negation_window`` words before a match, after the last conjunction."""
+        window = list(before[-self.negation_window:]) if self.negation_window > 0 else []
+        for i in range(len(window) - 1, -1, -1):
+            if window[i] in vocabulary.conjunctions:
+                window = window[i + 1:]
+                break
+        return any(_find(window, negation) >= 0 for negation in vocabulary.negations)
+
+    def _phrase(self, clauses: list[tuple[str, ...]]) -> Classification | None:
+        for vocabulary in self.vocabularies:
+            for clause in clauses:
+                for phrase, configured in vocabulary.phrases:
+                    at = _find(clause, phrase)
+                    if at >= 0 and not self._negated(clause[:at], vocabulary):
+                        return Classification("opt_out", 2, vocabulary.language, configured)
+        return None
+
+    def _keyword_with_fillers(self, clauses: list[tuple[str, ...]]) -> Classification | None:
+        """Every sentence is an opt-out keyword with filler words, or filler words alone."""
+        found: Classification | None = None
+        for clause in clauses:
+            rest = [w for w in clause if w not in self._fillers]
+            if not rest:
+                continue
+            match = self._opt_out_keyword("".join(rest))
+            if match is None:
+                return None
+            found = found or match
+        return found
+
+    def _opt_out_keyword(self, key: str) -> Classification | None:
+        for vocabulary in self.vocabularies:
+            if key in vocabulary.keywords["opt_out"]:
+                return Classification("opt_out", 2, vocabulary.language, vocabulary.keywords["opt_out"][key])
+        return None
+
+    def _mention(self, clauses: list[tuple[str, ...]]) -> Classification:
+        """Flag a text that mentions an opt-out word or phrase without being an opt-out."""
+        for vocabulary in self.vocabularies:
+            for clause in clauses:
+                for term, configured in (*vocabulary.phrases, *vocabulary.opt_out_terms):
+                    at = _find(clause, term)
+                    if at < 0:
+                        continue
+                    if self._negated(clause[:at], vocabulary):
+                        return Classification(None, language=vocabulary.language, matched=configured, flag=(
+                            f"Not treated as an opt-out: '{configured}' appears negated. "
+                            "If the consumer wants no more messages, mark them opted out."))
+                    return Classification(None, language=vocabulary.language, matched=configured, flag=(
+                        f"Possible opt-out, not acted on: the message mentions '{configured}'. "
+                        "Ask whether the consumer wants to stop receiving messages."))
+        return NOTHING
