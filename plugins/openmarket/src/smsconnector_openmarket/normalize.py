@@ -32,14 +32,12 @@ def inbound_message(mo: Mapping[str, Any], *, charset: str = "auto", seven_bit: 
     if not isinstance(message, Mapping):
         raise Malformed("mobileOriginate.message must be an object")
     content = read_content(message, charset=charset, seven_bit=seven_bit)
-    details = {"ticket_id": ticket}
+    details: dict[str, str] = {}
     source = _object(mo, "source")
     if source.get("mobileOperatorId") is not None:
         details["mobile_operator_id"] = str(source["mobileOperatorId"])
     if isinstance(mo.get("submittedDate"), str):
         details["submitted_date"] = mo["submittedDate"]
-    if content.codec is not None:
-        details["codec"] = content.codec
     return InboundMessage(
         provider=NAME, provider_message_id=ticket, from_number=address(source, "source"),
         to_number=address(_object(mo, "destination"), "destination"), text=content.text, segment=content.segment,

@@ -31,8 +31,8 @@ class Settings(BaseModel):
     inbound_charset: Literal["auto", "gsm", "latin-1", "utf-8", "utf-16"] = "auto"
     #: how ``auto`` reads a part whose bytes are all 7-bit: GSM 03.38 septets, or ASCII text (see README)
     inbound_7bit: Literal["gsm", "ascii"] = "gsm"
-    timeout_seconds: float = Field(10.0, gt=0)
-    max_connections: int = Field(20, ge=1)
+    timeout_seconds: float = Field(default=10.0, gt=0)
+    max_connections: int = Field(default=20, ge=1)
 
     @field_validator("allowed_networks", mode="before")
     @classmethod
