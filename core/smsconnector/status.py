@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from .errors import Malformed
 from .events import emit
 from .messages import DeliveryStatus, StatusUpdate, utcnow
 from .store.models import DeliveryPart, Message
@@ -32,13 +33,13 @@ async def apply(app: App, session: AsyncSession, update: StatusUpdate) -> Messag
         # Answered 2xx all the same: the provider would otherwise retry a receipt we can never place.
         log.warning("status for unknown %s message %s", update.provider, update.provider_message_id)
         return None
-    new, code = update.status, update.error_code
+    new, code, reason = update.status, update.error_code, update.error_message
     if update.segment is not None:
-        new, code = await _aggregate_parts(session, message, update)
+        new, code, reason = await _aggregate_parts(session, message, update)
     if advances(DeliveryStatus(message.status), new):
         message.status = new.value
-        if code is not None or update.error_message is not None:
-            message.error_code, message.error_message = code, update.error_message
+        if code is not None or reason is not None:
+            message.error_code, message.error_message = code, reason
         message.updated_at = utcnow()
         emit(session, "message.status", message_id=message.id, conversation_id=message.conversation_id,
              agent_id=message.agent_id, status=message.status, error_code=message.error_code)
@@ -47,12 +48,21 @@ async def apply(app: App, session: AsyncSession, update: StatusUpdate) -> Messag
     return message
 
 
+_FAILED = (DeliveryStatus.FAILED, DeliveryStatus.UNDELIVERED)
+
+
 async def _aggregate_parts(
     session: AsyncSession, message: Message, update: StatusUpdate
-) -> tuple[DeliveryStatus, str | None]:
-    """Per-part receipts make one status: delivered once every part is, failed with the first failed part's code."""
+) -> tuple[DeliveryStatus, str | None, str | None]:
+    """Per-part receipts make one status: delivered once every part is, failed with the first failed part's code.
+
+    The message row is locked (``apply``), so receipts for the parts of one message are counted one at a
+    time, whichever replica they reach.
+    """
     seg = update.segment
     assert seg is not None and message.id is not None
+    if not 1 <= seg.sequence <= seg.total:
+        raise Malformed(f"receipt for part {seg.sequence} of {seg.total}: the part must be between 1 and the total")
     part = await session.get(DeliveryPart, (message.id, seg.sequence))
     if part is None:
         part = DeliveryPart(message_id=message.id, sequence=seg.sequence, total=seg.total, status=update.status.value,
@@ -64,10 +74,13 @@ async def _aggregate_parts(
     parts = (await session.exec(
         select(DeliveryPart).where(DeliveryPart.message_id == message.id).order_by(DeliveryPart.sequence)
     )).scalars().all()
-    statuses = [DeliveryStatus(p.status) for p in parts]
-    failed = [p for p in parts if DeliveryStatus(p.status) in (DeliveryStatus.FAILED, DeliveryStatus.UNDELIVERED)]
+    failed = [p for p in parts if DeliveryStatus(p.status) in _FAILED]
     if failed:
-        return DeliveryStatus(failed[0].status), failed[0].error_code
-    if len(parts) >= seg.total and all(s is DeliveryStatus.DELIVERED for s in statuses):
-        return DeliveryStatus.DELIVERED, None
-    return DeliveryStatus.SENT, None
+        # The first failure makes the message terminal and later receipts never change it: when this
+        # receipt moves the message, its part is that first failure.
+        first = part if DeliveryStatus(part.status) in _FAILED else failed[0]
+        return DeliveryStatus(first.status), first.error_code, update.error_message if first is part else None
+    delivered = {p.sequence for p in parts if DeliveryStatus(p.status) is DeliveryStatus.DELIVERED}
+    if delivered >= set(range(1, seg.total + 1)):
+        return DeliveryStatus.DELIVERED, None, None
+    return DeliveryStatus.SENT, None, None

@@ -1,0 +1,85 @@
+"""The OpenMarket provider: its hook implementations, delegating to the modules beside this one."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import httpx
+from pydantic import ValidationError
+
+from smsconnector.decisions import SegmentPolicy
+from smsconnector.errors import ConfigError
+from smsconnector.messages import InboundMessage, OutboundMessage, SendResult, StatusUpdate
+from smsconnector.plugins import hookimpl
+from smsconnector.webhooks import Received, WebhookRequest
+
+from . import client, normalize, receive
+from .normalize import NAME
+from .settings import Settings
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable
+
+    from smsconnector.app import App
+
+STATUS_PATH = f"/webhooks/{NAME}/status"
+
+
+class OpenMarket:
+    """One per app: the parsed settings and the pooled MT client."""
+
+    def __init__(self) -> None:
+        self.settings = Settings()
+        self.client: httpx.AsyncClient | None = None
+
+    @hookimpl
+    def smsconnector_configure(self, app: App) -> None:
+        """Read and check ``[plugins.openmarket]``."""
+        try:
+            self.settings = Settings.model_validate(app.config.plugin(NAME))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            key = ".".join(["plugins", NAME, *map(str, first["loc"])])
+            raise ConfigError(key, first["msg"]) from None
+
+    @hookimpl
+    def smsconnector_startup(self) -> None:
+        """Open the pooled MT client."""
+        self.client = client.new_client(self.settings)
+
+    @hookimpl
+    async def smsconnector_shutdown(self) -> None:
+        """Close the MT client."""
+        if self.client is not None:
+            await self.client.aclose()
+            self.client = None
+
+    @hookimpl
+    def smsconnector_receive(self, provider: str, request: WebhookRequest) -> Received | None:
+        """Authenticate an MO or a delivery receipt (Basic credentials, allowed networks) and take its event."""
+        if provider != NAME:
+            return None
+        return receive.receive(request, self.settings)
+
+    @hookimpl
+    def smsconnector_normalize(self, provider: str, event: Any) -> InboundMessage | StatusUpdate | None:
+        """An MO as an inbound message (a part with its segment), a receipt as a status update."""
+        if provider != NAME:
+            return None
+        assert isinstance(event, receive.Event)
+        if event.kind == "mo":
+            return normalize.inbound_message(event.body, charset=self.settings.inbound_charset,
+                                             seven_bit=self.settings.inbound_7bit)
+        return normalize.status_update(event.body)
+
+    @hookimpl
+    def smsconnector_segment_policy(self, provider: str) -> SegmentPolicy | None:
+        """OpenMarket posts each part of a long MO on its own: join them into the message the consumer wrote."""
+        return SegmentPolicy.REASSEMBLE if provider == NAME else None
+
+    @hookimpl
+    def smsconnector_send(self, provider: str, message: OutboundMessage, app: App) -> Awaitable[SendResult] | None:
+        """Send through the v4 MT API, asking for a receipt per part at our status webhook."""
+        if provider != NAME:
+            return None
+        return client.send(self.client, self.settings, message, receipt_url=app.public_url(STATUS_PATH))

@@ -1,0 +1,51 @@
+"""Fixtures for the OpenMarket plugin's tests: the fake OpenMarket and hosts configured to talk to it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import pytest
+
+from smsconnector.app import App
+from smsconnector.testing import BRAND_NUMBER
+from smsconnector_openmarket.fake import FakeOpenMarket
+
+T = TypeVar("T")
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeOpenMarket]:
+    """A fake OpenMarket on a loopback port."""
+    with FakeOpenMarket() as server:
+        yield server
+
+
+@pytest.fixture
+def openmarket_app(make_app: Callable[..., App], fake: FakeOpenMarket) -> Callable[..., App]:
+    """``openmarket_app(openmarket={...}, **config)``: a host whose brand number is served by OpenMarket (the fake)."""
+
+    def make(*, openmarket: dict[str, Any] | None = None, **overrides: Any) -> App:
+        overrides.setdefault("numbers", [{"number": BRAND_NUMBER, "provider": "openmarket", "skill": "support"}])
+        return make_app(plugins={"openmarket": fake.plugin_config(**(openmarket or {}))}, **overrides)
+
+    return make
+
+
+def eventually(probe: Callable[[], T], *, timeout: float = 10.0) -> T:
+    """Poll ``probe`` until it returns something truthy; fail with its last value after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    value = probe()
+    while not value:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s; last value: {value!r}")
+        time.sleep(0.02)
+        value = probe()
+    return value
+
+
+@pytest.fixture(name="eventually")
+def eventually_fixture() -> Callable[..., Any]:
+    """:func:`eventually`, for tests that wait for something asynchronous."""
+    return eventually
