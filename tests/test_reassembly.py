@@ -49,7 +49,6 @@ REASSEMBLE = reassemble()
 QUICK_TIMEOUT = reassemble(0.05)
 # The host's maintenance query trips a SQLAlchemy 2.1 warning (a unary distinct() where select().distinct() is
 # meant); the suite turns warnings into errors, which would stop ``expire_segments`` in the tests that use it.
-expiry_warning = pytest.mark.filterwarnings("ignore:Column-expression-level unary distinct:sqlalchemy.exc.SAWarning")
 
 T = TypeVar("T")
 
@@ -158,7 +157,6 @@ def test_the_same_part_under_a_new_id_changes_nothing(make_app, db) -> None:
     assert db.count("segment_parts") == 2
 
 
-@expiry_warning
 @both_databases
 def test_missing_part_times_out_and_the_rest_is_delivered_incomplete(make_app, db) -> None:
     app = make_app(**QUICK_TIMEOUT)
@@ -183,7 +181,6 @@ def _text(part: InboundMessage) -> str:
     return part.segment.payload.decode("utf-16-be")
 
 
-@expiry_warning
 @both_databases
 def test_a_part_after_its_timeout_is_delivered_too(make_app, db) -> None:
     app = make_app(**QUICK_TIMEOUT)
@@ -367,7 +364,6 @@ def test_parts_and_their_retries_posted_at_once_to_two_replicas_complete_once(ma
     assert (db.count("segment_groups"), db.count("segment_parts")) == (1, 10)
 
 
-@expiry_warning
 @both_databases
 def test_a_late_part_racing_the_timeout_on_another_replica_is_delivered_once(make_app, db) -> None:
     replicas = [make_app(**QUICK_TIMEOUT), make_app(**QUICK_TIMEOUT)]

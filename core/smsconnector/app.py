@@ -153,10 +153,7 @@ class App:
 
         # Persist before acknowledging: the reply goes out only after the write has committed.
         async with asyncio.timeout(self.config.inbound_timeout_seconds):
-            try:
-                outcomes = await self.store.write(write)
-            except inbound.Raced:
-                outcomes = await self.store.write(write)  # the other replica's row is committed: this run dedupes
+            outcomes = await self.store.write(write)
         counter = self.metrics.inbound if kind == "inbound" else self.metrics.statuses
         for outcome in outcomes:
             counter.labels(provider, outcome).inc()

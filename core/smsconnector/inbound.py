@@ -7,7 +7,7 @@ import logging
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -31,17 +31,6 @@ class Outcome(enum.StrEnum):
 
 def _insert(session: AsyncSession) -> Any:
     return postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
-
-
-class Raced(Exception):
-    """Another replica stored the same provider message between our check and our insert; retry the write."""
-
-
-async def seen(session: AsyncSession, message: InboundMessage) -> bool:
-    """Whether the provider already delivered this message (a retry)."""
-    stmt = select(Message.id).where(Message.provider == message.provider,
-                                    Message.provider_message_id == message.provider_message_id)
-    return (await session.exec(stmt)).first() is not None
 
 
 async def insert_once(session: AsyncSession, message: InboundMessage, **columns: Any) -> int | None:
@@ -109,19 +98,19 @@ def _segment_policy(app: App, message: InboundMessage) -> SegmentPolicy:
 async def store(app: App, session: AsyncSession, message: InboundMessage) -> Outcome:
     """Dedupe, route and store a whole consumer message.
 
-    :raises Raced: another replica committed the same message meanwhile; run the write again.
+    The row goes in first, so a retry costs one statement that inserts nothing, and route hooks can point
+    at the stored message (the consent ledger records which message opted out).
     """
-    if await seen(session, message):
-        return Outcome.DUPLICATE  # the retry fast path: one indexed read, no routing
+    message_id = await insert_once(session, message)
+    if message_id is None:
+        return Outcome.DUPLICATE
     conversation = await open_conversation(session, message.from_number, message.to_number)
     routing = await app.hooks.route(message, conversation, session)
     if routing is None:  # only when the built-in router is disabled and nothing else claims it
         routing = Routing(handled_by="host", skill=_default_skill(app, message))
     conversation = await _apply(app, session, message, routing, conversation)
-    message_id = await insert_once(session, message, conversation_id=conversation.id,
-                                   handled_by=routing.handled_by, notes=list(routing.notes))
-    if message_id is None:
-        raise Raced(message.provider_message_id)
+    await session.exec(update(Message).where(Message.id == message_id).values(
+        conversation_id=conversation.id, handled_by=routing.handled_by, notes=list(routing.notes)))
     for text in routing.replies:
         await outbound.queue(
             session, provider=message.provider, from_number=message.to_number, to_number=message.from_number,

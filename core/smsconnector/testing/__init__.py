@@ -14,6 +14,7 @@ Fixtures:
 - ``database_url``: a fresh, migrated-on-demand database per test; parametrize with ``@pytest.mark.parametrize(
   "database_url", ["sqlite", "postgres"], indirect=True)`` to run on both. PostgreSQL tests skip, with the
   reason, when no server answers at ``SMSCONNECTOR_TEST_POSTGRES_URL`` (default: local ``test`` database).
+- ``app_defaults``: the configuration every ``make_app`` starts from (override it in a conftest).
 - ``make_app``: builds an :class:`~smsconnector.app.App` on that database with fast sender timings, migrated.
 - ``live_server``: serves an app with uvicorn on a loopback port over real HTTP; stopped after the test.
 - ``db``: a synchronous view of the test database for counting rows.
@@ -25,13 +26,14 @@ from __future__ import annotations
 
 from .checks import assert_declines_other_providers
 from .database import Database, postgres_available, postgres_url
-from .fixtures import BRAND_NUMBER, database_url, db, live_server, make_app
+from .fixtures import BRAND_NUMBER, app_defaults, database_url, db, live_server, make_app
 from .server import LiveServer
 
 __all__ = [
     "BRAND_NUMBER",
     "Database",
     "LiveServer",
+    "app_defaults",
     "assert_declines_other_providers",
     "database_url",
     "db",

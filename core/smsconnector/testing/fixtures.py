@@ -45,7 +45,13 @@ MakeApp = Callable[..., App]
 
 
 @pytest.fixture
-def make_app(database_url: str) -> MakeApp:
+def app_defaults() -> dict[str, Any]:
+    """Configuration every ``make_app`` starts from; override this fixture in a conftest to change it."""
+    return {}
+
+
+@pytest.fixture
+def make_app(database_url: str, app_defaults: dict[str, Any]) -> MakeApp:
     """Build a migrated app on the test database.
 
     Keyword arguments override configuration keys (``plugins={"twilio": {...}}`` sets a plugin's section);
@@ -61,7 +67,7 @@ def make_app(database_url: str) -> MakeApp:
             "sender": FAST_SENDER,
             "numbers": [{"number": BRAND_NUMBER, "provider": "simulator", "skill": "support"}],
         }
-        config = load_config(env={}, overrides=_merge(base, overrides))
+        config = load_config(env={}, overrides=_merge(_merge(base, app_defaults), overrides))
         app = App(config, plugins=register)
         if migrate:
             app.upgrade_database()

@@ -49,3 +49,14 @@ def eventually(probe: Callable[[], T], *, timeout: float = 10.0) -> T:
 def eventually_fixture() -> Callable[..., Any]:
     """:func:`eventually`, for tests that wait for something asynchronous."""
     return eventually
+
+
+@pytest.fixture
+def app_defaults() -> dict[str, Any]:
+    """These tests exercise sending mechanics, not consent.
+
+    When the compliance plugin is installed too (the integration environment), its default rule -- a
+    consumer must have texted before a conversational reply -- would refuse replies these tests send to
+    numbers that never texted. Consent is the compliance plugin's own tests' subject.
+    """
+    return {"plugins": {"compliance": {"consent": {"conversational": "none"}}}}

@@ -25,7 +25,6 @@ from smsconnector_openmarket.fake import FakeOpenMarket
 both_databases = pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
 # The host's maintenance query trips a SQLAlchemy 2.1 warning that the suite turns into an error (see the report
 # in tests/test_reassembly.py); tests that rely on the timeout let it pass.
-expiry_warning = pytest.mark.filterwarnings("ignore:Column-expression-level unary distinct:sqlalchemy.exc.SAWarning")
 EMOJI = "\U0001f600"
 LONG_GSM = "".join(f"Line {n:02d}: my order has not arrived yet. " for n in range(1, 38))  # 10 parts
 UCS2 = f"Thanks {EMOJI} \u2014 the parcel came, but the box was crushed " * 3  # 3 parts
@@ -105,7 +104,6 @@ def test_two_consumers_using_one_reference_get_two_messages(openmarket_app, live
     assert [r["body"] for r in rows_from(db, "14155550002")] == [LONG_GSM[:400]]
 
 
-@expiry_warning
 @both_databases
 def test_a_missing_part_times_out_and_what_came_is_delivered_marked_incomplete(openmarket_app, fake, db) -> None:
     # In-process (ASGI): a live server's own maintenance loop would expire the group at a moment of its choosing.

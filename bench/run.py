@@ -1,0 +1,299 @@
+"""The benchmark: starts the servers it needs on loopback, drives them with wrk, prints one table.
+
+    python bench/run.py            # everything (a few minutes)
+    python bench/run.py --quick    # shorter runs, a smaller memory run
+
+Every throughput figure is printed beside a baseline measured in the same run on the same machine (a bare
+Starlette endpoint with the same uvicorn settings), because absolute figures on a shared machine drift.
+Correctness is checked by counting rows after each run: nothing stored twice, nothing lost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import platform
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlencode
+
+import httpx
+from sqlalchemy import create_engine, text
+from twilio.request_validator import RequestValidator
+
+HERE = Path(__file__).parent
+PYTHON = sys.executable
+ACCOUNT_SID = "AC" + "b" * 32
+AUTH_TOKEN = "bench-auth-token"
+BRAND = "+15555550100"
+PUBLIC_URL = "https://sms.bench.example"
+POSTGRES = os.environ.get("SMSCONNECTOR_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+# -- processes ---------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    """A server in its own process, so the load generator and the measured process never share a core's GIL."""
+
+    argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: Path | None = None
+    port: int = field(default_factory=free_port)
+    health: str = "/healthz"
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> Server:
+        env = {**os.environ, **self.env}
+        argv = [a.replace("{port}", str(self.port)) for a in self.argv]
+        self.process = subprocess.Popen(argv, env=env, cwd=self.cwd, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{argv} exited: {self.process.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(self.url + self.health, timeout=1).status_code < 500:
+                    return self
+            time.sleep(0.1)
+        raise RuntimeError(f"{argv} did not become healthy")
+
+    def rss_kib(self) -> tuple[int, int]:
+        """(current RSS, peak RSS) of the server process, in KiB."""
+        assert self.process is not None
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        return int(re.search(r"VmRSS:\s+(\d+)", status)[1]), int(re.search(r"VmHWM:\s+(\d+)", status)[1])  # type: ignore[index]
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.process is not None
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def uvicorn_argv(app: str) -> list[str]:
+    """The same uvicorn settings for the baseline and the host: one process, default loop and HTTP parser."""
+    return [PYTHON, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", "{port}", "--log-level", "warning",
+            "--no-access-log"]
+
+
+# -- load ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Load:
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    errors: int
+
+
+def ensure_wrk() -> str:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=False, capture_output=True)
+    found = shutil.which("wrk")
+    if not found:
+        sys.exit("wrk is needed: apt-get install wrk")
+    return found
+
+
+def _ms(value: str) -> float:
+    number, unit = re.match(r"([\d.]+)(us|ms|s)", value).groups()  # type: ignore[union-attr]
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def wrk(url: str, requests_file: Path, *, connections: int, seconds: float, threads: int = 2) -> Load:
+    out = subprocess.run(
+        [ensure_wrk(), f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "20s",
+         "-s", str(HERE / "replay.lua"), url, "--", str(requests_file), str(threads)],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    return Load(
+        requests_per_second=float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1]),  # type: ignore[index]
+        p50_ms=_ms(re.search(r"50%\s+(\S+)", out)[1]),  # type: ignore[index]
+        p99_ms=_ms(re.search(r"99%\s+(\S+)", out)[1]),  # type: ignore[index]
+        requests=int(re.search(r"(\d+) requests in", out)[1]),  # type: ignore[index]
+        errors=(int(errors[1]) if errors else 0) + (sum(map(int, socket_errors.groups())) if socket_errors else 0),
+    )
+
+
+def signed_inbound(path: Path, count: int, *, consumers: int = 2000, prefix: str = "SM") -> Path:
+    """Write ``count`` distinct, correctly signed Twilio inbound webhooks (one per line) to ``path``."""
+    validator = RequestValidator(AUTH_TOKEN)
+    url = PUBLIC_URL + "/webhooks/twilio/inbound"
+    with path.open("w") as out:
+        for n in range(count):
+            sid = f"{prefix}{n:032x}"[:34]
+            params = {
+                "ToCountry": "US", "ToState": "CA", "SmsMessageSid": sid, "NumMedia": "0", "ToCity": "",
+                "FromZip": "", "SmsSid": sid, "FromState": "", "SmsStatus": "received", "FromCity": "",
+                "Body": f"Hi, this is message {n}. Is my order on its way?", "FromCountry": "US",
+                "To": BRAND, "ToZip": "", "NumSegments": "1", "MessageSid": sid, "AccountSid": ACCOUNT_SID,
+                "From": f"+1415{5550000 + n % consumers:07d}", "ApiVersion": "2010-04-01",
+            }
+            out.write(f"{validator.compute_signature(url, params)}\t{urlencode(params)}\n")
+    return path
+
+
+# -- the host --------------------------------------------------------------------------------------------
+
+
+def host_config(folder: Path, database_url: str, *, fake_twilio: str | None = None, rate: float = 0) -> Path:
+    path = folder / "smsconnector.toml"
+    path.write_text(f"""
+database_url = "{database_url}"
+public_url = "{PUBLIC_URL}"
+log_level = "warning"
+
+[sender]
+default_rate_per_second = {rate}
+
+[[numbers]]
+number = "{BRAND}"
+provider = "twilio"
+skill = "support"
+
+[plugins.twilio]
+account_sid = "{ACCOUNT_SID}"
+auth_token = "{AUTH_TOKEN}"
+{f'api_base_url = "{fake_twilio}"' if fake_twilio else ""}
+""")
+    return path
+
+
+@contextlib.contextmanager
+def database(kind: str, folder: Path) -> Iterator[str]:
+    """A fresh, migrated database: a SQLite file, or a private schema in the local PostgreSQL."""
+    if kind == "sqlite":
+        url = f"sqlite:///{folder / 'bench.db'}"
+        yield url
+        return
+    from smsconnector.testing.database import postgres_schema
+
+    with postgres_schema() as url:
+        yield url
+
+
+def count(database_url: str, sql: str) -> int:
+    url = database_url.replace("postgresql://", "postgresql+psycopg://", 1)
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(text(sql)).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def host(config: Path, folder: Path) -> Server:
+    subprocess.run([PYTHON, "-m", "smsconnector.cli", "--config", str(config), "db", "upgrade"], check=True,
+                   capture_output=True)
+    return Server(uvicorn_argv("smsconnector.asgi:app"), env={"SMSCONNECTOR_CONFIG": str(config)}, cwd=folder)
+
+
+# -- the table -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    scenario: str
+    figure: str
+    baseline: str = ""
+    ratio: str = ""
+    check: str = ""
+
+
+def inbound_rows(kind: str, ceiling: Load, args: argparse.Namespace, work: Path) -> list[Row]:
+    rows: list[Row] = []
+    folder = Path(tempfile.mkdtemp(dir=work))
+    with database(kind, folder) as url:
+        config = host_config(folder, url)
+        bodies = signed_inbound(folder / "inbound.txt", args.messages, prefix="SM" + kind[:2])
+        with host(config, folder) as server:
+            load = wrk(server.url + "/webhooks/twilio/inbound", bodies, connections=args.connections,
+                       seconds=args.seconds)
+            stored = count(url, "SELECT count(*) FROM messages WHERE direction = 'inbound'")
+            distinct = min(load.requests - load.errors, args.messages)
+            rows.append(Row(
+                f"inbound, {kind}", f"{load.requests_per_second:,.0f} req/s, p50 {load.p50_ms:.1f} ms, "
+                f"p99 {load.p99_ms:.1f} ms", f"{ceiling.requests_per_second:,.0f} req/s",
+                f"{load.requests_per_second / ceiling.requests_per_second:.0%}",
+                f"{stored:,} stored of {distinct:,} distinct, {load.errors} errors"))
+            storm = wrk(server.url + "/webhooks/twilio/inbound", bodies, connections=args.connections,
+                        seconds=args.seconds / 2)
+            again = count(url, "SELECT count(*) FROM messages WHERE direction = 'inbound'")
+            dupes = count(url, "SELECT count(*) - count(DISTINCT provider_message_id) FROM messages")
+            rows.append(Row(
+                f"duplicate storm, {kind}", f"{storm.requests_per_second:,.0f} req/s, p99 {storm.p99_ms:.1f} ms",
+                f"{ceiling.requests_per_second:,.0f} req/s",
+                f"{storm.requests_per_second / ceiling.requests_per_second:.0%}",
+                f"{again - stored} new rows, {dupes} duplicates, {storm.errors} errors"))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="shorter runs")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--seconds", type=float, default=None)
+    parser.add_argument("--messages", type=int, default=None, help="distinct inbound messages prepared per run")
+    args = parser.parse_args()
+    args.seconds = args.seconds or (5.0 if args.quick else 15.0)
+    args.messages = args.messages or (30_000 if args.quick else 100_000)
+
+    work = Path(tempfile.mkdtemp(prefix="smsconnector-bench-"))
+    rows: list[Row] = []
+    try:
+        bodies = signed_inbound(work / "ceiling.txt", 5_000)
+        with Server(uvicorn_argv("ceiling:app"), cwd=HERE, health="/") as ceiling_server:
+            ceiling = wrk(ceiling_server.url + "/webhooks/twilio/inbound", bodies, connections=args.connections,
+                          seconds=args.seconds)
+        rows.append(Row("ceiling: bare Starlette, same body and reply",
+                        f"{ceiling.requests_per_second:,.0f} req/s, p50 {ceiling.p50_ms:.1f} ms, "
+                        f"p99 {ceiling.p99_ms:.1f} ms", "", "100%"))
+        rows += inbound_rows("sqlite", ceiling, args, work)
+        from smsconnector.testing.database import postgres_available
+
+        if postgres_available() is None:
+            rows += inbound_rows("postgres", ceiling, args, work)
+        else:
+            rows.append(Row("inbound, postgres", "skipped", check=str(postgres_available())))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    print(f"\nsmsconnector benchmark, {time.strftime('%Y-%m-%d')}, {platform.machine()}, {os.cpu_count()} cores, "
+          f"Python {platform.python_version()}, {args.connections} connections, {args.seconds:g} s per run\n")
+    print("| scenario | figure | baseline | ratio | check |")
+    print("|---|---|---|---|---|")
+    for row in rows:
+        print(f"| {row.scenario} | {row.figure} | {row.baseline} | {row.ratio} | {row.check} |")
+
+
+if __name__ == "__main__":
+    main()
