@@ -7,7 +7,7 @@ import concurrent.futures
 import httpx
 import pytest
 
-from smsconnector import outbound
+from smsconnector import Routing, hookimpl, outbound
 from smsconnector.testing import BRAND_NUMBER
 
 from .helpers import eventually
@@ -93,3 +93,22 @@ def test_auto_delivered_reply_ends_delivered(make_app, live_server, db):
 
     reply_id = server.call(reply)
     assert eventually(lambda: db.scalar("SELECT status FROM messages WHERE id = :id", id=reply_id) == "delivered")
+
+
+class TooChattyRouter:
+    """A route plugin whose automatic reply breaks the agent limit."""
+
+    @hookimpl(tryfirst=True)
+    def smsconnector_route(self, message):
+        return Routing(handled_by="chatty", skill="support", replies=("x" * 1601,))
+
+
+def test_a_reply_that_cannot_be_queued_never_costs_the_consumer_message(make_app, live_server, db):
+    server = live_server(make_app(register=[("chatty", TooChattyRouter())]))
+
+    response = httpx.post(f"{server.url}/webhooks/simulator/inbound", json=consumer_text("sim-chatty"))
+
+    assert response.status_code == 200
+    [stored] = db.rows("SELECT direction, body, notes FROM messages")
+    assert (stored["direction"], stored["body"]) == ("inbound", consumer_text("x")["text"])
+    assert "automatic reply from chatty not sent: message is 1601 characters" in stored["notes"]

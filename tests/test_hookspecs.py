@@ -48,7 +48,7 @@ def test_public_names_are_pinned():
         "Malformed", "Media", "MessageRejected", "OutboundMessage", "PermanentSendError", "PluginError",
         "Received", "RequestRejected", "RetryableSendError", "Routing", "SegmentInfo", "SegmentPolicy",
         "SendError", "SendResult", "SmsConnectorError", "StatusUpdate", "Unauthenticated", "Verdict",
-        "WebhookRequest", "hookimpl", "to_e164",
+        "WebhookRequest", "hookimpl", "to_e164", "to_sender",
     ]
     for name in smsconnector.__all__:
         assert getattr(smsconnector, name) is not None

@@ -26,7 +26,7 @@ CASES = [
                  id="bad number"),
     pytest.param("/webhooks/simulator/inbound", {"json": {k: v for k, v in GOOD.items() if k != "id"}}, {}, 400,
                  "malformed", id="missing id"),
-    pytest.param("/webhooks/simulator/inbound", {"json": [GOOD, {**GOOD, "id": "sim-2", "to": "x"}]}, {}, 400,
+    pytest.param("/webhooks/simulator/inbound", {"json": [GOOD, {**GOOD, "id": "sim-2", "to": "+1 bad"}]}, {}, 400,
                  "malformed", id="one bad event in a batch stores none"),
     pytest.param("/webhooks/simulator/inbound", {"json": GOOD}, {"authorization": "Bearer wrong"}, 401,
                  "unauthenticated", id="wrong token"),
@@ -79,3 +79,17 @@ def test_get_on_a_webhook_is_not_allowed(client, db):
 
     assert client.get("/webhooks/simulator/inbound").status_code == 405
     assert db.snapshot() == before
+
+
+def test_401_names_the_scheme_it_wants(client):
+    response = client.post("/webhooks/simulator/inbound", json=GOOD, headers={"authorization": "Bearer wrong"})
+
+    assert response.headers["www-authenticate"] == 'Bearer realm="smsconnector"'
+
+
+def test_a_brand_short_code_is_kept_as_given_and_the_consumer_in_e164(client, db):
+    response = client.post("/webhooks/simulator/inbound", json={**GOOD, "to": "222111"})
+
+    assert response.status_code == 200
+    assert db.rows("SELECT from_number, to_number FROM messages") == [
+        {"from_number": "+14155550123", "to_number": "222111"}]

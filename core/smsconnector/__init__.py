@@ -28,6 +28,7 @@ from .messages import (
     SendResult,
     StatusUpdate,
     to_e164,
+    to_sender,
 )
 from .plugins import hookimpl
 from .webhooks import Received, WebhookRequest
@@ -60,4 +61,5 @@ __all__ = [
     "WebhookRequest",
     "hookimpl",
     "to_e164",
+    "to_sender",
 ]

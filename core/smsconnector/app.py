@@ -209,6 +209,7 @@ class App:
             # The reason names what was wrong, never the body: message text stays out of logs.
             log.warning("%s %s refused with %s: %s", request.method, request.url.path, exc.status, exc.code)
             self.metrics.rejected.labels(path, exc.code).inc()
-            return JSONResponse({"error": exc.code, "detail": exc.reason}, status_code=exc.status)
+            return JSONResponse({"error": exc.code, "detail": exc.reason}, status_code=exc.status,
+                                headers=dict(exc.headers))
         log.error("%s %s failed: %s", request.method, request.url.path, exc)
         return JSONResponse({"error": "internal", "detail": str(exc)}, status_code=500)

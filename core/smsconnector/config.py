@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .decisions import SegmentPolicy
 from .errors import ConfigError
-from .messages import InvalidNumber, to_e164
+from .messages import InvalidNumber, to_sender
 
 ENV_PREFIX = "SMSCONNECTOR_"
 
@@ -74,9 +74,9 @@ class NumberSettings(_Section):
 
     @field_validator("number")
     @classmethod
-    def _e164(cls, value: str) -> str:
+    def _address(cls, value: str) -> str:
         try:
-            return to_e164(value)
+            return to_sender(value)
         except InvalidNumber as exc:
             raise ValueError(str(exc)) from None
 

@@ -21,6 +21,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 
 class SmsConnectorError(Exception):
     """Base class of every error smsconnector raises on purpose."""
@@ -46,10 +48,14 @@ class PluginError(SmsConnectorError):
 
 
 class RequestRejected(SmsConnectorError):
-    """An HTTP request is refused with ``status`` and a JSON error body; nothing is stored."""
+    """An HTTP request is refused with ``status`` and a JSON error body; nothing is stored.
+
+    ``headers`` go out with the response (a subclass sets ``WWW-Authenticate`` for its scheme).
+    """
 
     status: int = 400
     code: str = "rejected"
+    headers: Mapping[str, str] = {}
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -68,6 +74,7 @@ class Unauthenticated(RequestRejected):
 
     status = 401
     code = "unauthenticated"
+    headers = {"WWW-Authenticate": 'Bearer realm="smsconnector"'}
 
 
 class Forbidden(RequestRejected):

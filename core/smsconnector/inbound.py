@@ -13,6 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from . import outbound, reassembly
 from .decisions import Routing, SegmentPolicy
+from .errors import MessageRejected
 from .events import emit
 from .messages import DeliveryStatus, InboundMessage, utcnow
 from .store.models import Consumer, Conversation, Message
@@ -109,13 +110,19 @@ async def store(app: App, session: AsyncSession, message: InboundMessage) -> Out
     if routing is None:  # only when the built-in router is disabled and nothing else claims it
         routing = Routing(handled_by="host", skill=_default_skill(app, message))
     conversation = await _apply(app, session, message, routing, conversation)
-    await session.exec(update(Message).where(Message.id == message_id).values(
-        conversation_id=conversation.id, handled_by=routing.handled_by, notes=list(routing.notes)))
+    notes = list(routing.notes)
     for text in routing.replies:
-        await outbound.queue(
-            session, provider=message.provider, from_number=message.to_number, to_number=message.from_number,
-            text=text, conversation_id=conversation.id, message_class=routing.reply_class,
-        )
+        try:
+            await outbound.queue(
+                session, provider=message.provider, from_number=message.to_number, to_number=message.from_number,
+                text=text, conversation_id=conversation.id, message_class=routing.reply_class,
+            )
+        except MessageRejected as exc:
+            # The consumer's message is kept whatever happens to an automatic reply to it.
+            log.warning("automatic reply from %s not queued: %s", routing.handled_by, exc.reason)
+            notes.append(f"automatic reply from {routing.handled_by} not sent: {exc.reason}")
+    await session.exec(update(Message).where(Message.id == message_id).values(
+        conversation_id=conversation.id, handled_by=routing.handled_by, notes=notes))
     emit(session, "message.received", message_id=message_id, conversation_id=conversation.id,
          agent_id=conversation.agent_id, skill=conversation.skill)
     return Outcome.STORED

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -43,6 +44,22 @@ def to_e164(number: str, *, default_region: str | None = None) -> str:
     if not phonenumbers.is_possible_number(parsed):
         raise InvalidNumber(f"not a possible phone number: {number!r}")
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+_SHORT_CODE = re.compile(r"^\d{3,8}$")
+_ALPHANUMERIC = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$")
+
+
+def to_sender(address: str) -> str:
+    """A brand's SMS address: E.164 for a phone number; a short code (3-8 digits) or an alphanumeric
+    sender id (up to 11 characters) kept as given, since neither has a country code to add.
+
+    Raises :class:`InvalidNumber` for anything else.
+    """
+    value = address.strip()
+    if _SHORT_CODE.match(value) or _ALPHANUMERIC.match(value):
+        return value
+    return to_e164(value)
 
 
 class DeliveryStatus(enum.StrEnum):

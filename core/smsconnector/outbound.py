@@ -8,12 +8,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from .errors import MessageRejected
 from .events import emit
-from .messages import AGENT_TEXT_LIMIT, DeliveryStatus, InvalidNumber, Media, MessageClass, to_e164, utcnow
+from .messages import AGENT_TEXT_LIMIT, DeliveryStatus, InvalidNumber, Media, MessageClass, to_e164, to_sender, utcnow
 from .store.models import Message, OutboxEntry
 
 
 def validate(text: str, media: Sequence[Media] = (), *, to_number: str, from_number: str) -> tuple[str, str]:
-    """Check an outbound message; return the (to, from) numbers in E.164.
+    """Check an outbound message; return the consumer's number in E.164 and the brand's sending address.
 
     :raises MessageRejected: empty, longer than the agent limit, or a number that is not a phone number.
     """
@@ -25,7 +25,7 @@ def validate(text: str, media: Sequence[Media] = (), *, to_number: str, from_num
     if len(media) > 10:
         raise MessageRejected(f"{len(media)} media attachments; the limit is 10", code="too_many_media")
     try:
-        return to_e164(to_number), to_e164(from_number)
+        return to_e164(to_number), to_sender(from_number)
     except InvalidNumber as exc:
         raise MessageRejected(str(exc), code="invalid_number") from None
 

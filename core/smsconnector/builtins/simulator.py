@@ -36,6 +36,7 @@ from smsconnector.messages import (
     SendResult,
     StatusUpdate,
     to_e164,
+    to_sender,
 )
 from smsconnector.plugins import hookimpl
 from smsconnector.segments import segment
@@ -107,7 +108,7 @@ class Simulator:
                                     error_code=event.get("error_code"), error_message=event.get("error_message"))
             return InboundMessage(
                 provider=NAME, provider_message_id=_text(event, "id"), from_number=to_e164(_text(event, "from")),
-                to_number=to_e164(_text(event, "to")), text=str(event.get("text", "")),
+                to_number=to_sender(_text(event, "to")), text=str(event.get("text", "")),
                 media=tuple(Media(str(m["url"]), m.get("content_type")) for m in event.get("media", [])),
                 segment=SegmentInfo(**event["segment"]) if event.get("segment") else None,
             )

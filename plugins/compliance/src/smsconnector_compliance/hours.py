@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -163,7 +163,7 @@ def local_to_utc(day: date, minute: int, tz: ZoneInfo) -> datetime:
     if minute >= 1440:
         day, minute = day + timedelta(days=1), minute - 1440
     wall = datetime.combine(day, time(minute // 60, minute % 60))
-    candidates = [wall.replace(tzinfo=tz, fold=f).astimezone(timezone.utc) for f in (0, 1)]
+    candidates = [wall.replace(tzinfo=tz, fold=f).astimezone(UTC) for f in (0, 1)]
     instant = min(candidates)
     # fold=0 is the first of two ambiguous readings; in a gap neither reading exists, so walk forward to the
     # first minute whose wall time is at or past the boundary (the transition itself).

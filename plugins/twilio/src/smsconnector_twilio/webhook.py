@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from starlette.datastructures import FormData
 
 from smsconnector.errors import Malformed
-from smsconnector.messages import DeliveryStatus, InboundMessage, InvalidNumber, Media, StatusUpdate, to_e164
+from smsconnector.messages import DeliveryStatus, InboundMessage, InvalidNumber, Media, StatusUpdate, to_e164, to_sender
 from smsconnector.webhooks import Received, WebhookKind, WebhookRequest
 
 from .settings import NAME, Settings
@@ -94,7 +94,7 @@ def _inbound_message(params: FormData) -> InboundMessage:
         provider=NAME,
         provider_message_id=_required(params, "MessageSid"),
         from_number=_number(params, "From"),
-        to_number=_number(params, "To"),
+        to_number=_number(params, "To", brand=True),
         text=_one(params, "Body") or "",
         media=_media(params),
         num_segments=_count(params, "NumSegments"),
@@ -142,10 +142,10 @@ def _required(params: FormData, key: str) -> str:
     return value
 
 
-def _number(params: FormData, key: str) -> str:
+def _number(params: FormData, key: str, *, brand: bool = False) -> str:
     value = _required(params, key)
     try:
-        return to_e164(value)
+        return to_sender(value) if brand else to_e164(value)  # a brand may text from a short code
     except InvalidNumber:
         raise Malformed(f"{key} {value!r} is not a phone number in E.164 (only SMS and MMS are handled)") from None
 
