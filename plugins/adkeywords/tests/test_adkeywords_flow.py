@@ -12,11 +12,11 @@ from .adkeywords_support import (
     CONSUMER,
     alone,
     as_json,
+    at_work,
+    beside_siblings,
     both_databases,
     eventually,
-    sibling_subsets,
     snapshot,
-    subset_id,
 )
 
 PIZZA_REPLY = "Thanks for texting PIZZA! Show code PIZZA10 for 10% off. An agent will text you about your order."
@@ -39,11 +39,11 @@ def app(make_app):
                     api={"admin_tokens": ["admintoken"]})
 
 
-@both_databases
-@pytest.mark.parametrize("siblings", sibling_subsets("adkeywords"), ids=subset_id)
+@beside_siblings("adkeywords")
 def test_a_keyword_text_gets_the_auto_reply_and_a_conversation_for_the_campaigns_skill(make_app, live_server, db,
                                                                                         siblings):
-    app = make_app(plugins={"disabled": alone("adkeywords", keep=siblings), "adkeywords": KEYWORDS})
+    app = make_app(plugins={"disabled": alone("adkeywords", keep=siblings), **at_work(siblings),
+                            "adkeywords": KEYWORDS})
     server = live_server(app)
 
     assert text(server.url, "sim-1", "  Pizza! tonight?").status_code == 200

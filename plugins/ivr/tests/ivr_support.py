@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import pytest
 
 from smsconnector.plugins import ESSENTIAL, GROUP
-from smsconnector.testing import Database
+from smsconnector.testing import BRAND_NUMBER, Database
 
 T = TypeVar("T")
 
@@ -23,6 +23,14 @@ both_databases = pytest.mark.parametrize("database_url", ["sqlite", "postgres"],
 
 #: The entry-point plugins of this repository, each its own distribution; any subset may be installed.
 ENTRY_POINT_PLUGINS = ("adkeywords", "automation", "ivr")
+
+
+#: Settings that put each entry-point plugin to work, for tests that run one beside the others.
+AT_WORK: dict[str, dict[str, Any]] = {
+    "adkeywords": {"keywords": [{"keyword": "PIZZA", "number": BRAND_NUMBER, "campaign": "spring", "reply": "Yum!"}]},
+    "automation": {"token": "automation-sibling-token"},
+    "ivr": {"token": "ivr-sibling-token"},
+}
 
 
 def installed() -> set[str]:
@@ -43,8 +51,21 @@ def sibling_subsets(mine: str) -> list[tuple[str, ...]]:
     return [subset for size in range(len(siblings) + 1) for subset in combinations(siblings, size)]
 
 
+def at_work(siblings: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """The sections that configure ``siblings``."""
+    return {name: AT_WORK[name] for name in siblings}
+
+
 def subset_id(subset: tuple[str, ...]) -> str:
     return "+".join(subset) or "alone"
+
+
+def beside_siblings(mine: str) -> pytest.MarkDecorator:
+    """Parametrize ``database_url`` and ``siblings``: every subset of the other entry-point plugins on SQLite, and
+    the plugin alone on PostgreSQL."""
+    cases = [pytest.param("sqlite", s, id=f"sqlite-{subset_id(s)}") for s in sibling_subsets(mine)]
+    cases.append(pytest.param("postgres", (), id="postgres-alone"))
+    return pytest.mark.parametrize(("database_url", "siblings"), cases, indirect=["database_url"])
 
 
 def eventually(probe: Callable[[], T], *, timeout: float = 10.0, interval: float = 0.02) -> T:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import httpx
-import pytest
 from sqlalchemy import update
 
 from smsconnector.messages import utcnow
@@ -13,7 +12,7 @@ from smsconnector.testing import BRAND_NUMBER
 from smsconnector_ivr.models import Deflection
 from smsconnector_ivr.settings import DEFAULT_TEMPLATE
 
-from .ivr_support import AUTH, CALLER, TOKEN, alone, as_json, both_databases, eventually, sibling_subsets, subset_id
+from .ivr_support import AUTH, CALLER, TOKEN, alone, as_json, at_work, beside_siblings, both_databases, eventually
 
 BILLING_TEXT = "Thanks for calling Acme billing. Reply here and a billing agent will take it from there."
 SETTINGS = {"token": TOKEN, "templates": {"billing": BILLING_TEXT}}
@@ -31,10 +30,9 @@ def reply(url: str, sid: str, text: str) -> httpx.Response:
                                                                   "text": text})
 
 
-@both_databases
-@pytest.mark.parametrize("siblings", sibling_subsets("ivr"), ids=subset_id)
+@beside_siblings("ivr")
 def test_caller_is_texted_and_the_reply_reaches_the_skill_with_the_call_context(make_app, live_server, db, siblings):
-    app = make_app(plugins={"disabled": alone("ivr", keep=siblings), "ivr": SETTINGS})
+    app = make_app(plugins={"disabled": alone("ivr", keep=siblings), **at_work(siblings), "ivr": SETTINGS})
     server = live_server(app)
 
     offered = deflect(server.url)

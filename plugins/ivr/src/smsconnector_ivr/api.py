@@ -79,6 +79,9 @@ def _authenticate(request: Request, token: str | None) -> None:
 
 
 async def _json(request: Request, limit: int) -> Any:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise TooLarge(f"body of {declared} bytes exceeds the limit of {limit} bytes")
     body = await request.body()
     if len(body) > limit:
         raise TooLarge(f"body of {len(body)} bytes exceeds the limit of {limit} bytes")
