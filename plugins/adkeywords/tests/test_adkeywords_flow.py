@@ -91,6 +91,17 @@ def test_keywords_never_matched_are_listed_at_zero(app, live_server):
         "campaigns": [{"campaign": "spring-pizza", "matches": 0}, {"campaign": "taco-tuesday", "matches": 0}]}
 
 
+def test_counts_outlive_a_keyword_removed_from_configuration(app, make_app, live_server):
+    text(live_server(app).url, "sim-1", "taco")
+    pizza_only = {"keywords": [k for k in KEYWORDS["keywords"] if k["keyword"] == "PIZZA"]}
+    later = make_app(plugins={"disabled": alone("adkeywords"), "adkeywords": pizza_only},
+                     api={"admin_tokens": ["admintoken"]})
+
+    stats = httpx.get(f"{live_server(later).url}/api/adkeywords/stats", headers=ADMIN).json()
+
+    assert [(k["keyword"], k["matches"]) for k in stats["keywords"]] == [("PIZZA", 0), ("TACO", 1)]
+
+
 def test_a_keyword_starts_a_new_conversation_even_mid_conversation(app, live_server, db):
     server = live_server(app)
     text(server.url, "sim-1", "Hi, do you deliver?")

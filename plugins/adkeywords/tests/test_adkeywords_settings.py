@@ -26,6 +26,7 @@ def test_a_compliance_keyword_is_refused(keyword):
         load({**PIZZA, "keyword": keyword})
 
     assert refused.value.key == "plugins.adkeywords.keywords.0.keyword"
+    assert refused.value.reason.startswith(f"'{keyword}' is the compliance keyword '")
     assert "answered by compliance and can never be ad keywords" in refused.value.reason
 
 

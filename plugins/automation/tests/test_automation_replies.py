@@ -93,6 +93,19 @@ def test_the_conversation_carries_on_with_the_router_after_the_first_reply(app, 
                                               "ORDER BY id")] == ["automation", "router"]
 
 
+def test_a_conversation_already_waiting_for_an_agent_is_continued_with_the_context_added(app, live_server, db):
+    server = live_server(app)
+    reply(server.url, "sim-1", "Hello, I have a question about my bill")
+    send(server.url)
+
+    reply(server.url, "sim-2", "And can we move tomorrow's appointment?")
+
+    [conversation] = db.rows("SELECT status, skill, entry_point, context FROM conversations")
+    assert (conversation["status"], conversation["skill"], conversation["entry_point"]) == ("queued", "support",
+                                                                                           "automation")
+    assert as_json(conversation["context"])["campaign"] == "appointment-reminders"
+
+
 @both_databases
 def test_an_auto_reply_policy_answers_once_then_replies_reach_agents(app, live_server, db):
     server = live_server(app)

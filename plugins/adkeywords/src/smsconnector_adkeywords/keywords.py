@@ -42,6 +42,11 @@ def _windows(text: Words) -> Iterable[Words]:
             if start + size <= len(text))
 
 
+def compliance_keyword(text: Words) -> str | None:
+    """The compliance keyword ``text`` is, if it is one."""
+    return _COMPLIANCE.get(text)
+
+
 def compliance_keyword_in(text: Words) -> str | None:
     """The first compliance keyword among ``text``'s words, if any."""
     return next((_COMPLIANCE[run] for run in _windows(text) if run in _COMPLIANCE), None)
@@ -93,6 +98,6 @@ class Matcher:
         if not candidates:
             return None
         said = words(text)
-        if not said or said in _COMPLIANCE or _mentions_opt_out(said):
+        if not said or compliance_keyword(said) or _mentions_opt_out(said):
             return None
         return next((k for k in candidates if k.matches(said)), None)

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from smsconnector.errors import ConfigError
 from smsconnector.messages import AGENT_TEXT_LIMIT, InvalidNumber, to_e164
 
-from .keywords import NAME, Keyword, Match, compliance_keyword_in, words
+from .keywords import NAME, Keyword, Match, compliance_keyword, compliance_keyword_in, words
 
 if TYPE_CHECKING:
     from smsconnector.config import Config
@@ -59,11 +59,13 @@ def _keyword(config: Config, settings: Settings, entry: KeywordSettings, key: st
     said = words(entry.keyword)
     if not said:
         raise ConfigError(f"{key}.keyword", f"'{entry.keyword}' has no letters or digits")
-    clash = compliance_keyword_in(said)
+    exact = compliance_keyword(said)
+    clash = exact or compliance_keyword_in(said)
     if clash is not None:
-        raise ConfigError(f"{key}.keyword", f"'{entry.keyword}' contains the compliance keyword '{clash}': STOP, "
-                                            "HELP, START and their synonyms are answered by compliance and can never "
-                                            "be ad keywords")
+        what = "is" if exact else "contains"
+        raise ConfigError(f"{key}.keyword", f"'{entry.keyword}' {what} the compliance keyword '{clash}': STOP, HELP, "
+                                            "START and their synonyms are answered by compliance and can never be ad "
+                                            "keywords")
     try:
         number = config.number(to_e164(entry.number))
     except InvalidNumber:
