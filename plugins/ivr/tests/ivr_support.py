@@ -38,8 +38,7 @@ def installed() -> set[str]:
 
 
 def alone(mine: str, *, keep: tuple[str, ...] = ()) -> list[str]:
-    """What to disable so that only the host's own plugins, ``mine`` and ``keep`` run (and compliance, if
-    installed: it cannot be disabled)."""
+    """What to disable so that only the host's own plugins, ``mine``, ``keep`` and compliance (essential) run."""
     return sorted(ep.name for ep in entry_points(group=GROUP)
                   if (ep.dist is None or ep.dist.name != "smsconnector")
                   and ep.name not in {mine, *keep, *ESSENTIAL})
@@ -61,8 +60,7 @@ def subset_id(subset: tuple[str, ...]) -> str:
 
 
 def beside_siblings(mine: str) -> pytest.MarkDecorator:
-    """Parametrize ``database_url`` and ``siblings``: every subset of the other entry-point plugins on SQLite, and
-    the plugin alone on PostgreSQL."""
+    """``database_url`` and ``siblings``: each subset of the other plugins on SQLite, alone on PostgreSQL."""
     cases = [pytest.param("sqlite", s, id=f"sqlite-{subset_id(s)}") for s in sibling_subsets(mine)]
     cases.append(pytest.param("postgres", (), id="postgres-alone"))
     return pytest.mark.parametrize(("database_url", "siblings"), cases, indirect=["database_url"])
