@@ -1,0 +1,153 @@
+"""``POST /api/automation/messages``: a brand's system sends automated texts to one or many recipients."""
+
+from __future__ import annotations
+
+import hmac
+import json
+from datetime import timedelta
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from smsconnector.auth import bearer_token
+from smsconnector.errors import Malformed, MessageRejected, TooLarge, Unauthenticated
+from smsconnector.messages import AGENT_TEXT_LIMIT, InvalidNumber, MessageClass, to_e164, utcnow
+
+from . import sends
+from .models import AGENT
+from .numbers import mobile_number
+from .settings import NAME
+
+if TYPE_CHECKING:
+    from smsconnector.app import App
+    from smsconnector.config import NumberSettings
+
+    from .hooks import Automation
+
+Label = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+Text = Annotated[str, StringConstraints(min_length=1, max_length=AGENT_TEXT_LIMIT)]
+Detail = Annotated[str, StringConstraints(max_length=500)] | int | float | bool | None
+#: "transactional" is the brand's word for what compliance calls informational.
+CLASSES: dict[str, MessageClass] = {"informational": "informational", "transactional": "informational",
+                                    "marketing": "marketing"}
+
+
+class RecipientBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    to: Annotated[str, StringConstraints(min_length=1, max_length=40)]
+    #: this recipient's own text (an appointment time); the request's ``text`` otherwise
+    text: Text | None = None
+    #: shown to the agent if they reply (appointment id, account...)
+    context: dict[Label, Detail] = Field(default_factory=dict, max_length=50)
+
+
+class SendBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    from_: str = Field(alias="from", min_length=1, max_length=40)
+    campaign: Label
+    message_class: Literal["informational", "transactional", "marketing"]
+    reply_policy: Literal["agent", "auto_reply", "ignore"]
+    skill: Label | None = None
+    reply_window_minutes: int | None = Field(None, ge=1, le=30 * 24 * 60)
+    text: Text | None = None
+    recipients: list[RecipientBody] = Field(min_length=1)
+
+
+def routes(plugin: Automation, app: App) -> list[Route]:
+    async def send(request: Request) -> Response:
+        return await _send(plugin, app, request)
+
+    return [Route("/api/automation/messages", send, methods=["POST"])]
+
+
+async def _send(plugin: Automation, app: App, request: Request) -> Response:
+    settings = plugin.settings
+    _authenticate(request, settings.token)
+    body = _parse(await _json(request, settings.max_body_bytes))
+    brand = _brand_number(app, body.from_)
+    if body.reply_policy == AGENT and body.skill is None:
+        raise MessageRejected("skill: required when reply_policy is 'agent'", code="invalid_request")
+    if body.reply_policy != AGENT and body.skill is not None:
+        raise MessageRejected(f"skill: only replies under reply_policy 'agent' go to a skill, not under "
+                              f"'{body.reply_policy}'", code="invalid_request")
+    if body.skill is not None and body.skill not in plugin.skills:
+        raise MessageRejected(f"skill: '{body.skill}' is not a known skill (known: {', '.join(sorted(plugin.skills))})",
+                              code="unknown_skill")
+    if len(body.recipients) > settings.max_recipients:
+        raise MessageRejected(f"recipients: {len(body.recipients)} in one request; the limit is "
+                              f"{settings.max_recipients}", code="too_many_recipients")
+    batch = sends.Batch(brand=brand, campaign=body.campaign, message_class=CLASSES[body.message_class],
+                        reply_policy=body.reply_policy, skill=body.skill,
+                        reply_window=timedelta(minutes=body.reply_window_minutes or settings.reply_window_minutes),
+                        recipients=_recipients(body, settings.default_region))
+    now = utcnow()
+    async with app.store.transaction() as session:
+        queued = await sends.queue(session, batch, now)
+    return JSONResponse({"campaign": batch.campaign, "message_class": batch.message_class,
+                         "reply_policy": batch.reply_policy, "reply_until": (now + batch.reply_window).isoformat(),
+                         "messages": [{"to": s.consumer_number, "message_id": s.message_id} for s in queued]},
+                        status_code=202)
+
+
+def _recipients(body: SendBody, region: str) -> tuple[sends.Recipient, ...]:
+    """Every recipient checked before anything is queued: one bad one refuses the whole request."""
+    seen: dict[str, int] = {}
+    recipients = []
+    for index, recipient in enumerate(body.recipients):
+        to = mobile_number(recipient.to, field=f"recipients.{index}.to", region=region)
+        if to in seen:
+            raise MessageRejected(f"recipients.{index}.to: {to} is already recipient {seen[to]}",
+                                  code="duplicate_recipient")
+        seen[to] = index
+        text = recipient.text or body.text
+        if text is None:
+            raise MessageRejected(f"recipients.{index}.text: no text for this recipient and none for the request",
+                                  code="invalid_request")
+        recipients.append(sends.Recipient(to=to, text=text, context=dict(recipient.context)))
+    return tuple(recipients)
+
+
+def _authenticate(request: Request, token: str | None) -> None:
+    if token is None:
+        raise Unauthenticated(f"no token is configured for this endpoint: set plugins.{NAME}.token")
+    if not hmac.compare_digest(bearer_token(request).encode(), token.encode()):
+        raise Unauthenticated("unknown token")
+
+
+async def _json(request: Request, limit: int) -> Any:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise TooLarge(f"body of {declared} bytes exceeds the limit of {limit} bytes")
+    body = await request.body()
+    if len(body) > limit:
+        raise TooLarge(f"body of {len(body)} bytes exceeds the limit of {limit} bytes")
+    try:
+        return json.loads(body)
+    except ValueError as exc:  # UnicodeDecodeError is a ValueError too
+        raise Malformed(f"body is not JSON: {exc}") from None
+
+
+def _parse(data: Any) -> SendBody:
+    if not isinstance(data, dict):
+        raise Malformed("expected a JSON object")
+    try:
+        return SendBody.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(map(str, first["loc"])) or "body"
+        raise MessageRejected(f"{where}: {first['msg']}", code="invalid_request") from None
+
+
+def _brand_number(app: App, raw: str) -> NumberSettings:
+    try:
+        number = app.config.number(to_e164(raw))
+    except InvalidNumber:
+        number = None
+    if number is None:
+        raise MessageRejected(f"from: {raw} is not one of this deployment's numbers", code="unknown_brand_number")
+    return number

@@ -1,0 +1,56 @@
+"""Queueing a batch of automated texts: one outbound message and one send record per recipient, in one transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from smsconnector import outbound
+from smsconnector.messages import MessageClass
+
+from .models import AutomationSend
+
+if TYPE_CHECKING:
+    from smsconnector.config import NumberSettings
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    to: str  #: E.164, checked to receive texts
+    text: str
+    context: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """A validated request."""
+
+    brand: NumberSettings
+    campaign: str
+    message_class: MessageClass
+    reply_policy: str
+    skill: str | None
+    reply_window: timedelta
+    recipients: tuple[Recipient, ...]
+
+
+async def queue(session: AsyncSession, batch: Batch, now: datetime) -> list[AutomationSend]:
+    """Put every text of ``batch`` in the outbox; the sender throttles them per number like any other message."""
+    sends = []
+    for recipient in batch.recipients:
+        message = await outbound.queue(
+            session, provider=batch.brand.provider, from_number=batch.brand.number, to_number=recipient.to,
+            text=recipient.text, message_class=batch.message_class,
+        )
+        assert message.id is not None
+        send = AutomationSend(message_id=message.id, consumer_number=recipient.to, brand_number=batch.brand.number,
+                              campaign=batch.campaign, message_class=batch.message_class,
+                              reply_policy=batch.reply_policy, skill=batch.skill, context=recipient.context,
+                              reply_until=now + batch.reply_window, created_at=now)
+        session.add(send)
+        sends.append(send)
+    await session.flush()
+    return sends

@@ -1,0 +1,121 @@
+"""Offering a caller on hold a text conversation, and routing the reply they send."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from smsconnector import outbound
+from smsconnector.decisions import Routing
+from smsconnector.errors import Conflict
+from smsconnector.events import emit
+from smsconnector.inbound import ensure_consumer, open_conversation
+from smsconnector.store.models import Conversation
+
+from .models import ANSWERED, EXPIRED, PENDING, SUPERSEDED, Deflection
+from .settings import NAME
+
+if TYPE_CHECKING:
+    from smsconnector.app import App
+    from smsconnector.config import NumberSettings
+    from smsconnector.messages import InboundMessage
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """A validated deflection request."""
+
+    caller: str
+    brand: NumberSettings
+    skill: str
+    text: str
+    expires_after: timedelta
+    call_id: str | None = None
+    menu_path: tuple[str, ...] = ()
+    answers: dict[str, Any] = field(default_factory=dict)
+
+    def context(self) -> dict[str, Any]:
+        """What the agent sees on the conversation: where in the call the caller chose to text."""
+        shown: dict[str, Any] = {"call_id": self.call_id, "menu_path": list(self.menu_path),
+                                 "answers": dict(self.answers)}
+        return {key: value for key, value in shown.items() if value}
+
+
+async def offer(app: App, session: AsyncSession, request: Offer, now: datetime) -> Deflection:
+    """Open an automated conversation carrying the call's context and queue the opening text, in ``session``.
+
+    :raises Conflict: the caller already has a conversation with this number that a person is handling.
+    """
+    current = await open_conversation(session, request.caller, request.brand.number)
+    if current is not None:
+        if current.status != "automated":
+            raise Conflict(f"{request.caller} already has an open conversation ({current.id}) with "
+                           f"{request.brand.number}, {current.status} for an agent: continue it there")
+        await _close(session, current, now)  # nobody is working on it: a newer offer replaces it
+    await ensure_consumer(session, request.caller)
+    conversation = Conversation(
+        consumer_number=request.caller, brand_number=request.brand.number, provider=request.brand.provider,
+        status="automated", skill=request.skill, entry_point=NAME, context=request.context(), opened_at=now,
+        last_message_at=now,
+    )
+    session.add(conversation)
+    await session.flush()
+    assert conversation.id is not None
+    # Conversational: the caller asked for this text, as a consumer who texted in would have.
+    message = await outbound.queue(
+        session, provider=request.brand.provider, from_number=request.brand.number, to_number=request.caller,
+        text=request.text, conversation_id=conversation.id, message_class="conversational",
+    )
+    assert message.id is not None
+    deflection = Deflection(conversation_id=conversation.id, message_id=message.id, caller=request.caller,
+                            brand_number=request.brand.number, skill=request.skill, call_id=request.call_id,
+                            created_at=now, expires_at=now + request.expires_after)
+    session.add(deflection)
+    await _record_consent(app, session, request)
+    await session.flush()
+    return deflection
+
+
+async def _close(session: AsyncSession, conversation: Conversation, now: datetime) -> None:
+    conversation.status, conversation.closed_at = "closed", now
+    await session.exec(update(Deflection).where(col(Deflection.conversation_id) == conversation.id,
+                                                col(Deflection.status) == PENDING).values(status=SUPERSEDED))
+    emit(session, "conversation.closed", conversation_id=conversation.id, agent_id=conversation.agent_id)
+
+
+async def _record_consent(app: App, session: AsyncSession, request: Offer) -> None:
+    """Tell the compliance plugin's ledger, when it is installed, that the caller asked to be texted."""
+    record = getattr(app.plugin("compliance"), "record", None)
+    if record is None:
+        return
+    path = f" (menu {' > '.join(request.menu_path)})" if request.menu_path else ""
+    await record(session, consumer=request.caller, brand_number=request.brand.number, action="consent",
+                 consent_class="conversational", method="ivr",
+                 source=(f"IVR call {request.call_id}" if request.call_id else "IVR deflection")[:300],
+                 consumer_action=f"chose to be texted while on hold{path}"[:300], recorded_by=NAME)
+
+
+async def answer(app: App, session: AsyncSession, message: InboundMessage, conversation: Conversation,
+                 now: datetime) -> Routing | None:
+    """Route a reply in a deflected conversation: to the offer's skill, or afresh once the offer has lapsed."""
+    deflection = (await session.exec(
+        select(Deflection).where(col(Deflection.conversation_id) == conversation.id, col(Deflection.status) == PENDING)
+    )).first()
+    if deflection is None:
+        return None
+    if now < deflection.expires_at:
+        deflection.status, deflection.answered_at = ANSWERED, now
+        return Routing(handled_by=NAME, skill=deflection.skill, entry_point=NAME, context=dict(conversation.context))
+    deflection.status = EXPIRED
+    # The caller's moment has passed: the reply starts a conversation of its own, as any text to this
+    # number would, and the stale offer is closed by the host.
+    number = app.config.number(message.to_number)
+    call = f" on IVR call {deflection.call_id}" if deflection.call_id else ""
+    return Routing(handled_by=NAME, skill=number.skill if number else None, new_conversation=True, notes=(
+        f"The consumer was offered a text{call}, but replied after the offer lapsed at "
+        f"{deflection.expires_at:%Y-%m-%d %H:%M} UTC: routed as a new conversation.",))
