@@ -27,8 +27,18 @@ def test_migrations_build_exactly_the_models_schema(make_app, db):
         diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), SQLModel.metadata)
 
     assert diff == []
-    heads = ScriptDirectory.from_config(alembic_config(app.hooks.migrations())).get_heads()
-    assert {r["version_num"] for r in db.rows("SELECT version_num FROM alembic_version")} == set(heads)
+    assert {r["version_num"] for r in db.rows("SELECT version_num FROM alembic_version")} == applied_heads(app)
+
+
+def applied_heads(app) -> set[str]:
+    """What alembic_version holds when every branch is applied: a head another head depends on is implied."""
+    script = ScriptDirectory.from_config(alembic_config(app.hooks.migrations()))
+    heads = set(script.get_heads())
+    depended: set[str] = set()
+    for head in heads:
+        dependencies = script.get_revision(head).dependencies or ()
+        depended |= {dependencies} if isinstance(dependencies, str) else set(dependencies)
+    return heads - depended
 
 
 @both_databases
