@@ -132,8 +132,8 @@ def _ms(value: str) -> float:
 
 def wrk(url: str, requests_file: Path, *, connections: int, seconds: float, threads: int = 2) -> Load:
     out = subprocess.run(
-        [ensure_wrk(), f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency", "--timeout", "20s",
-         "-s", str(HERE / "replay.lua"), url, "--", str(requests_file), str(threads)],
+        [ensure_wrk(), f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency",
+         "--timeout", "20s", "-s", str(HERE / "replay.lua"), url, "--", str(requests_file), str(threads)],
         check=True, capture_output=True, text=True,
     ).stdout
     if "99%" not in out or re.search(r"99%\s+-?nan", out):
