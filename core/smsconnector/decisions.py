@@ -61,11 +61,21 @@ class Verdict:
 
 @dataclass(frozen=True, slots=True)
 class ConsentSignal:
-    """A consent fact reported by a provider (Twilio error 21610, Advanced Opt-Out) rather than by a consumer."""
+    """A consent fact learned outside the consumer's own SMS keywords, for the consent ledger.
+
+    Providers report opt-outs they enforce (Twilio error 21610, Advanced Opt-Out); entry points report consent
+    they obtained (an IVR caller pressing 1 to be texted, a web form's SMS checkbox), with its evidence.
+    """
 
     consumer_number: str
     brand_number: str
-    action: Literal["opt_out", "opt_in"]
-    source: str  #: e.g. ``twilio:21610``
-    provider: str
-    message_id: int | None = None
+    action: Literal["opt_out", "opt_in", "consent"]
+    source: str  #: where it was captured, e.g. ``twilio:21610``, ``IVR call CA123``, a form URL
+    provider: str | None = None  #: the provider that reported it, for provider signals
+    message_id: int | None = None  #: the outbound message a provider refused
+    #: for ``consent``: the message class it allows (conversational, informational, marketing)
+    consent_class: MessageClass | None = None
+    method: str = "provider"  #: how it was obtained: provider, ivr, web_form, agent, import...
+    consumer_action: str | None = None  #: the consumer's affirmative act, in words ("pressed 1 while on hold")
+    disclosure: str | None = None  #: the disclosure text the consumer was shown or heard
+    recorded_by: str | None = None  #: the plugin that reports it

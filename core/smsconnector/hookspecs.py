@@ -209,10 +209,12 @@ def smsconnector_status_recorded(
 
 @_spec
 def smsconnector_consent_signal(signal: ConsentSignal, app: App, session: AsyncSession) -> Awaitable[None] | None:
-    """Record a consent fact that a provider reported rather than the consumer's own text.
+    """Record a consent fact learned outside the consumer's own keywords: a provider's or an entry point's.
 
-    The host calls it when a send fails with ``PermanentSendError(opted_out=True)``; provider plugins may
-    call ``app.hooks.consent_signal`` for their own signals. The compliance plugin records it.
+    The host calls it when a send fails with ``PermanentSendError(opted_out=True)``. Plugins that obtain
+    consent (an IVR "text me" keypress, a web form) call ``await app.hooks.consent_signal(signal, session)``
+    in the transaction that acts on it, so the fact and its effect commit together. The compliance plugin
+    records it in its ledger; without it, nothing is kept.
 
     All implementations are called. May return an awaitable.
     """

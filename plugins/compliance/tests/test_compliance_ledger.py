@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 
-from smsconnector import status
+from smsconnector import ConsentSignal, status
 from smsconnector.errors import PermanentSendError
 from smsconnector.messages import DeliveryStatus, OutboundMessage, StatusUpdate, utcnow
 from smsconnector.plugins import hookimpl
@@ -203,3 +203,25 @@ def test_a_number_can_say_its_provider_does_not_handle_keywords(make_app: Any) -
         return out
 
     assert [m.message_class for m in asyncio.run(main())] == ["compliance"]
+
+
+def test_consent_another_plugin_obtained_is_recorded_with_its_evidence(make_app: Any, db: Any) -> None:
+    app = make_app()
+    signal = ConsentSignal(consumer_number=CONSUMER, brand_number=BRAND_NUMBER, action="consent",
+                           consent_class="informational", method="web_form", source="https://example.com/signup",
+                           consumer_action="ticked the SMS updates box", disclosure="Msg & data rates may apply.",
+                           recorded_by="webforms")
+
+    async def report() -> None:
+        async with app.store.transaction() as session:
+            await app.hooks.consent_signal(signal, session)
+        await app.store.close()
+
+    asyncio.run(report())
+
+    [event] = db.rows("SELECT * FROM compliance_ledger")
+    assert (event["action"], event["consent_class"], event["method"], event["source"], event["consumer_action"],
+            event["disclosure_text"], event["recorded_by"]) == (
+        "consent", "informational", "web_form", "https://example.com/signup", "ticked the SMS updates box",
+        "Msg & data rates may apply.", "webforms")
+    assert event["disclosure_hash"]  # the text's hash is kept beside it

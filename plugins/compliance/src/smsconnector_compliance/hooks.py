@@ -19,7 +19,7 @@ from smsconnector.store.models import Message
 
 from . import api, gate, ledger, routing, settings
 from .location import locate
-from .models import OPT_IN, OPT_OUT, LedgerEvent
+from .models import CONSENT, OPT_IN, OPT_OUT, LedgerEvent
 from .settings import NAME, Policy
 
 if TYPE_CHECKING:
@@ -82,10 +82,17 @@ class Compliance:
         return gate.check(self.policy, session, message, self.now())
 
     @hookimpl
-    def smsconnector_consent_signal(self, signal: ConsentSignal, session: AsyncSession) -> Awaitable[None]:
-        """Record an opt-out or opt-in the provider reported (Twilio 21610, Advanced Opt-Out)."""
+    def smsconnector_consent_signal(self, signal: ConsentSignal, session: AsyncSession) -> Awaitable[Any]:
+        """Record a provider's opt-out or opt-in (Twilio 21610), or consent another plugin obtained."""
+        if signal.action == CONSENT:
+            return self.record(
+                session, consumer=signal.consumer_number, brand_number=signal.brand_number, action=CONSENT,
+                consent_class=signal.consent_class, method=signal.method, source=signal.source[:300],
+                consumer_action=(signal.consumer_action or "")[:300] or None, disclosure_text=signal.disclosure,
+                recorded_by=signal.recorded_by or signal.method,
+            )
         return self._provider_signal(session, consumer=signal.consumer_number, brand_number=signal.brand_number,
-                                     action=signal.action, source=signal.source, provider=signal.provider,
+                                     action=signal.action, source=signal.source, provider=signal.provider or "?",
                                      message_id=signal.message_id)
 
     @hookimpl

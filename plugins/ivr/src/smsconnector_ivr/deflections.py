@@ -10,7 +10,7 @@ from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from smsconnector import outbound
+from smsconnector import ConsentSignal, outbound
 from smsconnector.decisions import Routing
 from smsconnector.errors import Conflict
 from smsconnector.events import emit
@@ -89,15 +89,14 @@ async def _close(session: AsyncSession, conversation: Conversation, now: datetim
 
 
 async def _record_consent(app: App, session: AsyncSession, request: Offer) -> None:
-    """Tell the compliance plugin's ledger, when it is installed, that the caller asked to be texted."""
-    record = getattr(app.plugin("compliance"), "record", None)
-    if record is None:
-        return
+    """Report that the caller asked to be texted: the consent ledger (the compliance plugin) keeps the evidence."""
     path = f" (menu {' > '.join(request.menu_path)})" if request.menu_path else ""
-    await record(session, consumer=request.caller, brand_number=request.brand.number, action="consent",
-                 consent_class="conversational", method="ivr",
-                 source=(f"IVR call {request.call_id}" if request.call_id else "IVR deflection")[:300],
-                 consumer_action=f"chose to be texted while on hold{path}"[:300], recorded_by=NAME)
+    await app.hooks.consent_signal(ConsentSignal(
+        consumer_number=request.caller, brand_number=request.brand.number, action="consent",
+        consent_class="conversational", method="ivr",
+        source=f"IVR call {request.call_id}" if request.call_id else "IVR deflection",
+        consumer_action=f"chose to be texted while on hold{path}", recorded_by=NAME,
+    ), session)
 
 
 async def answer(app: App, session: AsyncSession, message: InboundMessage, conversation: Conversation,
