@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import distinct, select, text
+from sqlalchemy import select, text
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -109,7 +109,7 @@ class App:
         delivered = 0
         async with self.store.transaction() as session:
             providers = (await session.exec(
-                select(distinct(SegmentGroup.provider)).where(SegmentGroup.completed_at.is_(None))
+                select(SegmentGroup.provider).distinct().where(SegmentGroup.completed_at.is_(None))
             )).scalars().all()
             for provider in providers:
                 timeout = self.config.provider(provider).reassembly_timeout_seconds
