@@ -221,7 +221,8 @@ class EventRecord(SQLModel, table=True):
     """
 
     __tablename__ = "events"
-    __table_args__ = (Index("ix_events_agent", "agent_id", "id"),)
+    # AUTOINCREMENT on SQLite too: ids are never reused after pruning, or a client's Last-Event-ID would lie.
+    __table_args__ = (Index("ix_events_agent", "agent_id", "id"), {"sqlite_autoincrement": True})
 
     id: int | None = Field(default=None, primary_key=True)
     kind: str = Field(max_length=50)
