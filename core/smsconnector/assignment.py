@@ -41,9 +41,7 @@ from .store.models import Agent, AgentSkill, Conversation
 log = logging.getLogger(__name__)
 
 AgentStatus = Literal["online", "away", "offline"]
-AGENT_STATUSES: tuple[AgentStatus, ...] = ("online", "away", "offline")
 QUEUED, ASSIGNED, AUTOMATED, CLOSED = "queued", "assigned", "automated", "closed"
-CONVERSATION_STATUSES = (QUEUED, ASSIGNED, AUTOMATED, CLOSED)
 
 #: second key of the advisory lock that serialises draining (the first is the schema, so test schemas and
 #: deployments sharing a server do not wait on each other)
@@ -213,10 +211,10 @@ async def set_status(session: AsyncSession, agent: Agent, status: AgentStatus) -
     assert agent.id is not None
     agent.status = status
     await session.flush()
-    if status == "offline":
-        for conversation in await _serving_now(session, agent.id):
-            await requeue(session, conversation, reason="agent_offline", front=True)
-    if status != "away":
+    requeued = await _serving_now(session, agent.id) if status == "offline" else []
+    for conversation in requeued:
+        await requeue(session, conversation, reason="agent_offline", front=True)
+    if status == "online" or requeued:
         await drain(session, await skills_of(session, agent.id))
 
 
