@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import weakref
 from collections.abc import Sequence
@@ -68,7 +69,9 @@ def _persist(session: Session) -> None:
         conversation_id = e.data.get("conversation_id")
         agent_id = current.get(conversation_id, e.data.get("agent_id")) if e.kind == "message.status" \
             else e.data.get("agent_id")
-        data = {k: v for k, v in e.data.items() if k not in ("agent_id", "conversation_id")}
+        # Through JSON and back: a plugin's event may carry a datetime or a decimal; it must not fail the commit.
+        data = json.loads(json.dumps({k: v for k, v in e.data.items() if k not in ("agent_id", "conversation_id")},
+                                     default=str))
         rows.append({"kind": e.kind, "agent_id": agent_id, "conversation_id": conversation_id, "data": data,
                      "created_at": e.at})
     connection.execute(insert(EventRecord.__table__), rows)  # type: ignore[arg-type]
@@ -189,8 +192,6 @@ class LiveEvents:
                 if loop.time() - pruned_at >= PRUNE_SECONDS:
                     pruned_at = loop.time()
                     await self.prune()
-            except asyncio.CancelledError:
-                raise
             except Exception:
                 log.exception("live events: polling failed; trying again")
                 await asyncio.sleep(POLL_SECONDS)
@@ -207,8 +208,6 @@ class LiveEvents:
                     while True:
                         async for _ in connection.notifies(timeout=POLL_SECONDS * 5):
                             self._wake.set()
-            except asyncio.CancelledError:
-                raise
             except Exception as exc:  # noqa: BLE001  (whatever broke the connection, polling carries on)
                 log.warning("live events: LISTEN connection failed (%s); polling meanwhile", exc)
                 await asyncio.sleep(POLL_SECONDS * 5)

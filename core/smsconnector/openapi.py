@@ -2,7 +2,7 @@
 
 Every operation lists its request body, its success response and each refusal it can give, all refusals
 with the one error body ``{"error": str, "detail": str}``. Provider webhooks are not described here: their
-shape is each provider's own.
+shape is each provider's own; nor are routes plugins add.
 """
 
 from __future__ import annotations
@@ -50,11 +50,9 @@ def build(endpoints: Sequence[Endpoint]) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for e in endpoints:
         paths.setdefault(e.openapi_path, {})[e.method.lower()] = _operation(e, refs)
-    paths["/openapi.json"] = {"get": {
-        "operationId": "openapi", "summary": "This document", "tags": ["meta"], "security": [],
-        "responses": {"200": {"description": "The OpenAPI document",
-                              "content": {"application/json": {"schema": {"type": "object"}}}}},
-    }}
+    paths["/openapi.json"] = _public("openapi", "This document", {"type": "object"})
+    paths["/healthz"] = _public("health", "The store answers", {
+        "type": "object", "properties": {"status": {"const": "ok"}}, "required": ["status"]})
     return {
         "openapi": OPENAPI_VERSION,
         "info": {"title": "smsconnector agent and admin API", "version": "0.1.0",
@@ -68,6 +66,12 @@ def build(endpoints: Sequence[Endpoint]) -> dict[str, Any]:
         },
         "security": [{"bearer": []}],
     }
+
+
+def _public(operation_id: str, summary: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """A GET anyone may call."""
+    return {"get": {"operationId": operation_id, "summary": summary, "tags": ["meta"], "security": [],
+                    "responses": {"200": {"description": summary, "content": {"application/json": {"schema": schema}}}}}}
 
 
 def _operation(e: Endpoint, refs: dict[Any, Any]) -> dict[str, Any]:
