@@ -14,14 +14,15 @@
   time it opened), ahead of everyone who arrived later; the consumer has waited once already. A transfer to a
   skill joins the **back** of that queue, as a new request does.
 
-**Locks** (PostgreSQL; SQLite serialises writers, so the same code is simply serial there). Blocking row locks
-are taken in one order, agent -> conversation -> the assignment lock, so no two transactions wait on each
-other in a circle. Draining holds the assignment lock (a transaction-scoped advisory lock, one per database
-schema) so queues are drained by one transaction at a time across replicas, which keeps them first in,
-first out; it takes the queue head and candidate agents ``FOR UPDATE SKIP LOCKED``. An agent's load is
-counted only after its row is locked, so two replicas never fill the same slot. A head held by another
-transaction stops the drain (that transaction drains after itself); an agent held by another transaction
-is passed over for this round.
+**Locks** (PostgreSQL; SQLite serialises writers, so the same code is simply serial there). Blocking locks
+are taken in one order, agent -> conversation -> the assignment lock, and never an agent after a
+conversation, so no two transactions wait on each other in a circle. Draining holds the assignment lock (a
+transaction-scoped advisory lock, one per database schema) so queues are drained by one transaction at a
+time across replicas, which keeps them first in, first out; it takes the queue head and candidate agents
+``FOR UPDATE SKIP LOCKED``. An agent's load is counted only after its row is locked, so two replicas never
+fill the same slot. A head held by another transaction stops the drain (that transaction drains after
+itself); an agent held by another transaction is passed over for this round (the maintenance sweep comes
+back for anything left).
 """
 
 from __future__ import annotations
@@ -138,10 +139,12 @@ async def drain(session: AsyncSession, skills: Iterable[str | None]) -> list[Con
     return assigned
 
 
-async def _give(session: AsyncSession, conversation: Conversation, agent: Agent, *, reason: str) -> None:
+async def _give(session: AsyncSession, conversation: Conversation, agent: Agent, *, reason: str,
+                stamp: bool = True) -> None:
     now = utcnow()
     conversation.agent_id, conversation.status, conversation.assigned_at = agent.id, ASSIGNED, now
-    agent.last_assigned_at = now
+    if stamp:
+        agent.last_assigned_at = now
     await session.flush()
     emit(session, "conversation.assigned", conversation_id=conversation.id, agent_id=agent.id,
          skill=conversation.skill, reason=reason)
@@ -169,7 +172,10 @@ async def assign(session: AsyncSession, conversation: Conversation, agent_id: in
     previous = conversation.agent_id if conversation.status == ASSIGNED else None
     if previous is not None and previous != agent_id:
         emit(session, "conversation.unassigned", conversation_id=conversation.id, agent_id=previous, reason=reason)
-    await _give(session, conversation, agent, reason=reason)
+    # The conversation is locked already: never wait for the agent's row here (that would invert the lock
+    # order). Without its lock the agent's place in the fairness order is simply not updated this time.
+    locked = await lock_agent(session, agent_id, skip_locked=True)
+    await _give(session, conversation, agent, reason=reason, stamp=locked is not None)
     if previous is not None and previous != agent_id:
         await drain(session, await skills_of(session, previous))
     return True
@@ -228,20 +234,15 @@ async def keep_or_release(session: AsyncSession, conversation: Conversation) -> 
     """Before a consumer's new message joins an assigned conversation: keep its agent while they are online,
     otherwise put it back at the front of its skill's queue.
 
-    The agent is read under a share lock before the conversation is locked (the lock order above), so an
-    agent going offline at the same moment either sees this conversation assigned and requeues it, or is
-    seen offline here.
+    The conversation is re-read under its row lock. An agent going offline at the same moment requeues their
+    conversations under the same row locks after changing their status, so either it sees this conversation
+    still assigned and requeues it, or this sees it requeued already.
     """
-    agent: Agent | None = None
-    if conversation.agent_id is not None:
-        stmt = (select(Agent).where(Agent.id == conversation.agent_id).with_for_update(read=True)
-                .execution_options(populate_existing=True))
-        agent = (await session.exec(stmt)).scalars().first()
     await session.refresh(conversation, with_for_update=True)
     if conversation.status != ASSIGNED or conversation.agent_id is None:
         return
-    if agent is None or agent.id != conversation.agent_id:  # reassigned meanwhile
-        agent = await session.get(Agent, conversation.agent_id)
+    stmt = select(Agent).where(Agent.id == conversation.agent_id).execution_options(populate_existing=True)
+    agent = (await session.exec(stmt)).scalars().first()
     if agent is None or not _serving(agent):
         reason = "agent_removed" if agent is None or agent.deleted_at else f"agent_{agent.status}"
         await requeue(session, conversation, reason=reason, front=True)
