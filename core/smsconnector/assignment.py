@@ -70,7 +70,7 @@ async def skills_of(session: AsyncSession, agent_id: int) -> list[str]:
 
 
 async def lock_agent(session: AsyncSession, agent_id: int, *, skip_locked: bool = False) -> Agent | None:
-    """The agent's row, locked for update and re-read; ``None`` when absent (or held elsewhere, with ``skip_locked``)."""
+    """The agent's row, locked and re-read; ``None`` when absent (or, with ``skip_locked``, held elsewhere)."""
     stmt = (select(Agent).where(Agent.id == agent_id).with_for_update(skip_locked=skip_locked)
             .execution_options(populate_existing=True))
     return (await session.exec(stmt)).scalars().first()

@@ -70,8 +70,9 @@ def build(endpoints: Sequence[Endpoint]) -> dict[str, Any]:
 
 def _public(operation_id: str, summary: str, schema: dict[str, Any]) -> dict[str, Any]:
     """A GET anyone may call."""
+    content = {"application/json": {"schema": schema}}
     return {"get": {"operationId": operation_id, "summary": summary, "tags": ["meta"], "security": [],
-                    "responses": {"200": {"description": summary, "content": {"application/json": {"schema": schema}}}}}}
+                    "responses": {"200": {"description": summary, "content": content}}}}
 
 
 def _operation(e: Endpoint, refs: dict[Any, Any]) -> dict[str, Any]:

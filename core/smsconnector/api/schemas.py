@@ -7,10 +7,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from ..assignment import AgentStatus
 from ..messages import AGENT_TEXT_LIMIT, CONSUMER_PIECE_LIMIT
 from .endpoints import MAX_ID
 
-AgentStatus = Literal["online", "away", "offline"]
 ConversationStatus = Literal["queued", "assigned", "automated", "closed"]
 SkillName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")]
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
