@@ -91,28 +91,32 @@ async def _free_agent(session: AsyncSession, skill: str) -> Agent | None:
     busy = (select(func.count()).where(Conversation.agent_id == Agent.id, Conversation.status == ASSIGNED)
             .correlate(Agent).scalar_subquery())
     stmt = (
-        select(Agent.id)
+        select(Agent)
         .join(AgentSkill, AgentSkill.agent_id == Agent.id)
         .where(AgentSkill.skill == skill, Agent.status == "online", Agent.deleted_at.is_(None),
                Agent.max_concurrent > busy)
         .order_by(Agent.last_assigned_at.asc().nulls_first(), Agent.id)
+        .with_for_update(of=Agent, skip_locked=True).execution_options(populate_existing=True)
     )
-    for agent_id in (await session.exec(stmt)).scalars().all():
-        agent = await lock_agent(session, agent_id, skip_locked=True)
-        # Re-checked under the lock: the list above may be stale by the time the row is ours.
-        if agent is not None and _serving(agent) and await load(session, agent_id) < agent.max_concurrent:
+    full: list[int] = []
+    while (agent := (await session.exec(stmt.where(Agent.id.not_in(full)).limit(1))).scalars().first()) is not None:
+        assert agent.id is not None
+        # Counted again now that the row is ours: the filter above saw the load as the statement began.
+        if await load(session, agent.id) < agent.max_concurrent:
             return agent
+        full.append(agent.id)
     return None
+
+
+async def _head_id(session: AsyncSession, skill: str) -> int | None:
+    stmt = (select(Conversation.id).where(Conversation.skill == skill, Conversation.status == QUEUED)
+            .order_by(Conversation.queued_at, Conversation.id).limit(1))
+    return (await session.exec(stmt)).scalars().first()
 
 
 async def _queue_head(session: AsyncSession, skill: str) -> Conversation | None:
     """The first conversation in the skill's queue, locked; ``None`` when the queue is empty or its head is busy."""
-    while True:
-        stmt = (select(Conversation.id).where(Conversation.skill == skill, Conversation.status == QUEUED)
-                .order_by(Conversation.queued_at, Conversation.id).limit(1))
-        head_id = (await session.exec(stmt)).scalars().first()
-        if head_id is None:
-            return None
+    while (head_id := await _head_id(session, skill)) is not None:
         locked = (select(Conversation).where(Conversation.id == head_id).with_for_update(skip_locked=True)
                   .execution_options(populate_existing=True))
         head = (await session.exec(locked)).scalars().first()
@@ -120,6 +124,7 @@ async def _queue_head(session: AsyncSession, skill: str) -> Conversation | None:
             return None  # another transaction is changing it and drains when it is done: keep the order
         if head.status == QUEUED and head.skill == skill:
             return head
+    return None
 
 
 async def drain(session: AsyncSession, skills: Iterable[str | None]) -> list[Conversation]:
@@ -151,12 +156,18 @@ async def _give(session: AsyncSession, conversation: Conversation, agent: Agent,
 
 
 async def enqueue(session: AsyncSession, conversation: Conversation, skill: str | None = None) -> None:
-    """Put an unassigned conversation in its skill's queue (at the back, if it is not queued yet) and drain it."""
+    """Put an unassigned conversation in its skill's queue (at the back, if it is not queued yet) and drain it.
+
+    A conversation already waiting there keeps its place; its queue is drained again only if it is the head,
+    the one place a drain stops at while another transaction (this one) holds the row.
+    """
     skill = skill or conversation.skill
     if conversation.status != QUEUED or conversation.skill != skill:
         conversation.skill, conversation.status, conversation.queued_at = skill, QUEUED, utcnow()
         await session.flush()
         emit(session, "conversation.queued", conversation_id=conversation.id, skill=skill, agent_id=None)
+    elif await _head_id(session, skill) != conversation.id:
+        return
     await drain(session, [skill])
 
 
@@ -170,15 +181,23 @@ async def assign(session: AsyncSession, conversation: Conversation, agent_id: in
         log.warning("conversation %s: agent %s does not exist; queueing it instead", conversation.id, agent_id)
         return False
     previous = conversation.agent_id if conversation.status == ASSIGNED else None
+    freed = await _freed(session, conversation)
     if previous is not None and previous != agent_id:
         emit(session, "conversation.unassigned", conversation_id=conversation.id, agent_id=previous, reason=reason)
     # The conversation is locked already: never wait for the agent's row here (that would invert the lock
     # order). Without its lock the agent's place in the fairness order is simply not updated this time.
     locked = await lock_agent(session, agent_id, skip_locked=True)
     await _give(session, conversation, agent, reason=reason, stamp=locked is not None)
-    if previous is not None and previous != agent_id:
-        await drain(session, await skills_of(session, previous))
+    await drain(session, freed if previous != agent_id else [])
     return True
+
+
+async def _freed(session: AsyncSession, conversation: Conversation) -> list[str]:
+    """The queues to drain once this (locked) conversation changes: its agent's skills, whose slot frees up,
+    or its own queue, which a drain may have stopped at while the row was held here."""
+    if conversation.status == ASSIGNED and conversation.agent_id is not None:
+        return await skills_of(session, conversation.agent_id)
+    return [conversation.skill] if conversation.status == QUEUED and conversation.skill else []
 
 
 async def requeue(session: AsyncSession, conversation: Conversation, *, reason: str, front: bool) -> None:
@@ -194,21 +213,20 @@ async def requeue(session: AsyncSession, conversation: Conversation, *, reason: 
 
 async def transfer_to_skill(session: AsyncSession, conversation: Conversation, skill: str) -> None:
     """Hand a conversation to another skill: it joins the back of that queue; its agent's slot frees up."""
-    previous = conversation.agent_id if conversation.status == ASSIGNED else None
+    freed = await _freed(session, conversation)
     conversation.skill = skill
     await requeue(session, conversation, reason="transfer", front=False)
-    await drain(session, [skill, *(await skills_of(session, previous) if previous is not None else [])])
+    await drain(session, [skill, *freed])
 
 
 async def close(session: AsyncSession, conversation: Conversation, *, reason: str) -> None:
     """Close a conversation and let its agent's slot go to the next in line."""
-    was_serving = conversation.agent_id if conversation.status == ASSIGNED else None
+    freed = await _freed(session, conversation)
     conversation.status, conversation.closed_at = CLOSED, utcnow()
     await session.flush()
     emit(session, "conversation.closed", conversation_id=conversation.id, agent_id=conversation.agent_id,
          reason=reason)
-    if was_serving is not None:
-        await drain(session, await skills_of(session, was_serving))
+    await drain(session, freed)
 
 
 async def set_status(session: AsyncSession, agent: Agent, status: AgentStatus) -> None:
@@ -266,8 +284,7 @@ async def close_idle(session: AsyncSession, before: datetime, *, limit: int = 50
     idle = list((await session.exec(stmt)).scalars().all())
     freed: set[str] = set()
     for conversation in idle:
-        if conversation.status == ASSIGNED and conversation.agent_id is not None:
-            freed.update(await skills_of(session, conversation.agent_id))
+        freed.update(await _freed(session, conversation))
         conversation.status, conversation.closed_at = CLOSED, utcnow()
         emit(session, "conversation.closed", conversation_id=conversation.id, agent_id=conversation.agent_id,
              reason="idle")

@@ -147,11 +147,11 @@ async def _apply(
             conversation.context = {**conversation.context, **routing.context}
         if routing.entry_point and not conversation.entry_point:
             conversation.entry_point = routing.entry_point
-    await session.flush()
     if routing.to_agent:
         if routing.agent_id is not None and conversation.agent_id != routing.agent_id:
             if not await assignment.assign(session, conversation, routing.agent_id, reason="routed"):
                 await assignment.enqueue(session, conversation, routing.skill)
         elif conversation.agent_id is None or conversation.status != "assigned":
             await assignment.enqueue(session, conversation, routing.skill)
+    await session.flush()
     return conversation

@@ -146,6 +146,8 @@ async def reply(call: Call) -> MessageOut:
         )
         conversation.last_message_at = utcnow()
         await session.flush()
+        if conversation.status == assignment.QUEUED:  # still waiting: it keeps its place in the queue
+            await assignment.enqueue(session, conversation)
         return message_out(message)[0]
 
 
