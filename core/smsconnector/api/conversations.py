@@ -109,10 +109,10 @@ async def start_conversation(call: Call) -> ConversationDetail:
                                         skill=skill, entry_point=body.entry_point, context=body.context,
                                         status=assignment.AUTOMATED)
             session.add(conversation)
-        conversation.skill, conversation.last_message_at = skill, utcnow()
         await session.flush()
         if conversation.agent_id != me or conversation.status != assignment.ASSIGNED:
             await assignment.assign(session, conversation, me, reason="outbound")
+        conversation.skill, conversation.last_message_at = skill, utcnow()  # after: a queue it left drains
         await outbound.queue(session, provider=conversation.provider, from_number=from_number, to_number=to_number,
                              text=body.text, conversation_id=conversation.id, agent_id=me,
                              message_class="informational")
