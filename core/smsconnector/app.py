@@ -13,16 +13,18 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
-from . import inbound, reassembly, status
+from . import api, assignment, inbound, reassembly, status
 from .auth import Auth
 from .config import Config
 from .errors import PluginError, RequestRejected, SmsConnectorError, TooLarge
 from .events import EventBus
+from .live import LiveEvents
 from .messages import InboundMessage, StatusUpdate, utcnow
 from .metrics import Metrics
 from .plugins import Hooks, PluginInfo, load_plugins
@@ -52,16 +54,19 @@ class App:
         self.auth = Auth(self)
         self.metrics = Metrics()
         self.events.subscribe(self.sender.on_event)
+        self.live = LiveEvents(self)
         self.hooks.configure()
         self.routes: list[BaseRoute] = [
             Route("/webhooks/{provider}/inbound", self._inbound_webhook, methods=["POST"]),
             Route("/webhooks/{provider}/status", self._status_webhook, methods=["POST"]),
             Route("/healthz", self._health, methods=["GET"]),
             Route("/metrics", self._metrics, methods=["GET"]),
+            *api.routes(self),
             *self.hooks.routes(),
         ]
         self._asgi = Starlette(routes=self.routes, lifespan=self._lifespan,
-                               exception_handlers={SmsConnectorError: self._error_response})
+                               exception_handlers={SmsConnectorError: self._error_response,
+                                                   HTTPException: _http_error_response})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._asgi(scope, receive, send)
@@ -87,6 +92,9 @@ class App:
     @contextlib.asynccontextmanager
     async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:
         await self.hooks.startup()
+        async with self.store.transaction() as session:
+            await api.ensure_skills(session, (number.skill for number in self.config.numbers))
+        await self.live.start()
         if self.config.sender.enabled:
             self.sender.start()
         maintenance = asyncio.create_task(self._maintain(), name="smsconnector-maintenance")
@@ -95,17 +103,23 @@ class App:
         finally:
             maintenance.cancel()
             await asyncio.gather(maintenance, return_exceptions=True)
+            await self.live.stop()
             await self.sender.stop()
             await self.hooks.shutdown()
             await self.store.close()
 
     async def _maintain(self) -> None:
-        """Background upkeep: deliver concatenated messages whose missing parts timed out."""
+        """Background upkeep: deliver concatenated messages whose missing parts timed out; drain skill queues."""
         while True:
             try:
                 await self.expire_segments()
             except Exception:
                 log.exception("maintenance failed; trying again")
+            try:
+                async with self.store.transaction() as session:
+                    await assignment.sweep(session)
+            except Exception:
+                log.exception("draining the skill queues failed; trying again")
             await asyncio.sleep(min(5.0, *(p.reassembly_timeout_seconds / 4 for p in self.config.providers.values()))
                                 if self.config.providers else 5.0)
 
@@ -134,7 +148,7 @@ class App:
     async def _webhook(self, request: Request, kind: WebhookKind) -> Response:
         provider = request.path_params["provider"]
         started = time.perf_counter()
-        body = await self._read_body(request)
+        body = await self.read_body(request)
         webhook = WebhookRequest(provider=provider, kind=kind, method=request.method, url=self._request_url(request),
                                  headers=request.headers, body=body,
                                  client=request.client.host if request.client else None)
@@ -167,7 +181,8 @@ class App:
             raise PluginError(provider, "received an event that no plugin normalizes")
         return item
 
-    async def _read_body(self, request: Request) -> bytes:
+    async def read_body(self, request: Request) -> bytes:
+        """The request body; :class:`TooLarge` (413) past ``max_body_bytes``, without reading the rest."""
         limit = self.config.max_body_bytes
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
@@ -213,3 +228,10 @@ class App:
                                 headers=dict(exc.headers))
         log.error("%s %s failed: %s", request.method, request.url.path, exc)
         return JSONResponse({"error": "internal", "detail": str(exc)}, status_code=500)
+
+
+async def _http_error_response(request: Request, exc: Exception) -> Response:
+    """Starlette's own refusals (no such path, method not allowed) in the same JSON shape as ours."""
+    assert isinstance(exc, HTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "rejected")
+    return JSONResponse({"error": code, "detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)

@@ -17,6 +17,9 @@ from .segments import segment
 
 DEMO_NUMBER = "+15555550100"
 DEMO_DATABASE = "smsconnector-demo.db"
+DEMO_AGENT = "Demo agent"
+#: how long a stopping server waits for open requests; live event streams never end on their own
+SHUTDOWN_GRACE_SECONDS = 5
 
 
 def _config(args: argparse.Namespace, overrides: dict[str, Any] | None = None) -> Config:
@@ -35,7 +38,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app = _app(_config(args))
     if args.upgrade:
         app.upgrade_database()
-    uvicorn.run(app, host=args.host, port=args.port, log_level=app.config.log_level, lifespan="on")
+    uvicorn.run(app, host=args.host, port=args.port, log_level=app.config.log_level, lifespan="on",
+                timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS)
     return 0
 
 
@@ -49,18 +53,61 @@ def cmd_demo(args: argparse.Namespace) -> int:
     })
     app = _app(config)
     app.upgrade_database()
+    agent_id, token = asyncio.run(prepare_demo_agent(app))
+    auth = f"-H 'authorization: Bearer {token}'"
     print(f"""smsconnector demo: SQLite at {args.database}, the simulator as provider, brand number {DEMO_NUMBER}.
 
-Text the brand as a consumer would:
+1. Text the brand as a consumer would:
   curl -s {base}/webhooks/simulator/inbound -H 'content-type: application/json' \\
     -d '{{"id": "demo-1", "from": "+14155550123", "to": "{DEMO_NUMBER}", "text": "Hi, is my order on its way?"}}'
-Post it again: it is stored once (the provider-retry case).
-Reply as the brand:       smsconnector send --database {args.database} --to +14155550123 --text 'It ships today.'
-See what was sent:        curl -s {base}/simulator/outbox
-Health:                   curl -s {base}/healthz
+  Post it again: it is stored once (the provider-retry case).
+
+2. Answer as "{DEMO_AGENT}" (agent {agent_id}: skill support, online; a new token on every demo start):
+  Your conversations:  curl -s {base}/api/conversations {auth}
+  Read one:            curl -s {base}/api/conversations/1 {auth}
+  Reply:               curl -s {base}/api/conversations/1/messages {auth} \\
+                         -H 'content-type: application/json' -d '{{"text": "It ships today."}}'
+  Live events:         curl -sN {base}/api/events {auth}
+  (1 is the first conversation's id; take the ids from the list.)
+
+3. See what the consumer's phone received:  curl -s {base}/simulator/outbox
+
+The whole API is described at {base}/openapi.json; health: {base}/healthz
 """, flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", lifespan="on")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", lifespan="on",
+                timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS)
     return 0
+
+
+async def prepare_demo_agent(app: Any) -> tuple[int, str]:
+    """Create the demo agent once (skill ``support``, online) and give it a fresh token: ``(id, token)``.
+
+    Tokens are kept only as digests, so every start issues a new one to print.
+    """
+    from sqlalchemy import select
+
+    from . import assignment
+    from .api import ensure_skills
+    from .auth import new_token, token_digest
+    from .store.models import Agent, AgentSkill
+
+    token = new_token()
+    try:
+        async with app.store.transaction() as session:
+            await ensure_skills(session, ["support"])
+            agent = (await session.exec(select(Agent).where(Agent.name == DEMO_AGENT, Agent.deleted_at.is_(None))
+                                        .order_by(Agent.id))).scalars().first()
+            if agent is None:
+                agent = Agent(name=DEMO_AGENT, max_concurrent=5)
+                session.add(agent)
+                await session.flush()
+            if await session.get(AgentSkill, (agent.id, "support")) is None:
+                session.add(AgentSkill(agent_id=agent.id, skill="support"))
+            agent.token_hash = token_digest(token)
+            await assignment.set_status(session, agent, "online")
+            return agent.id, token
+    finally:
+        await app.store.close()  # the server opens its own connections on its own event loop
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:

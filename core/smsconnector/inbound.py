@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from . import outbound, reassembly
+from . import assignment, outbound, reassembly
 from .decisions import Routing, SegmentPolicy
 from .errors import MessageRejected
 from .events import emit
@@ -136,11 +136,11 @@ def _default_skill(app: App, message: InboundMessage) -> str:
 async def _apply(
     app: App, session: AsyncSession, message: InboundMessage, routing: Routing, conversation: Conversation | None
 ) -> Conversation:
-    """Put the routing decision into the conversation: continue it, or open a new one."""
+    """Put the routing decision into the conversation: continue it, or open a new one; queue or assign it."""
     now = utcnow()
-    if conversation is not None and routing.new_conversation:
-        conversation.status, conversation.closed_at = "closed", now
-        emit(session, "conversation.closed", conversation_id=conversation.id, agent_id=conversation.agent_id)
+    if conversation is not None and routing.new_conversation and conversation.is_open:
+        await assignment.close(session, conversation, reason="new_conversation")
+    if conversation is not None and not conversation.is_open:  # closed now, or meanwhile by another transaction
         conversation = None
     if conversation is None:
         await ensure_consumer(session, message.from_number)
@@ -156,15 +156,11 @@ async def _apply(
             conversation.context = {**conversation.context, **routing.context}
         if routing.entry_point and not conversation.entry_point:
             conversation.entry_point = routing.entry_point
-    assigned = False
     if routing.to_agent:
         if routing.agent_id is not None and conversation.agent_id != routing.agent_id:
-            conversation.agent_id, conversation.status, conversation.assigned_at = routing.agent_id, "assigned", now
-            assigned = True
-        elif conversation.agent_id is None and conversation.status != "queued":
-            conversation.skill = routing.skill or conversation.skill
-            conversation.status, conversation.queued_at = "queued", now
+            if not await assignment.assign(session, conversation, routing.agent_id, reason="routed"):
+                await assignment.enqueue(session, conversation, routing.skill)
+        elif conversation.agent_id is None or conversation.status != "assigned":
+            await assignment.enqueue(session, conversation, routing.skill)
     await session.flush()
-    if assigned:
-        emit(session, "conversation.assigned", conversation_id=conversation.id, agent_id=conversation.agent_id)
     return conversation

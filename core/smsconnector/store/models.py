@@ -61,6 +61,18 @@ class Agent(SQLModel, table=True):
     token_hash: str | None = Field(default=None, max_length=64, unique=True)
     last_assigned_at: datetime | None = _when(default=None, nullable=True)
     created_at: datetime = _when(default_factory=utcnow)
+    #: set when an administrator removes the agent; the row stays so that history keeps its author
+    deleted_at: datetime | None = _when(default=None, nullable=True)
+
+
+class Skill(SQLModel, table=True):
+    """Something agents can serve; conversations wait in a skill's queue until an agent with it is free."""
+
+    __tablename__ = "skills"
+
+    name: str = Field(max_length=100, primary_key=True)
+    description: str = Field(default="", max_length=500)
+    created_at: datetime = _when(default_factory=utcnow)
 
 
 class AgentSkill(SQLModel, table=True):
@@ -76,7 +88,12 @@ class Conversation(SQLModel, table=True):
     """A consumer and a brand number talking, from the first message until it is closed."""
 
     __tablename__ = "conversations"
-    __table_args__ = (Index("ix_conversations_open", "consumer_number", "brand_number", "status"),)
+    __table_args__ = (
+        Index("ix_conversations_open", "consumer_number", "brand_number", "status"),
+        # the head of a skill's queue; conversations idle past the router's timeout
+        Index("ix_conversations_queue", "skill", "status", "queued_at"),
+        Index("ix_conversations_idle", "status", "last_message_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     consumer_number: str = Field(max_length=20)
@@ -195,3 +212,22 @@ class DeliveryPart(SQLModel, table=True):
     status: str = Field(max_length=16)
     error_code: str | None = Field(default=None, max_length=32)
     updated_at: datetime = _when(default_factory=utcnow)
+
+
+class EventRecord(SQLModel, table=True):
+    """An event agent clients are told about, kept for a while so a reconnecting client can catch up.
+
+    Written in the transaction that made the change; the id orders them and is the SSE event id.
+    """
+
+    __tablename__ = "events"
+    # AUTOINCREMENT on SQLite too: ids are never reused after pruning, or a client's Last-Event-ID would lie.
+    __table_args__ = (Index("ix_events_agent", "agent_id", "id"), {"sqlite_autoincrement": True})
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=50)
+    #: the agent the event concerns; ``None`` for events only administrators see
+    agent_id: int | None = None
+    conversation_id: int | None = None
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = _when(default_factory=utcnow, index=True)

@@ -1,0 +1,162 @@
+"""An API endpoint is declared once, with its roles and models, and becomes both a route and its OpenAPI entry.
+
+Every request is checked in the same order: the bearer token (401), the role (403), the path ids (404),
+then the handler checks the caller may touch what the path names (403, 404), then reads the query and body
+(400 for a body that is not JSON, 422 for one that breaks the model), and may refuse with 409 or 422.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ..auth import Principal, Role
+from ..errors import Malformed, NotFound, RequestRejected
+
+if TYPE_CHECKING:
+    from ..app import App
+
+#: path ids are 32-bit on every database; anything larger names nothing
+MAX_ID = 2**31 - 1
+
+
+class InvalidRequest(RequestRejected):
+    """The request's query or body does not match what the endpoint takes."""
+
+    status = 422
+    code = "invalid_request"
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One authenticated API request.
+
+    The query and body are parsed up front, but a refusal of them is raised only when the handler reads
+    ``query`` or ``body``: handlers read them after checking the caller may touch the resource, so a
+    caller without the right gets 403 whatever they sent.
+    """
+
+    app: App
+    request: Request
+    principal: Principal
+    parsed_query: BaseModel | RequestRejected | None = None
+    parsed_body: BaseModel | RequestRejected | None = None
+
+    def param(self, name: str) -> Any:
+        return self.request.path_params[name]
+
+    @property
+    def admin(self) -> bool:
+        return self.principal.role == "admin"
+
+    @property
+    def query(self) -> Any:
+        return _unwrap(self.parsed_query)
+
+    @property
+    def body(self) -> Any:
+        return _unwrap(self.parsed_body)
+
+
+def _unwrap(parsed: BaseModel | RequestRejected | None) -> Any:
+    if isinstance(parsed, RequestRejected):
+        raise parsed
+    return parsed
+
+
+Handler = Callable[[Call], Awaitable[BaseModel | Response | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    method: str
+    path: str  #: with Starlette convertors: ``/api/agents/{agent_id:int}``
+    handler: Handler
+    roles: tuple[Role, ...]
+    summary: str
+    tag: str
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    response: type[BaseModel] | None = None
+    status: int = 200
+    errors: tuple[int, ...] = ()  #: refusals beyond the ones every endpoint of its shape has
+    media_type: str = "application/json"
+
+    @property
+    def openapi_path(self) -> str:
+        return re.sub(r"{(\w+):\w+}", r"{\1}", self.path)
+
+    @property
+    def path_params(self) -> list[tuple[str, str]]:
+        """``(name, convertor)`` of each path parameter."""
+        return [(name, kind or "str") for name, kind in re.findall(r"{(\w+)(?::(\w+))?}", self.path)]
+
+    @property
+    def error_statuses(self) -> list[int]:
+        statuses = {401, 403, *self.errors}
+        if self.path_params:
+            statuses.add(404)
+        if self.query is not None:
+            statuses.add(422)
+        if self.body is not None:
+            statuses.update((400, 413, 422))
+        return sorted(statuses)
+
+    def route(self, app: App) -> Route:
+        async def run(request: Request) -> Response:
+            principal = await app.auth.require(request, *self.roles)
+            for name, kind in self.path_params:
+                if kind == "int" and not 1 <= request.path_params[name] <= MAX_ID:
+                    raise NotFound(f"no {name.removesuffix('_id')} {request.path_params[name]}")
+            call = Call(app, request, principal,
+                        parsed_query=_parsed(self.query, dict(request.query_params)) if self.query else None,
+                        parsed_body=await _body(app, self.body, request) if self.body else None)
+            result = await self.handler(call)
+            if result is None:
+                return Response(status_code=self.status)
+            if isinstance(result, Response):
+                return result
+            return JSONResponse(result.model_dump(mode="json", by_alias=True), status_code=self.status)
+
+        return Route(self.path, run, methods=[self.method], name=f"{self.method} {self.openapi_path}")
+
+
+#: every endpoint of the API, in declaration order (filled as the resource modules are imported)
+ENDPOINTS: list[Endpoint] = []
+
+
+def endpoint(method: str, path: str, *, roles: tuple[Role, ...], summary: str, tag: str,
+             **options: Any) -> Callable[[Handler], Handler]:
+    """Declare an API endpoint."""
+
+    def register(handler: Handler) -> Handler:
+        ENDPOINTS.append(Endpoint(method, path, handler, roles, summary, tag, **options))
+        return handler
+
+    return register
+
+
+def _parsed(model: type[BaseModel], data: Any) -> BaseModel | RequestRejected:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        # Only where and what, never the input: a body may carry message text.
+        problems = [f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()[:5]]
+        return InvalidRequest("; ".join(problems))
+
+
+async def _body(app: App, model: type[BaseModel], request: Request) -> BaseModel | RequestRejected:
+    raw = await app.read_body(request)  # too large: refused at once, nothing more is read
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, ValueError):
+        return Malformed("the body must be a JSON object")
+    return _parsed(model, data)
