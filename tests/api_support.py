@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import httpx
+
 from smsconnector.app import App
 from smsconnector.testing import BRAND_NUMBER, LiveServer
 

@@ -11,6 +11,7 @@ from typing import Any, Self
 
 import httpx
 import pytest
+
 from smsconnector.api import events as events_api
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
+
 from smsconnector.testing import BRAND_NUMBER
 
 from .api_support import CONSUMERS, Desk, api_app, bearer

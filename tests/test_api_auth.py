@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
+
 from smsconnector.api import ENDPOINTS, Endpoint
 
 from .api_support import ADMIN_TOKEN, Desk, api_app, bearer, snapshot

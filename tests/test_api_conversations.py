@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
+
 from smsconnector import Verdict, hookimpl
 from smsconnector.messages import AGENT_TEXT_LIMIT, CONSUMER_PIECE_LIMIT
 from smsconnector.testing import BRAND_NUMBER

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
+
 from smsconnector.testing import BRAND_NUMBER
 
 from .api_support import ADMIN_TOKEN, Desk, api_app, bearer

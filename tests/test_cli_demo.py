@@ -8,6 +8,7 @@ import shlex
 import httpx
 import pytest
 import uvicorn
+
 from smsconnector import cli
 
 from .helpers import eventually

@@ -112,3 +112,23 @@ def test_a_reply_that_cannot_be_queued_never_costs_the_consumer_message(make_app
     [stored] = db.rows("SELECT direction, body, notes FROM messages")
     assert (stored["direction"], stored["body"]) == ("inbound", consumer_text("x")["text"])
     assert "automatic reply from chatty not sent: message is 1601 characters" in stored["notes"]
+
+
+@both_databases
+def test_a_status_report_faster_than_the_recorded_send_is_held_then_applied(make_app, live_server, db):
+    app = make_app(plugins={"simulator": {"auto_deliver": False}})
+    server = live_server(app)
+    # The simulator numbers its sends SIM00000001, ...: report on the first before it exists, as a fast
+    # provider's callback can reach us before the sender has stored the provider's id.
+    early = httpx.post(f"{server.url}/webhooks/simulator/status", json={"id": "SIM00000001", "status": "delivered"})
+    assert early.status_code == 200 and db.count("held_statuses") == 1
+
+    async def reply() -> int:
+        async with app.store.transaction() as session:
+            return (await outbound.queue(session, provider="simulator", from_number=BRAND_NUMBER,
+                                         to_number=CONSUMER, text="Hello")).id
+
+    reply_id = server.call(reply)
+
+    assert eventually(lambda: db.scalar("SELECT status FROM messages WHERE id = :id", id=reply_id) == "delivered")
+    assert db.count("held_statuses") == 0

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import insert, select, text
+
 from smsconnector import live
 from smsconnector.messages import CONSUMER_PIECE_LIMIT, utcnow
 from smsconnector.store.models import EventRecord
-from sqlalchemy import insert, select, text
 
 from .api_support import ADMIN_TOKEN, Desk, api_app
 from .sse_client import EventStream, quick_keepalive  # noqa: F401  (fixture)

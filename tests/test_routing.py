@@ -13,9 +13,10 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import update
+
 from smsconnector.messages import utcnow
 from smsconnector.store.models import Conversation
-from sqlalchemy import update
 
 from .api_support import BILLING_NUMBER, Desk, api_app
 

@@ -118,7 +118,7 @@ def _changes(statuses: Sequence[DeliveryStatus]) -> list[DeliveryStatus]:
 
 
 @both_databases
-def test_a_receipt_for_an_unknown_ticket_changes_nothing(make_app, db) -> None:
+def test_a_receipt_for_an_unknown_ticket_is_held_and_changes_no_message(make_app, db) -> None:
     app = make_app()
 
     async def scenario() -> Message | None:
@@ -130,7 +130,7 @@ def test_a_receipt_for_an_unknown_ticket_changes_nothing(make_app, db) -> None:
 
     before = db.snapshot()
     assert asyncio.run(scenario()) is None
-    assert db.snapshot() == {**before, "messages": 1}
+    assert db.snapshot() == {**before, "messages": 1, "held_statuses": 1}
     assert db.scalar("SELECT status FROM messages") == "sent"
 
 

@@ -34,6 +34,8 @@ from .store.models import OutboxEntry, SegmentGroup
 from .webhooks import WebhookKind, WebhookRequest
 
 log = logging.getLogger(__name__)
+#: how long a status report for an unknown message is kept in case its send is recorded late
+HELD_STATUS_LIFETIME = timedelta(days=1)
 
 
 class App:
@@ -109,10 +111,12 @@ class App:
             await self.store.close()
 
     async def _maintain(self) -> None:
-        """Background upkeep: deliver concatenated messages whose missing parts timed out; drain skill queues."""
+        """Background upkeep: timed-out concatenated messages, early status reports, and the skill queues."""
         while True:
             try:
                 await self.expire_segments()
+                async with self.store.transaction() as session:
+                    await status.release_all(self, session, forget_after=HELD_STATUS_LIFETIME)
             except Exception:
                 log.exception("maintenance failed; trying again")
             try:

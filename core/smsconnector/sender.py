@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import delete, or_, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from . import status
 from .decisions import ConsentSignal, Verdict
 from .errors import PermanentSendError, RetryableSendError, UnknownProvider
 from .events import Event, emit
@@ -219,6 +220,8 @@ class Sender:
             await session.exec(delete(OutboxEntry).where(OutboxEntry.id == row.id))
             emit(session, "message.status", message_id=message.id, conversation_id=message.conversation_id,
                  agent_id=message.agent_id, status=message.status, error_code=None)
+            await session.flush()
+            await status.release(self.app, session, row.provider, result.provider_message_id)
 
     async def _finish(self, session: AsyncSession, row: OutboxEntry, status: DeliveryStatus,
                       code: str | None, reason: str) -> None:

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from .errors import Malformed
 from .events import emit
-from .messages import DeliveryStatus, StatusUpdate, utcnow
-from .store.models import DeliveryPart, Message
+from .messages import DeliveryStatus, SegmentInfo, StatusUpdate, utcnow
+from .store.models import DeliveryPart, HeldStatus, Message
 
 if TYPE_CHECKING:
     from .app import App
@@ -30,8 +31,9 @@ async def apply(app: App, session: AsyncSession, update: StatusUpdate) -> Messag
                                  Message.provider_message_id == update.provider_message_id).with_for_update()
     message = (await session.exec(stmt)).scalars().first()
     if message is None:
-        # Answered 2xx all the same: the provider would otherwise retry a receipt we can never place.
-        log.warning("status for unknown %s message %s", update.provider, update.provider_message_id)
+        # Most likely the provider reported faster than the sender recorded its id: hold the report for
+        # release(); it is answered 2xx all the same, as a provider would retry it for nothing.
+        await hold(session, update)
         return None
     new, code, reason = update.status, update.error_code, update.error_message
     if update.segment is not None:
@@ -46,6 +48,55 @@ async def apply(app: App, session: AsyncSession, update: StatusUpdate) -> Messag
     assert message.id is not None
     await app.hooks.status_recorded(update, message.id, session)
     return message
+
+
+async def hold(session: AsyncSession, update: StatusUpdate) -> None:
+    """Keep a report whose message is not known (yet) until :func:`release` can apply it."""
+    seg = update.segment
+    session.add(HeldStatus(
+        provider=update.provider, provider_message_id=update.provider_message_id, status=update.status.value,
+        error_code=update.error_code, error_message=update.error_message,
+        sequence=seg.sequence if seg else None, total=seg.total if seg else None, received_at=utcnow(),
+    ))
+    log.info("holding a %s report for %s message %s until its send is recorded", update.status.value,
+             update.provider, update.provider_message_id)
+
+
+async def release(app: App, session: AsyncSession, provider: str, provider_message_id: str) -> int:
+    """Apply the reports held for a message whose provider id was just recorded; how many."""
+    held = (await session.exec(
+        select(HeldStatus).where(HeldStatus.provider == provider,
+                                 HeldStatus.provider_message_id == provider_message_id).order_by(HeldStatus.id)
+    )).scalars().all()
+    for row in held:
+        segment = SegmentInfo(reference=0, total=row.total, sequence=row.sequence) if row.total else None
+        await apply(app, session, StatusUpdate(
+            provider=row.provider, provider_message_id=row.provider_message_id, status=DeliveryStatus(row.status),
+            error_code=row.error_code, error_message=row.error_message, segment=segment, occurred_at=row.received_at,
+        ))
+        await session.delete(row)
+    return len(held)
+
+
+async def release_all(app: App, session: AsyncSession, *, forget_after: timedelta) -> int:
+    """Apply every held report whose message is now known; forget those unmatched for ``forget_after``.
+
+    The sender releases a message's reports when it records the id; this sweep catches a report that
+    committed just after that release looked (two replicas), and bounds the table.
+    """
+    known = (await session.exec(
+        select(HeldStatus.provider, HeldStatus.provider_message_id).distinct().join(
+            Message, (Message.provider == HeldStatus.provider)
+            & (Message.provider_message_id == HeldStatus.provider_message_id))
+    )).all()
+    applied = 0
+    for provider, provider_message_id in known:
+        applied += await release(app, session, provider, provider_message_id)
+    stale = delete(HeldStatus).where(HeldStatus.received_at < utcnow() - forget_after)
+    forgotten = (await session.exec(stale)).rowcount
+    if forgotten:
+        log.warning("forgot %d status reports for messages never recorded", forgotten)
+    return applied
 
 
 _FAILED = (DeliveryStatus.FAILED, DeliveryStatus.UNDELIVERED)

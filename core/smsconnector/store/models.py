@@ -120,7 +120,11 @@ class Message(SQLModel, table=True):
 
     __tablename__ = "messages"
     # One row per provider message: a provider's retry of the same id is refused here, on every replica.
-    __table_args__ = (UniqueConstraint("provider", "provider_message_id", name="uq_messages_provider_id"),)
+    __table_args__ = (
+        UniqueConstraint("provider", "provider_message_id", name="uq_messages_provider_id"),
+        # The compliance gate asks "has this consumer texted this number lately?" before every send.
+        Index("ix_messages_from_to_created", "from_number", "to_number", "created_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     conversation_id: int | None = Field(default=None, foreign_key="conversations.id", index=True)
@@ -231,3 +235,24 @@ class EventRecord(SQLModel, table=True):
     conversation_id: int | None = None
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = _when(default_factory=utcnow, index=True)
+
+
+class HeldStatus(SQLModel, table=True):
+    """A provider's status report that arrived before the send it reports on was recorded.
+
+    A provider may call back within milliseconds of accepting a message, before the sender has stored the
+    provider's id; the report waits here and is applied as soon as the id is known.
+    """
+
+    __tablename__ = "held_statuses"
+    __table_args__ = (Index("ix_held_statuses_provider_id", "provider", "provider_message_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    provider: str = Field(max_length=50)
+    provider_message_id: str = Field(max_length=100)
+    status: str = Field(max_length=16)
+    error_code: str | None = Field(default=None, max_length=32)
+    error_message: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    sequence: int | None = None
+    total: int | None = None
+    received_at: datetime = _when(default_factory=utcnow, index=True)
