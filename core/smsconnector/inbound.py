@@ -160,6 +160,9 @@ async def _apply(
         if routing.agent_id is not None and conversation.agent_id != routing.agent_id:
             if not await assignment.assign(session, conversation, routing.agent_id, reason="routed"):
                 await assignment.enqueue(session, conversation, routing.skill)
+        elif conversation.status == "queued":
+            # Already waiting: it keeps its skill and its place; a later entry point adds context, not a requeue.
+            await assignment.enqueue(session, conversation)
         elif conversation.agent_id is None or conversation.status != "assigned":
             await assignment.enqueue(session, conversation, routing.skill)
     await session.flush()
