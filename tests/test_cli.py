@@ -111,3 +111,14 @@ def _healthy(base: str) -> bool:
         return httpx.get(f"{base}/healthz").status_code == 200
     except httpx.TransportError:
         return False
+
+
+def test_serving_an_unmigrated_database_stops_with_what_to_run(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SMSCONNECTOR_")}
+    env["SMSCONNECTOR_DATABASE_URL"] = f"sqlite:///{tmp_path / 'fresh.db'}"
+
+    result = subprocess.run([sys.executable, "-m", "smsconnector.cli", "serve", "--port", str(free_port())],
+                            env=env, capture_output=True, text=True, timeout=60)
+
+    assert result.returncode != 0
+    assert "needs" in result.stderr and "run `smsconnector db upgrade`" in result.stderr

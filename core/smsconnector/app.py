@@ -30,6 +30,7 @@ from .metrics import Metrics
 from .plugins import Hooks, PluginInfo, load_plugins
 from .sender import Sender
 from .store import Store
+from .store.db import pending_migrations
 from .store.models import OutboxEntry, SegmentGroup
 from .webhooks import WebhookKind, WebhookRequest
 
@@ -93,6 +94,11 @@ class App:
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:
+        pending = await asyncio.to_thread(pending_migrations, self.store.sync_url, self.hooks.migrations())
+        if pending:
+            raise SmsConnectorError(
+                f"the database at {self.store.sync_url.render_as_string(hide_password=True)} needs {pending} "
+                "migration(s): run `smsconnector db upgrade` (or `smsconnector serve --upgrade`)")
         await self.hooks.startup()
         async with self.store.transaction() as session:
             await api.ensure_skills(session, (number.skill for number in self.config.numbers))

@@ -122,6 +122,22 @@ class Store:
             engine.dispose()
 
 
+def pending_migrations(sync_url: URL, extra_locations: Iterable[Path] = ()) -> int:
+    """How many migrations the database at ``sync_url`` still needs (blocking)."""
+    from alembic.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config(extra_locations))
+    engine = create_engine(sync_url)
+    try:
+        with engine.connect() as connection:
+            current = MigrationContext.configure(connection).get_current_heads()
+    finally:
+        engine.dispose()
+    # what `alembic upgrade heads` would run (alembic's own plan, dependencies between branches included)
+    return len(script._upgrade_revs("heads", current))
+
+
 def alembic_config(extra_locations: Iterable[Path] = ()) -> Any:
     """An Alembic configuration over the host's revisions and the given plugin revision folders."""
     from alembic.config import Config as AlembicConfig

@@ -74,7 +74,7 @@ class Database:
     def snapshot(self) -> dict[str, int]:
         """Row counts of every table the host writes: compare before and after to show nothing changed."""
         tables = ("consumers", "conversations", "messages", "outbox", "segment_groups", "segment_parts",
-                  "delivery_parts", "held_statuses")
+                  "delivery_parts", "held_statuses", "agents", "agent_skills", "skills", "events")
         return {t: self.count(t) for t in tables}
 
     def close(self) -> None:
