@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import enum
+import functools
 import logging
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -34,27 +35,38 @@ def _insert(session: AsyncSession) -> Any:
     return postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
 
 
-async def insert_once(session: AsyncSession, message: InboundMessage, **columns: Any) -> int | None:
+async def insert_once(session: AsyncSession, message: InboundMessage) -> int | None:
     """Insert the message row unless the provider already delivered it; its id, or ``None`` for a duplicate.
 
     ``ON CONFLICT DO NOTHING`` on the (provider, provider message id) constraint makes this safe across
     replicas and concurrent retries, without aborting the surrounding transaction.
     """
     now = utcnow()
-    values = dict(
+    connection = await session.connection()
+    result = await connection.execute(_insert_message(connection.dialect.name), dict(
         direction="inbound", provider=message.provider, provider_message_id=message.provider_message_id,
         from_number=message.from_number, to_number=message.to_number, body=message.text,
         media=[{"url": m.url, "content_type": m.content_type} for m in message.media],
         message_class="conversational", status=DeliveryStatus.RECEIVED.value, num_segments=message.num_segments,
         incomplete=message.incomplete, notes=[], details=dict(message.details), created_at=now, updated_at=now,
-    )
-    values.update(columns)
-    stmt = (
-        _insert(session)(Message).values(**values)
-        .on_conflict_do_nothing(index_elements=["provider", "provider_message_id"])
-        .returning(Message.id)
-    )
-    return (await session.exec(stmt)).scalar_one_or_none()
+    ))
+    return result.scalar_one_or_none()
+
+
+@functools.cache
+def _insert_message(dialect: str) -> Any:
+    # Built once per dialect: constructing the statement per message cost more than running it.
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table = Message.__table__
+    return (insert(table).on_conflict_do_nothing(index_elements=["provider", "provider_message_id"])
+            .returning(table.c.id))
+
+
+_COMPLETE_MESSAGE = (
+    update(Message.__table__).where(Message.__table__.c.id == bindparam("message_id"))
+    .values(conversation_id=bindparam("conversation_id"), handled_by=bindparam("handled_by"),
+            notes=bindparam("notes"))
+)
 
 
 async def open_conversation(session: AsyncSession, consumer: str, brand: str) -> Conversation | None:
@@ -121,8 +133,9 @@ async def store(app: App, session: AsyncSession, message: InboundMessage) -> Out
             # The consumer's message is kept whatever happens to an automatic reply to it.
             log.warning("automatic reply from %s not queued: %s", routing.handled_by, exc.reason)
             notes.append(f"automatic reply from {routing.handled_by} not sent: {exc.reason}")
-    await session.exec(update(Message).where(Message.id == message_id).values(
-        conversation_id=conversation.id, handled_by=routing.handled_by, notes=notes))
+    connection = await session.connection()
+    await connection.execute(_COMPLETE_MESSAGE, dict(message_id=message_id, conversation_id=conversation.id,
+                                                     handled_by=routing.handled_by, notes=notes))
     emit(session, "message.received", message_id=message_id, conversation_id=conversation.id,
          agent_id=conversation.agent_id, skill=conversation.skill)
     return Outcome.STORED

@@ -48,6 +48,9 @@ class GroupCommit:
         assert self._queue is not None
         while True:
             batch = [await self._queue.get()]
+            # Let the callers that became ready with this one enqueue too: woken callers resume one by one,
+            # and draining at once would commit them one at a time.
+            await asyncio.sleep(0)
             while len(batch) < self._max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             await self._commit(batch)
