@@ -186,8 +186,15 @@ def entry_point_names() -> list[str]:
     return [ep.name for ep in entry_points(group="smsconnector")]
 
 
-def host_config(folder: Path, database_url: str, *, fake_twilio: str | None = None, rate: float = 0) -> Path:
+def host_config(folder: Path, database_url: str, *, fake_twilio: str | None = None, rate: float = 0,
+                numbers: tuple[str, ...] = (BRAND,)) -> Path:
     path = folder / "smsconnector.toml"
+    listed = "".join(f"""
+[[numbers]]
+number = "{number}"
+provider = "twilio"
+skill = "support"
+""" for number in numbers)
     path.write_text(f"""
 database_url = "{database_url}"
 public_url = "{PUBLIC_URL}"
@@ -195,12 +202,7 @@ log_level = "warning"
 
 [sender]
 default_rate_per_second = {rate}
-
-[[numbers]]
-number = "{BRAND}"
-provider = "twilio"
-skill = "support"
-
+{listed}
 [plugins]
 disabled = {sorted(set(entry_point_names()) & UNMEASURED)!r}
 
@@ -208,6 +210,11 @@ disabled = {sorted(set(entry_point_names()) & UNMEASURED)!r}
 account_sid = "{ACCOUNT_SID}"
 auth_token = "{AUTH_TOKEN}"
 {f'api_base_url = "{fake_twilio}"' if fake_twilio else ""}
+
+# The outbound runs reply to numbers that never texted: the consent rule is not what is measured
+# (the gate's checks still run for every message).
+[plugins.compliance.consent]
+conversational = "none"
 """)
     return path
 
@@ -225,7 +232,7 @@ def database(kind: str, folder: Path) -> Iterator[str]:
         yield url
 
 
-def count(database_url: str, sql: str) -> int:
+def count_rows(database_url: str, sql: str) -> int:
     url = database_url.replace("postgresql://", "postgresql+psycopg://", 1)
     engine = create_engine(url)
     try:
@@ -273,7 +280,7 @@ def inbound_rows(kind: str, ceiling: Load, args: argparse.Namespace, work: Path)
             load = wrk(server.url + "/webhooks/twilio/inbound", bodies, connections=args.connections,
                        seconds=args.seconds)
             time.sleep(1)  # requests wrk left in flight when it stopped still commit
-            stored = count(url, "SELECT count(*) FROM messages WHERE direction = 'inbound'")
+            stored = count_rows(url, "SELECT count(*) FROM messages WHERE direction = 'inbound'")
             answered = load.requests - load.errors
             # wrk counts the replies it read before stopping; a few more may have committed: stored >= answered.
             rows.append(Row(
@@ -287,8 +294,8 @@ def inbound_rows(kind: str, ceiling: Load, args: argparse.Namespace, work: Path)
             storm = wrk(server.url + "/webhooks/twilio/inbound", retries, connections=args.connections,
                         seconds=args.seconds / 2)
             time.sleep(1)
-            again = count(url, "SELECT count(*) FROM messages WHERE direction = 'inbound'")
-            twice = count(url, "SELECT count(*) - count(DISTINCT provider_message_id) FROM messages "
+            again = count_rows(url, "SELECT count(*) FROM messages WHERE direction = 'inbound'")
+            twice = count_rows(url, "SELECT count(*) - count(DISTINCT provider_message_id) FROM messages "
                                "WHERE direction = 'inbound'")
             rows.append(Row(
                 f"duplicate storm, {kind}", f"{storm.requests_per_second:,.0f} req/s, p99 {storm.p99_ms:.1f} ms",
@@ -299,15 +306,92 @@ def inbound_rows(kind: str, ceiling: Load, args: argparse.Namespace, work: Path)
     return rows
 
 
+SENDERS = tuple(f"+1555555{n:04d}" for n in range(100, 110))
+
+
+def wrk_fake(url: str, *, connections: int, seconds: float) -> Load:
+    """The baseline for sending: Messages.json creates posted straight to the fake, as fast as wrk can."""
+    from base64 import b64encode
+
+    basic = b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode()
+    out = subprocess.run(
+        [ensure_wrk(), "-t2", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency", "-s",
+         str(HERE / "post.lua"), "-H", f"Authorization: Basic {basic}", url],
+        check=True, capture_output=True, text=True).stdout
+    return Load(float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1]),  # type: ignore[index]
+                _ms(re.search(r"^\s+50%\s+(\S+)", out, re.M)[1]),  # type: ignore[index]
+                _ms(re.search(r"^\s+99%\s+(\S+)", out, re.M)[1]),  # type: ignore[index]
+                int(re.search(r"(\d+) requests in", out)[1]), 0)  # type: ignore[index]
+
+
+def accepted_window(database_url: str) -> tuple[int, int, float, dict[str, float]]:
+    """(accepted, distinct provider ids, seconds from first to last acceptance, per-sender rate)."""
+    url = database_url.replace("postgresql://", "postgresql+psycopg://", 1)
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT from_number, provider_message_id, updated_at FROM messages "
+                                     "WHERE direction = 'outbound' AND provider_message_id IS NOT NULL")).all()
+    finally:
+        engine.dispose()
+    from datetime import datetime
+
+    def when(value: object) -> float:
+        return (value if isinstance(value, datetime) else datetime.fromisoformat(str(value))).timestamp()
+
+    times = sorted(when(r[2]) for r in rows)
+    per_sender: dict[str, list[float]] = {}
+    for r in rows:
+        per_sender.setdefault(r[0], []).append(when(r[2]))
+    rates = {k: (len(v) - 1) / (max(v) - min(v)) for k, v in per_sender.items() if len(v) > 1 and max(v) > min(v)}
+    return len(rows), len({r[1] for r in rows}), (times[-1] - times[0]) if len(times) > 1 else 0.0, rates
+
+
+def outbound_rows(args: argparse.Namespace, work: Path) -> list[Row]:
+    rows: list[Row] = []
+    fake_env = {"FAKE_TWILIO_ACCOUNT_SID": ACCOUNT_SID, "FAKE_TWILIO_AUTH_TOKEN": AUTH_TOKEN}
+    with Server(uvicorn_argv("fake_twilio:app"), env=fake_env, cwd=HERE, health="/") as fake:
+        base = wrk_fake(f"{fake.url}/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json", connections=args.connections,
+                        seconds=args.seconds / 2)
+        rows.append(Row("outbound baseline: creates posted straight to the fake Twilio",
+                        f"{base.requests_per_second:,.0f} msg/s, p99 {base.p99_ms:.1f} ms", "", "100%"))
+        runs = [("throttling off", 0.0, args.outbound), ("throttling on, 10 segments/s per number", 10.0,
+                                                         int(10 * len(SENDERS) * max(3.0, args.seconds / 2)))]
+        for label, rate, count in runs:
+            folder = Path(tempfile.mkdtemp(dir=work))
+            url = f"sqlite:///{folder / 'bench.db'}"
+            config = host_config(folder, url, fake_twilio=fake.url, rate=rate, numbers=SENDERS)
+            subprocess.run([PYTHON, "-m", "smsconnector.cli", "--config", str(config), "db", "upgrade"], check=True,
+                           capture_output=True)
+            subprocess.run([PYTHON, str(HERE / "queue_replies.py"), str(config), str(count), ",".join(SENDERS)],
+                           check=True, capture_output=True)
+            with host(config, folder):
+                deadline = time.monotonic() + 600
+                while count_rows(url, "SELECT count(*) FROM outbox") and time.monotonic() < deadline:
+                    time.sleep(0.5)
+            accepted, distinct, seconds, rates = accepted_window(url)
+            rate_seen = (accepted - 1) / seconds if seconds else 0.0
+            check = f"{'ok' if accepted == distinct == count else 'MISMATCH'}: {accepted:,} accepted of {count:,}"
+            if rate:
+                fastest = max(rates.values(), default=0.0)
+                check += f", fastest number {fastest:.1f}/s ({'ok' if fastest <= rate * 1.1 else 'OVER'} <= {rate:g})"
+            rows.append(Row(f"outbound to the fake Twilio, sqlite, {label}", f"{rate_seen:,.0f} msg/s",
+                            f"{base.requests_per_second:,.0f} msg/s",
+                            f"{rate_seen / base.requests_per_second:.0%}", check))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="shorter runs")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=None)
     parser.add_argument("--messages", type=int, default=None, help="distinct inbound messages prepared per run")
+    parser.add_argument("--outbound", type=int, default=None, help="agent replies drained per outbound run")
     args = parser.parse_args()
     args.seconds = args.seconds or (5.0 if args.quick else 15.0)
     args.messages = args.messages or (30_000 if args.quick else 100_000)
+    args.outbound = args.outbound or (2_000 if args.quick else 10_000)
 
     work = Path(tempfile.mkdtemp(prefix="smsconnector-bench-"))
     rows: list[Row] = []
@@ -326,6 +410,7 @@ def main() -> None:
             rows += inbound_rows("postgres", ceiling, args, work)
         else:
             rows.append(Row("inbound, postgres", "skipped", check=str(postgres_available())))
+        rows += outbound_rows(args, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
