@@ -8,10 +8,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from smsconnector.testing import BRAND_NUMBER
+from smsconnector.testing import BRAND_NUMBER, eventually
 
 from .api_support import CONSUMERS, Desk, api_app, bearer
-from .helpers import eventually
 from .sse_client import EventStream, quick_keepalive  # noqa: F401  (fixture)
 
 both_databases = pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)

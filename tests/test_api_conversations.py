@@ -7,10 +7,9 @@ import pytest
 
 from smsconnector import Verdict, hookimpl
 from smsconnector.messages import AGENT_TEXT_LIMIT, CONSUMER_PIECE_LIMIT
-from smsconnector.testing import BRAND_NUMBER
+from smsconnector.testing import BRAND_NUMBER, eventually
 
 from .api_support import BILLING_NUMBER, CONSUMERS, Desk, api_app, snapshot
-from .helpers import eventually
 
 both_databases = pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
 

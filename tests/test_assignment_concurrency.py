@@ -14,10 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from smsconnector.testing import BRAND_NUMBER
+from smsconnector.testing import BRAND_NUMBER, eventually
 
 from .api_support import ADMIN_TOKEN, Desk, api_app, bearer
-from .helpers import eventually
 
 both_databases = pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
 _ids = itertools.count(1)

@@ -12,9 +12,7 @@ import sys
 import httpx
 
 from smsconnector.cli import main
-from smsconnector.testing import Database
-
-from .helpers import eventually
+from smsconnector.testing import Database, eventually
 
 
 def test_segments_reports_encoding_count_and_the_characters_forcing_ucs2(capsys):

@@ -10,8 +10,7 @@ import pytest
 import uvicorn
 
 from smsconnector import cli
-
-from .helpers import eventually
+from smsconnector.testing import eventually
 
 
 def _curl_paths(output: str) -> dict[str, tuple[str, dict[str, str], str | None]]:

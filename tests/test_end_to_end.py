@@ -8,9 +8,7 @@ import httpx
 import pytest
 
 from smsconnector import Routing, hookimpl, outbound
-from smsconnector.testing import BRAND_NUMBER
-
-from .helpers import eventually
+from smsconnector.testing import BRAND_NUMBER, eventually
 
 CONSUMER = "+14155550123"
 both_databases = pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)

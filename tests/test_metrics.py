@@ -6,9 +6,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from smsconnector import outbound
-from smsconnector.testing import BRAND_NUMBER
-
-from .helpers import eventually
+from smsconnector.testing import BRAND_NUMBER, eventually
 
 
 def samples(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

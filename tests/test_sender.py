@@ -20,10 +20,8 @@ from smsconnector import (
 )
 from smsconnector.messages import utcnow
 from smsconnector.sender import KeyedLocks, backoff, decide
-from smsconnector.testing import BRAND_NUMBER
+from smsconnector.testing import BRAND_NUMBER, eventually
 from smsconnector.throttle import Throttle
-
-from .helpers import eventually
 
 CONSUMER = "+14155550123"
 

@@ -19,7 +19,7 @@ Fixtures:
 - ``live_server``: serves an app with uvicorn on a loopback port over real HTTP; stopped after the test.
 - ``db``: a synchronous view of the test database for counting rows.
 
-Checks: ``assert_declines_other_providers(plugin, app)``.
+Helpers: ``assert_declines_other_providers(plugin, app)``; ``eventually(probe, timeout=...)`` polls until true.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from __future__ import annotations
 from .checks import assert_declines_other_providers
 from .database import Database, postgres_available, postgres_url
 from .fixtures import BRAND_NUMBER, app_defaults, database_url, db, live_server, make_app
+from .polling import eventually
 from .server import LiveServer
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "assert_declines_other_providers",
     "database_url",
     "db",
+    "eventually",
     "live_server",
     "make_app",
     "postgres_available",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from smsconnector.testing import BRAND_NUMBER
+from smsconnector.testing import BRAND_NUMBER, eventually
 
 from .adkeywords_support import (
     ADMIN,
@@ -15,7 +15,6 @@ from .adkeywords_support import (
     at_work,
     beside_siblings,
     both_databases,
-    eventually,
     snapshot,
 )
 

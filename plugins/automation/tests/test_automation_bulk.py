@@ -5,9 +5,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from smsconnector.testing import BRAND_NUMBER
+from smsconnector.testing import BRAND_NUMBER, eventually
 
-from .automation_support import AUTH, TOKEN, alone, as_json, both_databases, eventually, record_consent
+from .automation_support import AUTH, TOKEN, alone, as_json, both_databases, record_consent
 
 RECIPIENTS = ["+14155550123", "+14155550124", "+12125550100"]
 

@@ -10,7 +10,7 @@ from sqlalchemy import update
 
 from smsconnector import outbound
 from smsconnector.messages import utcnow
-from smsconnector.testing import BRAND_NUMBER
+from smsconnector.testing import BRAND_NUMBER, eventually
 from smsconnector_automation.models import AutomationSend
 from smsconnector_automation.settings import DEFAULT_AUTO_REPLY
 
@@ -23,7 +23,6 @@ from .automation_support import (
     at_work,
     beside_siblings,
     both_databases,
-    eventually,
     record_consent,
 )
 

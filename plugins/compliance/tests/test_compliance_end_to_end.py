@@ -5,29 +5,19 @@ from __future__ import annotations
 import csv
 import io
 import json
-import time
-from collections.abc import Callable
 from typing import Any, TypeVar
 
 import httpx
 import pytest
 
 from smsconnector import outbound
-from smsconnector.testing import BRAND_NUMBER
+from smsconnector.testing import BRAND_NUMBER, eventually
 
 CONSUMER = "+13055550142"
 ADMIN = {"authorization": "Bearer admintoken"}
 both_databases = pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
 T = TypeVar("T")
 
-
-def eventually(probe: Callable[[], T], timeout: float = 10.0) -> T:
-    deadline = time.monotonic() + timeout
-    while not (value := probe()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout}s; last value: {value!r}")
-        time.sleep(0.02)
-    return value
 
 
 def text(server: Any, sid: str, body: str) -> None:

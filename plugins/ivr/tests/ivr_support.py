@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable
 from importlib.metadata import entry_points
 from itertools import combinations
 from typing import Any, TypeVar
@@ -65,17 +63,6 @@ def beside_siblings(mine: str) -> pytest.MarkDecorator:
     cases.append(pytest.param("postgres", (), id="postgres-alone"))
     return pytest.mark.parametrize(("database_url", "siblings"), cases, indirect=["database_url"])
 
-
-def eventually(probe: Callable[[], T], *, timeout: float = 10.0, interval: float = 0.02) -> T:
-    """Poll ``probe`` until it returns something truthy; fail with its last value after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    value = probe()
-    while not value:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s; last value: {value!r}")
-        time.sleep(interval)
-        value = probe()
-    return value
 
 
 def snapshot(db: Database) -> dict[str, int]:

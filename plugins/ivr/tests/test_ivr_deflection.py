@@ -8,11 +8,11 @@ import httpx
 from sqlalchemy import update
 
 from smsconnector.messages import utcnow
-from smsconnector.testing import BRAND_NUMBER
+from smsconnector.testing import BRAND_NUMBER, eventually
 from smsconnector_ivr.models import Deflection
 from smsconnector_ivr.settings import DEFAULT_TEMPLATE
 
-from .ivr_support import AUTH, CALLER, TOKEN, alone, as_json, at_work, beside_siblings, both_databases, eventually
+from .ivr_support import AUTH, CALLER, TOKEN, alone, as_json, at_work, beside_siblings, both_databases
 
 BILLING_TEXT = "Thanks for calling Acme billing. Reply here and a billing agent will take it from there."
 SETTINGS = {"token": TOKEN, "templates": {"billing": BILLING_TEXT}}

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import pytest
 
 from smsconnector.app import App
-from smsconnector.testing import BRAND_NUMBER
+from smsconnector.testing import BRAND_NUMBER, eventually
 from smsconnector_openmarket.fake import FakeOpenMarket
 
 T = TypeVar("T")
@@ -32,17 +31,6 @@ def openmarket_app(make_app: Callable[..., App], fake: FakeOpenMarket) -> Callab
 
     return make
 
-
-def eventually(probe: Callable[[], T], *, timeout: float = 10.0) -> T:
-    """Poll ``probe`` until it returns something truthy; fail with its last value after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    value = probe()
-    while not value:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s; last value: {value!r}")
-        time.sleep(0.02)
-        value = probe()
-    return value
 
 
 @pytest.fixture(name="eventually")

@@ -6,7 +6,9 @@ import logging
 
 import pytest
 
-from .twilio_support import AUTH_TOKEN, BRAND, CONSUMER, INBOUND, eventually, payload, post_signed, queue_reply
+from smsconnector.testing import eventually
+
+from .twilio_support import AUTH_TOKEN, BRAND, CONSUMER, INBOUND, payload, post_signed, queue_reply
 
 both_databases = pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
 REPLY = "It ships today, tracking to follow."

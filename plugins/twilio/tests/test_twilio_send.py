@@ -12,6 +12,7 @@ from smsconnector.decisions import ConsentSignal, Verdict
 from smsconnector.errors import PermanentSendError, RetryableSendError
 from smsconnector.messages import Media, OutboundMessage
 from smsconnector.plugins import hookimpl
+from smsconnector.testing import eventually
 from smsconnector_twilio.fake import (
     INVALID_TO,
     NOT_MOBILE,
@@ -24,7 +25,7 @@ from smsconnector_twilio.fake import (
 from smsconnector_twilio.send import MessageSender, classify
 from smsconnector_twilio.settings import Settings
 
-from .twilio_support import ACCOUNT_SID, AUTH_TOKEN, BRAND, CONSUMER, eventually, queue_reply
+from .twilio_support import ACCOUNT_SID, AUTH_TOKEN, BRAND, CONSUMER, queue_reply
 
 both_databases = pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
 SERVICE = "MG" + "11" * 16

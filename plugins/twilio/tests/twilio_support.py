@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl
@@ -58,17 +57,6 @@ def post_signed(server_url: str, path: str, body: bytes, *, public_url: str = PU
         sent[SIGNATURE_SETTINGS_HEADER] = f"key=webhooks_sharedkey_test,algorithm={shared_key_algorithm}"
     return httpx.post(server_url + path, content=body, headers=sent)
 
-
-def eventually(probe: Callable[[], T], *, timeout: float = 10.0, interval: float = 0.02) -> T:
-    """Poll ``probe`` until it returns something truthy; fail with its last value after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    value = probe()
-    while not value:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s; last value: {value!r}")
-        time.sleep(interval)
-        value = probe()
-    return value
 
 
 def queue_reply(server: Any, app: Any, *, to: str = CONSUMER, text: str = "It ships today.",

@@ -1,4 +1,4 @@
-"""Small helpers shared by the host's tests."""
+"""Waiting for something asynchronous to happen, with a deadline rather than a sleep."""
 
 from __future__ import annotations
 
