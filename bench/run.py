@@ -258,6 +258,39 @@ def host(config: Path, folder: Path) -> Server:
     return Server(uvicorn_argv("smsconnector.asgi:app"), env={"SMSCONNECTOR_CONFIG": str(config)}, cwd=folder)
 
 
+class RssSampler:
+    """Samples a server's resident memory twice a second while load runs."""
+
+    def __init__(self, server: Server) -> None:
+        import threading
+
+        self.server = server
+        self.samples: list[tuple[float, int, int]] = []
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._done.wait(0.5):
+            self.samples.append((time.monotonic(), *self.server.rss_kib()))
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def summary(self) -> tuple[int, int, int]:
+        """RSS (KiB) at half time and at the end of the run, and the peak."""
+        if len(self.samples) < 2:
+            return 1, 1, 1
+        return self.samples[len(self.samples) // 2][1], self.samples[-1][1], max(s[2] for s in self.samples)
+
+
 # -- the table -------------------------------------------------------------------------------------------
 
 
@@ -276,9 +309,10 @@ def inbound_rows(kind: str, ceiling: Load, args: argparse.Namespace, work: Path)
     with database(kind, folder) as url:
         config = host_config(folder, url)
         bodies = signed_inbound(folder / "inbound.txt", args.messages, prefix="SM" + kind[:2])
-        with host(config, folder) as server:
+        with host(config, folder) as server, RssSampler(server) as memory:
             load = wrk(server.url + "/webhooks/twilio/inbound", bodies, connections=args.connections,
                        seconds=args.seconds)
+            memory.stop()
             time.sleep(1)  # requests wrk left in flight when it stopped still commit
             stored = count_rows(url, "SELECT count(*) FROM messages WHERE direction = 'inbound'")
             answered = load.requests - load.errors
@@ -289,6 +323,11 @@ def inbound_rows(kind: str, ceiling: Load, args: argparse.Namespace, work: Path)
                 f"{load.requests_per_second / ceiling.requests_per_second:.0%}",
                 f"{'ok' if stored >= answered else 'LOST'}: {stored:,} stored, {answered:,} answered 2xx, "
                 f"{load.errors} errors"))
+            half, end, peak = memory.summary()
+            rows.append(Row(f"memory of the host, inbound {kind}", f"RSS {half / 1024:,.0f} MiB at half time, "
+                            f"{end / 1024:,.0f} MiB at the end, peak {peak / 1024:,.0f} MiB", "",
+                            f"{(end - half) / half:+.1%} over the second half",
+                            f"{'flat' if end <= half * 1.1 else 'GROWS'} (target: within 10%)"))
             retries = signed_inbound(folder / "retries.txt", args.messages, prefix="SM" + kind[:2],
                                      only=stored_sids(url))
             storm = wrk(server.url + "/webhooks/twilio/inbound", retries, connections=args.connections,
