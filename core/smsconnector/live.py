@@ -109,6 +109,7 @@ class LiveEvents:
         self._wake = asyncio.Event()
         self._high = 0
         self._missing: dict[int, float] = {}  # id -> when it was first missed (loop time)
+        self._polling = asyncio.Lock()  # two polls at once would both hand out the rows they both read
         self._tasks: list[asyncio.Task[None]] = []
         app.events.subscribe(self._on_commit)
 
@@ -148,7 +149,11 @@ class LiveEvents:
             return (await session.exec(stmt)).scalars().all()
 
     async def poll(self) -> int:
-        """Read the rows committed since the last poll and hand them out; how many."""
+        """Read the rows committed since the last poll and hand them out, each once; how many."""
+        async with self._polling:
+            return await self._poll()
+
+    async def _poll(self) -> int:
         loop = asyncio.get_running_loop()
         stmt = select(EventRecord).where(or_(EventRecord.id > self._high, EventRecord.id.in_(list(self._missing))))
         async with self.app.store.session() as session:
