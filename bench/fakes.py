@@ -14,11 +14,11 @@ from collections import defaultdict
 from typing import Any
 from urllib.parse import parse_qsl
 
-from smsconnector_openmarket.fake import FakeOpenMarket
-from smsconnector_twilio.fake import FakeTwilio
+from harness import ACCOUNT_SID, AUTH_TOKEN, OPENMARKET
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from harness import ACCOUNT_SID, AUTH_TOKEN, OPENMARKET
+from smsconnector_openmarket.fake import FakeOpenMarket
+from smsconnector_twilio.fake import FakeTwilio
 
 LATENCY = float(os.environ.get("FAKE_LATENCY", "0"))
 

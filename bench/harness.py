@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
 from smsconnector.testing.database import Database
 
 HERE = Path(__file__).parent
@@ -100,21 +101,41 @@ class Server:
 PROFILE_DIR: Path | None = None
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Busy:
+    """How much of one core a process used while a block ran (filled in when the block ends)."""
+
+    share: float = 0.0
+
+    def __str__(self) -> str:
+        return f"host CPU {self.share:.0%}"
+
+
 @contextlib.contextmanager
-def profiled(pid: int, name: str) -> Iterator[None]:
-    """Sample ``pid`` with py-spy while the block runs, into ``PROFILE_DIR/name.txt`` (collapsed stacks)."""
-    if PROFILE_DIR is None:
-        yield
-        return
-    spy = shutil.which("py-spy") or str(Path(PYTHON).parent / "py-spy")
-    PROFILE_DIR.mkdir(parents=True, exist_ok=True)
-    process = subprocess.Popen([spy, "record", "-p", str(pid), "-f", "raw", "-r", "100", "--nonblocking", "-o",
+def watched(pid: int, name: str) -> Iterator[Busy]:
+    """Measure ``pid``'s CPU share while the block runs; with ``PROFILE_DIR`` set, also sample it with py-spy
+    into ``PROFILE_DIR/name.txt`` (collapsed stacks, one line per stack: read them with ``profile.py``)."""
+    busy = Busy()
+    spy: subprocess.Popen[bytes] | None = None
+    if PROFILE_DIR is not None:
+        PROFILE_DIR.mkdir(parents=True, exist_ok=True)
+        spy = subprocess.Popen([shutil.which("py-spy") or str(Path(PYTHON).parent / "py-spy"), "record", "-p",
+                                str(pid), "-f", "raw", "-r", "100", "--gil", "-o",
                                 str(PROFILE_DIR / f"{name}.txt")], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    cpu, wall = cpu_seconds(pid), time.monotonic()
     try:
-        yield
+        yield busy
     finally:
-        process.send_signal(signal.SIGINT)
-        process.wait(timeout=60)
+        busy.share = (cpu_seconds(pid) - cpu) / (time.monotonic() - wall)
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(timeout=60)
 
 
 def uvicorn_argv(app: str) -> list[str]:

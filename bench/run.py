@@ -37,6 +37,7 @@ from harness import (
     OPENMARKET,
     PUBLIC_URL,
     PYTHON,
+    Busy,
     Db,
     Load,
     RssSampler,
@@ -46,16 +47,17 @@ from harness import (
     host_config,
     migrate,
     post_json,
-    profiled,
     replay_line,
     uvicorn_argv,
+    watched,
     wrk,
     wrk_once,
     wrk_plain,
 )
+from twilio.request_validator import RequestValidator
+
 from smsconnector.segments import split_for_concatenation
 from smsconnector_openmarket.fake import FakeOpenMarket
-from twilio.request_validator import RequestValidator
 
 BRAND = "+15555550100"
 SENDERS = tuple(f"+1555555{n:04d}" for n in range(100, 110))
@@ -153,25 +155,26 @@ def inbound_rows(kind: str, ceiling: Load, args: argparse.Namespace, work: Path)
         bodies = write_lines(folder / "inbound.txt", [line for _, line in made])
         db = Db(url)
         with host(config, folder) as server:
-            with profiled(server.pid, f"inbound-{kind}"):
+            with watched(server.pid, f"inbound-{kind}") as busy:
                 load = wrk(server.url, bodies, connections=args.connections, seconds=args.seconds)
                 stored = db.wait_quiet(inbound)  # wrk stops with requests in flight: they still commit
             answered = load.requests - load.errors
             # wrk counts the replies it read before stopping; a few more may have committed: stored >= answered.
             rows.append(Row(
-                f"inbound, {kind}", _rate(load), f"{ceiling.requests_per_second:,.0f} req/s",
+                f"inbound, {kind}", f"{_rate(load)}, {busy}", f"{ceiling.requests_per_second:,.0f} req/s",
                 _ratio(load.requests_per_second, ceiling.requests_per_second),
                 f"{_ok(stored >= answered, 'LOST')}: {stored:,} stored, {answered:,} answered 2xx, "
                 f"{load.errors} errors"))
             kept = {r["provider_message_id"] for r in db.rows("SELECT provider_message_id FROM messages")}
             retries = write_lines(folder / "retries.txt", [line for sid, line in made if sid in kept])
-            with profiled(server.pid, f"storm-{kind}"):
+            with watched(server.pid, f"storm-{kind}") as storm_busy:
                 storm = wrk(server.url, retries, connections=args.connections, seconds=args.seconds / 2)
                 again = db.wait_quiet(inbound)
             twice = db.scalar("SELECT count(*) - count(DISTINCT provider_message_id) FROM messages "
                               "WHERE direction = 'inbound'")
             rows.append(Row(
-                f"duplicate storm, {kind}", _rate(storm), f"{ceiling.requests_per_second:,.0f} req/s",
+                f"duplicate storm, {kind}", f"{_rate(storm)}, {storm_busy}",
+                f"{ceiling.requests_per_second:,.0f} req/s",
                 _ratio(storm.requests_per_second, ceiling.requests_per_second),
                 f"{_ok(again == stored and twice == 0, 'STORED TWICE')}: {again - stored} new rows from "
                 f"{storm.requests - storm.errors:,} retries, {storm.errors} errors"))
@@ -201,11 +204,11 @@ def fake_baseline(provider: str, latency: float, seconds: float) -> Load:
                          seconds=seconds, headers={"Authorization": f"Basic {basic}"})
 
 
-def twilio_library_rate(seconds: float) -> float:
-    """Messages a second the official library alone sends to the fake, from SENDS_IN_FLIGHT threads."""
-    with fake_provider("twilio", 0) as fake:
-        out = subprocess.run([PYTHON, str(HERE / "twilio_library.py"), fake.url, str(SENDS_IN_FLIGHT), str(seconds)],
-                             check=True, capture_output=True, text=True, cwd=HERE).stdout
+def client_alone_rate(provider: str, seconds: float) -> float:
+    """Messages a second the plugin's own client alone sends to its fake, SENDS_IN_FLIGHT at a time."""
+    with fake_provider(provider, 0) as fake:
+        out = subprocess.run([PYTHON, str(HERE / "client_alone.py"), provider, fake.url, str(SENDS_IN_FLIGHT),
+                              str(seconds)], check=True, capture_output=True, text=True, cwd=HERE).stdout
     found = json.loads(out)
     return float(found["messages"]) / float(found["seconds"])
 
@@ -250,7 +253,8 @@ def seed(provider: str, consumers: int, work: Path, args: argparse.Namespace) ->
         db.close()
     if len(assigned) != consumers:
         raise RuntimeError(f"seeding assigned {len(assigned)} conversations of {consumers}")
-    return Seeded(provider, folder / "bench.db", numbers, [(r["id"], tokens[r["agent_id"]], r["brand_number"]) for r in assigned])
+    return Seeded(provider, folder / "bench.db", numbers,
+                  [(r["id"], tokens[r["agent_id"]], r["brand_number"]) for r in assigned])
 
 
 def reply_lines(seeded: Seeded, count: int, numbers: int | None = None) -> list[str]:
@@ -276,6 +280,8 @@ class Drained:
     arrived: dict[str, list[float]]  #: at the fake: arrival times by sender number
     max_in_flight: int
     seconds: float  #: from the first reply queued (or, drain only, the first acceptance) to the last acceptance
+    busy: Busy  #: the host while it sent (and, end to end, took the replies too)
+    api_busy: Busy | None = None  #: the host while it took the replies, sender off
     samples: RssSampler | None = None
 
     @property
@@ -308,16 +314,18 @@ def drain(name: str, seeded: Seeded, count: int, *, latency: float, rate: float,
     db = Db(url)
     accepted_sql = "SELECT count(*) FROM messages WHERE direction = 'outbound' AND provider_message_id IS NOT NULL"
     with fake_provider(seeded.provider, latency) as fake:
-        fakes = {"fake_twilio" if seeded.provider == "twilio" else "fake_openmarket": fake.url}
+        twilio, openmarket = (fake.url, None) if seeded.provider == "twilio" else (None, fake.url)
+
+        def config(sender: bool) -> Path:
+            return host_config(folder, url, numbers=seeded.numbers, rate=rate, sender=sender, fake_twilio=twilio,
+                               fake_openmarket=openmarket)
+
         if phased:
-            with host(host_config(folder, url, numbers=seeded.numbers, rate=rate, sender=False, **fakes),
-                      folder) as server:
-                with profiled(server.pid, f"{name}-api"):
-                    api = wrk_once(server.url, lines, connections=args.connections, limit=300)
-        config = host_config(folder, url, numbers=seeded.numbers, rate=rate, **fakes)
-        with host(config, folder) as server, \
+            with host(config(sender=False), folder) as server, watched(server.pid, f"{name}-api") as api_busy:
+                api = wrk_once(server.url, lines, connections=args.connections, limit=300)
+        with host(config(sender=True), folder) as server, \
                 (RssSampler(server.pid, lambda: db.scalar(accepted_sql)) if sample else nullcontext()) as sampler, \
-                profiled(server.pid, name):
+                watched(server.pid, name) as busy:
             if not phased:
                 api = wrk_once(server.url, lines, connections=args.connections, limit=300)
             db.wait_quiet("SELECT count(*) FROM outbox", until=0, limit=600)
@@ -334,10 +342,10 @@ def drain(name: str, seeded: Seeded, count: int, *, latency: float, rate: float,
         distinct=db.scalar("SELECT count(DISTINCT provider_message_id) FROM messages WHERE direction = 'outbound'"),
         left=db.scalar("SELECT count(*) FROM outbox"), arrived=arrivals["by_sender"],
         max_in_flight=arrivals["max_in_flight"], seconds=_seconds(times["last_accepted"]) - _seconds(start),
-        samples=sampler)
+        busy=busy, samples=sampler)
     db.close()
     if phased:
-        drained.api = api
+        drained.api, drained.api_busy = api, api_busy
     return drained
 
 
@@ -359,27 +367,28 @@ def outbound_rows(ceiling: Load, args: argparse.Namespace, work: Path) -> tuple[
     rows.append(Row("outbound baseline: Messages.json posted straight to the fake Twilio (no latency), "
                     f"{SENDS_IN_FLIGHT} connections", f"{base.requests_per_second:,.0f} msg/s, "
                     f"p99 {base.p99_ms:.1f} ms", "", "100%"))
-    library = twilio_library_rate(args.seconds / 2)
-    rows.append(Row(f"the official twilio library alone to the fake Twilio, {SENDS_IN_FLIGHT} threads, one process",
-                    f"{library:,.0f} msg/s", f"{base.requests_per_second:,.0f} msg/s",
-                    _ratio(library, base.requests_per_second)))
+    library = client_alone_rate("twilio", args.seconds / 2)
+    rows.append(Row(f"the official twilio library alone (as the plugin sets it up) to the fake Twilio, "
+                    f"{SENDS_IN_FLIGHT} threads, one process", f"{library:,.0f} msg/s",
+                    f"{base.requests_per_second:,.0f} msg/s", _ratio(library, base.requests_per_second)))
     seeded = seed("twilio", args.consumers, work, args)
     n = args.outbound
 
     phased = drain("drain-twilio", seeded, n, latency=0, rate=0, phased=True, args=args, work=work)
     assert phased.api is not None
     rows.append(Row(f"agent replies queued through the API (sender off), sqlite, {n:,} to "
-                    f"{args.consumers:,} conversations", _rate(phased.api), f"{ceiling.requests_per_second:,.0f} req/s",
+                    f"{args.consumers:,} conversations", f"{_rate(phased.api)}, {phased.api_busy}",
+                    f"{ceiling.requests_per_second:,.0f} req/s",
                     _ratio(phased.api.requests_per_second, ceiling.requests_per_second),
                     f"{_ok(phased.queued == n and phased.api.errors == 0)}: {phased.queued:,} queued, "
                     f"{phased.api.errors} errors"))
     rows.append(Row("outbox drain alone to the fake Twilio (no latency), sqlite, throttling off",
-                    f"{phased.rate:,.0f} msg/s", f"{base.requests_per_second:,.0f} msg/s",
+                    f"{phased.rate:,.0f} msg/s, {phased.busy}", f"{base.requests_per_second:,.0f} msg/s",
                     _ratio(phased.rate, base.requests_per_second), phased.check(n)))
 
     both = drain("end-to-end-twilio", seeded, n, latency=0, rate=0, phased=False, args=args, work=work, sample=True)
     rows.append(Row("outbound end to end (API and sender at once) to the fake Twilio (no latency), sqlite, "
-                    "throttling off", f"{both.rate:,.0f} msg/s from first queued to last accepted",
+                    "throttling off", f"{both.rate:,.0f} msg/s from first queued to last accepted, {both.busy}",
                     f"{base.requests_per_second:,.0f} msg/s", _ratio(both.rate, base.requests_per_second),
                     both.check(n)))
 
@@ -387,9 +396,10 @@ def outbound_rows(ceiling: Load, args: argparse.Namespace, work: Path) -> tuple[
     latency_ms = f"{REALISTIC_LATENCY * 1000:.0f} ms"
     rows.append(Row(f"outbound baseline: the fake Twilio answering in {latency_ms}, {SENDS_IN_FLIGHT} connections",
                     f"{slow_base.requests_per_second:,.0f} msg/s, p99 {slow_base.p99_ms:.1f} ms", "", "100%"))
-    slow = drain("end-to-end-twilio-latency", seeded, n, latency=REALISTIC_LATENCY, rate=0, phased=False, args=args, work=work)
+    slow = drain("end-to-end-twilio-latency", seeded, n, latency=REALISTIC_LATENCY, rate=0, phased=False, args=args,
+                 work=work)
     rows.append(Row(f"outbound end to end to the fake Twilio answering in {latency_ms}, sqlite, throttling off",
-                    f"{slow.rate:,.0f} msg/s, {slow.max_in_flight} sends in flight at most",
+                    f"{slow.rate:,.0f} msg/s, {slow.max_in_flight} sends in flight at most, {slow.busy}",
                     f"{slow_base.requests_per_second:,.0f} msg/s", _ratio(slow.rate, slow_base.requests_per_second),
                     slow.check(n)))
 
@@ -411,10 +421,14 @@ def outbound_rows(ceiling: Load, args: argparse.Namespace, work: Path) -> tuple[
     rows.append(Row(f"outbound baseline: MTs posted straight to the fake OpenMarket (no latency), "
                     f"{SENDS_IN_FLIGHT} connections", f"{om_base.requests_per_second:,.0f} msg/s, "
                     f"p99 {om_base.p99_ms:.1f} ms", "", "100%"))
+    om_client = client_alone_rate("openmarket", args.seconds / 2)
+    rows.append(Row(f"the OpenMarket plugin's httpx client alone to the fake OpenMarket, {SENDS_IN_FLIGHT} sends in "
+                    "flight (its pool: 20 connections), one process", f"{om_client:,.0f} msg/s",
+                    f"{om_base.requests_per_second:,.0f} msg/s", _ratio(om_client, om_base.requests_per_second)))
     om_seeded = seed("openmarket", args.consumers, work, args)
     om = drain("end-to-end-openmarket", om_seeded, n, latency=0, rate=0, phased=False, args=args, work=work)
     rows.append(Row("outbound end to end to the fake OpenMarket (no latency), sqlite, throttling off",
-                    f"{om.rate:,.0f} msg/s from first queued to last accepted",
+                    f"{om.rate:,.0f} msg/s from first queued to last accepted, {om.busy}",
                     f"{om_base.requests_per_second:,.0f} msg/s", _ratio(om.rate, om_base.requests_per_second),
                     om.check(n)))
     return rows, both
@@ -465,7 +479,7 @@ def reassembly_rows(kind: str, ceiling: Load, args: argparse.Namespace, work: Pa
         migrate(config)
         db = Db(url)
         with host(config, folder) as server:
-            with profiled(server.pid, f"reassembly-{kind}"):
+            with watched(server.pid, f"reassembly-{kind}") as busy:
                 load = wrk_once(server.url, lines, connections=args.connections, limit=600)
                 db.wait_quiet("SELECT count(*) FROM messages WHERE direction = 'inbound'")
         stored = db.rows("SELECT provider_message_id, body, incomplete FROM messages "
@@ -480,7 +494,7 @@ def reassembly_rows(kind: str, ceiling: Load, args: argparse.Namespace, work: Pa
     rows.append(Row(
         f"reassembly: {len(texts):,} OpenMarket messages of 3-5 parts ({len(bodies):,} parts, shuffled), {kind}",
         f"{parts_per_second:,.0f} parts/s, {len(texts) / load.seconds:,.0f} messages/s, p50 {load.p50_ms:.1f} ms, "
-        f"p99 {load.p99_ms:.1f} ms", f"{ceiling.requests_per_second:,.0f} req/s",
+        f"p99 {load.p99_ms:.1f} ms, {busy}", f"{ceiling.requests_per_second:,.0f} req/s",
         _ratio(parts_per_second, ceiling.requests_per_second),
         f"{_ok(good, 'WRONG')}: {exact:,} of {len(texts):,} stored once with the exact text, {len(stored):,} stored, "
         f"{incomplete} incomplete, {open_groups} groups open, {load.errors} errors"))
@@ -515,7 +529,7 @@ def memory_rows(args: argparse.Namespace, work: Path) -> list[Row]:
     db = Db(url)
     inbound = "SELECT count(*) FROM messages WHERE direction = 'inbound'"
     with host(config, folder) as server, RssSampler(server.pid, lambda: db.scalar(inbound)) as sampler, \
-            profiled(server.pid, "memory-inbound"):
+            watched(server.pid, "memory-inbound"):
         load = wrk_once(server.url, lines, connections=args.connections, limit=args.memory_limit)
         done = db.wait_quiet(inbound)
         time.sleep(3)  # the host idle after the run: what it keeps
@@ -556,11 +570,11 @@ def main() -> None:
     args = parser.parse_args()
     args.seconds = args.seconds or (5.0 if args.quick else 15.0)
     args.messages = args.messages or (30_000 if args.quick else 100_000)
-    args.outbound = args.outbound or (500 if args.quick else 3_000)
+    args.outbound = args.outbound or (500 if args.quick else 2_000)
     args.consumers = args.consumers or (200 if args.quick else 1_000)
     args.throttled_seconds = 3.0 if args.quick else 8.0
-    args.memory_messages = args.memory_messages or (5_000 if args.quick else 100_000)
-    args.memory_limit = args.memory_limit or (90.0 if args.quick else 330.0)
+    args.memory_messages = args.memory_messages or (4_000 if args.quick else 100_000)
+    args.memory_limit = args.memory_limit or (90.0 if args.quick else 300.0)
     harness.PROFILE_DIR = args.profile
     only = set(args.only or ["inbound", "outbound", "reassembly", "memory"])
 
