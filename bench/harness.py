@@ -53,6 +53,8 @@ class Server:
     cwd: Path | None = None
     port: int = field(default_factory=free_port)
     health: str = "/healthz"
+    #: serves ``GET /bench/statements`` (``host_app.py``)
+    counts_sql: bool = False
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -78,6 +80,10 @@ class Server:
                     return self
             time.sleep(0.1)
         raise RuntimeError(f"{argv} did not become healthy")
+
+    def statements(self) -> dict[str, int]:
+        """The SQL statements (by first word) and commits the host has run so far."""
+        return dict(httpx.get(self.url + "/bench/statements", timeout=10).json()) if self.counts_sql else {}
 
     def rss_kib(self) -> tuple[int, int]:
         """(current RSS, peak RSS) of the server process, in KiB."""
@@ -109,18 +115,30 @@ def cpu_seconds(pid: int) -> float:
 
 @dataclass
 class Busy:
-    """How much of one core a process used while a block ran (filled in when the block ends)."""
+    """What a server did while a block ran (filled in when the block ends): its share of one core, and for
+    the host the SQL statements and commits it ran."""
 
     share: float = 0.0
+    sql: dict[str, int] = field(default_factory=dict)
 
     def __str__(self) -> str:
         return f"host CPU {self.share:.0%}"
 
+    def per(self, count: int, what: str = "message") -> str:
+        """Statements and commits per ``what``, e.g. '9.0 SQL (5.0 SELECT), 1.00 commits per message'."""
+        if not count or not self.sql:
+            return ""
+        statements = sum(v for k, v in self.sql.items() if k != "COMMIT")
+        selects = self.sql.get("SELECT", 0)
+        return (f"{statements / count:.1f} SQL ({selects / count:.1f} SELECT), "
+                f"{self.sql.get('COMMIT', 0) / count:.2f} commits per {what}")
+
 
 @contextlib.contextmanager
-def watched(pid: int, name: str) -> Iterator[Busy]:
-    """Measure ``pid``'s CPU share while the block runs; with ``PROFILE_DIR`` set, also sample it with py-spy
-    into ``PROFILE_DIR/name.txt`` (collapsed stacks, one line per stack: read them with ``profile.py``)."""
+def watched(server: Server, name: str) -> Iterator[Busy]:
+    """Measure the server's CPU share (and SQL) while the block runs; with ``PROFILE_DIR`` set, also sample it
+    with py-spy into ``PROFILE_DIR/name.txt`` (collapsed stacks: read them with ``profile.py``)."""
+    pid = server.pid
     busy = Busy()
     spy: subprocess.Popen[bytes] | None = None
     if PROFILE_DIR is not None:
@@ -128,11 +146,12 @@ def watched(pid: int, name: str) -> Iterator[Busy]:
         spy = subprocess.Popen([shutil.which("py-spy") or str(Path(PYTHON).parent / "py-spy"), "record", "-p",
                                 str(pid), "-f", "raw", "-r", "100", "--gil", "-o",
                                 str(PROFILE_DIR / f"{name}.txt")], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    cpu, wall = cpu_seconds(pid), time.monotonic()
+    sql, cpu, wall = server.statements(), cpu_seconds(pid), time.monotonic()
     try:
         yield busy
     finally:
         busy.share = (cpu_seconds(pid) - cpu) / (time.monotonic() - wall)
+        busy.sql = {k: v - sql.get(k, 0) for k, v in server.statements().items()}
         if spy is not None:
             spy.send_signal(signal.SIGINT)
             spy.wait(timeout=60)
@@ -370,8 +389,10 @@ def migrate(config: Path) -> None:
 
 
 def host(config: Path, folder: Path) -> Server:
-    """The host (``smsconnector.asgi:app``) on the same uvicorn settings as the ceiling; migrate first."""
-    return Server(uvicorn_argv("smsconnector.asgi:app"), env={"SMSCONNECTOR_CONFIG": str(config)}, cwd=folder)
+    """The host (``smsconnector.asgi:app``, counting its SQL) on the ceiling's uvicorn settings; migrate first."""
+    path = os.pathsep.join(p for p in (str(HERE), os.environ.get("PYTHONPATH", "")) if p)
+    return Server(uvicorn_argv("host_app:app"), env={"SMSCONNECTOR_CONFIG": str(config), "PYTHONPATH": path},
+                  cwd=folder, counts_sql=True)
 
 
 class Db:

@@ -76,6 +76,14 @@ class Row:
     baseline: str = ""
     ratio: str = ""
     check: str = ""
+    host: str = ""  #: what the host did: its CPU share, SQL per message
+
+
+def _host(busy: Busy | None, count: int, what: str = "message") -> str:
+    if busy is None:
+        return ""
+    per = busy.per(count, what)
+    return f"CPU {busy.share:.0%}" + (f"; {per}" if per else "")
 
 
 def _rate(load: Load) -> str:
@@ -155,29 +163,29 @@ def inbound_rows(kind: str, ceiling: Load, args: argparse.Namespace, work: Path)
         bodies = write_lines(folder / "inbound.txt", [line for _, line in made])
         db = Db(url)
         with host(config, folder) as server:
-            with watched(server.pid, f"inbound-{kind}") as busy:
+            with watched(server, f"inbound-{kind}") as busy:
                 load = wrk(server.url, bodies, connections=args.connections, seconds=args.seconds)
                 stored = db.wait_quiet(inbound)  # wrk stops with requests in flight: they still commit
             answered = load.requests - load.errors
             # wrk counts the replies it read before stopping; a few more may have committed: stored >= answered.
             rows.append(Row(
-                f"inbound, {kind}", f"{_rate(load)}, {busy}", f"{ceiling.requests_per_second:,.0f} req/s",
+                f"inbound, {kind}", _rate(load), f"{ceiling.requests_per_second:,.0f} req/s",
                 _ratio(load.requests_per_second, ceiling.requests_per_second),
                 f"{_ok(stored >= answered, 'LOST')}: {stored:,} stored, {answered:,} answered 2xx, "
-                f"{load.errors} errors"))
+                f"{load.errors} errors", _host(busy, stored)))
             kept = {r["provider_message_id"] for r in db.rows("SELECT provider_message_id FROM messages")}
             retries = write_lines(folder / "retries.txt", [line for sid, line in made if sid in kept])
-            with watched(server.pid, f"storm-{kind}") as storm_busy:
+            with watched(server, f"storm-{kind}") as storm_busy:
                 storm = wrk(server.url, retries, connections=args.connections, seconds=args.seconds / 2)
                 again = db.wait_quiet(inbound)
             twice = db.scalar("SELECT count(*) - count(DISTINCT provider_message_id) FROM messages "
                               "WHERE direction = 'inbound'")
             rows.append(Row(
-                f"duplicate storm, {kind}", f"{_rate(storm)}, {storm_busy}",
-                f"{ceiling.requests_per_second:,.0f} req/s",
+                f"duplicate storm, {kind}", _rate(storm), f"{ceiling.requests_per_second:,.0f} req/s",
                 _ratio(storm.requests_per_second, ceiling.requests_per_second),
                 f"{_ok(again == stored and twice == 0, 'STORED TWICE')}: {again - stored} new rows from "
-                f"{storm.requests - storm.errors:,} retries, {storm.errors} errors"))
+                f"{storm.requests - storm.errors:,} retries, {storm.errors} errors",
+                _host(storm_busy, storm.requests, "retry")))
         db.close()
     return rows
 
@@ -321,11 +329,11 @@ def drain(name: str, seeded: Seeded, count: int, *, latency: float, rate: float,
                                fake_openmarket=openmarket)
 
         if phased:
-            with host(config(sender=False), folder) as server, watched(server.pid, f"{name}-api") as api_busy:
+            with host(config(sender=False), folder) as server, watched(server, f"{name}-api") as api_busy:
                 api = wrk_once(server.url, lines, connections=args.connections, limit=300)
         with host(config(sender=True), folder) as server, \
                 (RssSampler(server.pid, lambda: db.scalar(accepted_sql)) if sample else nullcontext()) as sampler, \
-                watched(server.pid, name) as busy:
+                watched(server, name) as busy:
             if not phased:
                 api = wrk_once(server.url, lines, connections=args.connections, limit=300)
             db.wait_quiet("SELECT count(*) FROM outbox", until=0, limit=600)
@@ -377,20 +385,20 @@ def outbound_rows(ceiling: Load, args: argparse.Namespace, work: Path) -> tuple[
     phased = drain("drain-twilio", seeded, n, latency=0, rate=0, phased=True, args=args, work=work)
     assert phased.api is not None
     rows.append(Row(f"agent replies queued through the API (sender off), sqlite, {n:,} to "
-                    f"{args.consumers:,} conversations", f"{_rate(phased.api)}, {phased.api_busy}",
+                    f"{args.consumers:,} conversations", _rate(phased.api),
                     f"{ceiling.requests_per_second:,.0f} req/s",
                     _ratio(phased.api.requests_per_second, ceiling.requests_per_second),
                     f"{_ok(phased.queued == n and phased.api.errors == 0)}: {phased.queued:,} queued, "
-                    f"{phased.api.errors} errors"))
+                    f"{phased.api.errors} errors", _host(phased.api_busy, n, "reply")))
     rows.append(Row("outbox drain alone to the fake Twilio (no latency), sqlite, throttling off",
-                    f"{phased.rate:,.0f} msg/s, {phased.busy}", f"{base.requests_per_second:,.0f} msg/s",
-                    _ratio(phased.rate, base.requests_per_second), phased.check(n)))
+                    f"{phased.rate:,.0f} msg/s", f"{base.requests_per_second:,.0f} msg/s",
+                    _ratio(phased.rate, base.requests_per_second), phased.check(n), _host(phased.busy, n)))
 
     both = drain("end-to-end-twilio", seeded, n, latency=0, rate=0, phased=False, args=args, work=work, sample=True)
     rows.append(Row("outbound end to end (API and sender at once) to the fake Twilio (no latency), sqlite, "
-                    "throttling off", f"{both.rate:,.0f} msg/s from first queued to last accepted, {both.busy}",
+                    "throttling off", f"{both.rate:,.0f} msg/s from first queued to last accepted",
                     f"{base.requests_per_second:,.0f} msg/s", _ratio(both.rate, base.requests_per_second),
-                    both.check(n)))
+                    both.check(n), _host(both.busy, n)))
 
     slow_base = fake_baseline("twilio", REALISTIC_LATENCY, args.seconds / 2)
     latency_ms = f"{REALISTIC_LATENCY * 1000:.0f} ms"
@@ -399,9 +407,9 @@ def outbound_rows(ceiling: Load, args: argparse.Namespace, work: Path) -> tuple[
     slow = drain("end-to-end-twilio-latency", seeded, n, latency=REALISTIC_LATENCY, rate=0, phased=False, args=args,
                  work=work)
     rows.append(Row(f"outbound end to end to the fake Twilio answering in {latency_ms}, sqlite, throttling off",
-                    f"{slow.rate:,.0f} msg/s, {slow.max_in_flight} sends in flight at most, {slow.busy}",
+                    f"{slow.rate:,.0f} msg/s, {slow.max_in_flight} sends in flight at most",
                     f"{slow_base.requests_per_second:,.0f} msg/s", _ratio(slow.rate, slow_base.requests_per_second),
-                    slow.check(n)))
+                    slow.check(n), _host(slow.busy, n)))
 
     per_number, numbers = 10.0, 4
     throttled_count = int(per_number * numbers * args.throttled_seconds)
@@ -415,7 +423,7 @@ def outbound_rows(ceiling: Load, args: argparse.Namespace, work: Path) -> tuple[
                     f"{fastest:.2f}/s at the fake", f"{per_number * numbers:g} msg/s configured",
                     _ratio(throttled.rate, per_number * numbers),
                     f"{_ok(fastest <= per_number * 1.01, 'OVER')} (fastest number <= {per_number:g}/s); "
-                    + throttled.check(throttled_count)))
+                    + throttled.check(throttled_count), _host(throttled.busy, throttled_count)))
 
     om_base = fake_baseline("openmarket", 0, args.seconds / 2)
     rows.append(Row(f"outbound baseline: MTs posted straight to the fake OpenMarket (no latency), "
@@ -428,9 +436,9 @@ def outbound_rows(ceiling: Load, args: argparse.Namespace, work: Path) -> tuple[
     om_seeded = seed("openmarket", args.consumers, work, args)
     om = drain("end-to-end-openmarket", om_seeded, n, latency=0, rate=0, phased=False, args=args, work=work)
     rows.append(Row("outbound end to end to the fake OpenMarket (no latency), sqlite, throttling off",
-                    f"{om.rate:,.0f} msg/s from first queued to last accepted, {om.busy}",
+                    f"{om.rate:,.0f} msg/s from first queued to last accepted",
                     f"{om_base.requests_per_second:,.0f} msg/s", _ratio(om.rate, om_base.requests_per_second),
-                    om.check(n)))
+                    om.check(n), _host(om.busy, n)))
     return rows, both
 
 
@@ -479,7 +487,7 @@ def reassembly_rows(kind: str, ceiling: Load, args: argparse.Namespace, work: Pa
         migrate(config)
         db = Db(url)
         with host(config, folder) as server:
-            with watched(server.pid, f"reassembly-{kind}") as busy:
+            with watched(server, f"reassembly-{kind}") as busy:
                 load = wrk_once(server.url, lines, connections=args.connections, limit=600)
                 db.wait_quiet("SELECT count(*) FROM messages WHERE direction = 'inbound'")
         stored = db.rows("SELECT provider_message_id, body, incomplete FROM messages "
@@ -494,10 +502,10 @@ def reassembly_rows(kind: str, ceiling: Load, args: argparse.Namespace, work: Pa
     rows.append(Row(
         f"reassembly: {len(texts):,} OpenMarket messages of 3-5 parts ({len(bodies):,} parts, shuffled), {kind}",
         f"{parts_per_second:,.0f} parts/s, {len(texts) / load.seconds:,.0f} messages/s, p50 {load.p50_ms:.1f} ms, "
-        f"p99 {load.p99_ms:.1f} ms, {busy}", f"{ceiling.requests_per_second:,.0f} req/s",
+        f"p99 {load.p99_ms:.1f} ms", f"{ceiling.requests_per_second:,.0f} req/s",
         _ratio(parts_per_second, ceiling.requests_per_second),
         f"{_ok(good, 'WRONG')}: {exact:,} of {len(texts):,} stored once with the exact text, {len(stored):,} stored, "
-        f"{incomplete} incomplete, {open_groups} groups open, {load.errors} errors"))
+        f"{incomplete} incomplete, {open_groups} groups open, {load.errors} errors", _host(busy, len(bodies), "part")))
     return rows
 
 
@@ -529,7 +537,7 @@ def memory_rows(args: argparse.Namespace, work: Path) -> list[Row]:
     db = Db(url)
     inbound = "SELECT count(*) FROM messages WHERE direction = 'inbound'"
     with host(config, folder) as server, RssSampler(server.pid, lambda: db.scalar(inbound)) as sampler, \
-            watched(server.pid, "memory-inbound"):
+            watched(server, "memory-inbound") as busy:
         load = wrk_once(server.url, lines, connections=args.connections, limit=args.memory_limit)
         done = db.wait_quiet(inbound)
         time.sleep(3)  # the host idle after the run: what it keeps
@@ -537,6 +545,7 @@ def memory_rows(args: argparse.Namespace, work: Path) -> list[Row]:
     db.close()
     row = memory_row(f"inbound messages, sqlite ({load.requests_per_second:,.0f} msg/s)", sampler, total, done)
     row.check += f"; {_ok(done >= load.requests - load.errors and twice == 0, 'LOST OR TWICE')}: {done:,} stored"
+    row.host = _host(busy, done)
     return [row]
 
 
@@ -607,10 +616,10 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
 
     print(f"\n{header(args)}; took {(time.monotonic() - started) / 60:.1f} min\n")
-    print("| scenario | figure | baseline | ratio | check |")
-    print("|---|---|---|---|---|")
+    print("| scenario | figure | baseline | ratio | check | host |")
+    print("|---|---|---|---|---|---|")
     for row in rows:
-        print(f"| {row.scenario} | {row.figure} | {row.baseline} | {row.ratio} | {row.check} |")
+        print(f"| {row.scenario} | {row.figure} | {row.baseline} | {row.ratio} | {row.check} | {row.host} |")
 
 
 if __name__ == "__main__":
