@@ -1,6 +1,7 @@
-"""The baseline: a bare Starlette endpoint that parses the same Twilio form body and answers the same empty TwiML.
+"""The baseline: bare Starlette endpoints that parse the same bodies as the host and give the same answers.
 
-Every figure the benchmark prints is a ratio against this, measured in the same run on the same machine.
+A Twilio webhook is a form answered with empty TwiML; an OpenMarket webhook is JSON answered with an empty
+200. Every inbound figure the benchmark prints is a ratio against one of these, measured in the same run.
 """
 
 from __future__ import annotations
@@ -13,9 +14,15 @@ from starlette.routing import Route
 EMPTY_TWIML = b'<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 
-async def inbound(request: Request) -> Response:
+async def twilio(request: Request) -> Response:
     await request.form()
     return Response(EMPTY_TWIML, media_type="text/xml")
 
 
-app = Starlette(routes=[Route("/webhooks/twilio/inbound", inbound, methods=["POST"])])
+async def openmarket(request: Request) -> Response:
+    await request.json()
+    return Response(b"", status_code=200)
+
+
+app = Starlette(routes=[Route("/webhooks/twilio/inbound", twilio, methods=["POST"]),
+                        Route("/webhooks/openmarket/inbound", openmarket, methods=["POST"])])

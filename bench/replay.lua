@@ -1,31 +1,82 @@
--- Replays pre-built requests, one per line: "<X-Twilio-Signature>\t<form body>".
--- Each wrk thread takes its own share of the lines so that every request is distinct;
--- after the last line a thread starts over (those repeats are counted as provider retries).
-local thread_count = 0
+-- Replays pre-built requests, one per line: "METHOD\tPATH\tHeader: value\t...\tBODY".
+-- Each wrk thread takes its own share of the lines so that every request is distinct.
+--   wrk ... -s replay.lua URL -- FILE THREADS          after the last line a thread starts over
+--   wrk ... -s replay.lua URL -- FILE THREADS once     each line once; the thread stops when all are answered
+-- Should a connection ever need a request once its thread's share is used up, it asks for a path no route
+-- serves (a cheap 404 that touches nothing); done() prints how many such fillers went out.
+local threads_seen = {}
 function setup(thread)
-  thread:set("thread_id", thread_count)
-  thread_count = thread_count + 1
+  thread:set("thread_id", #threads_seen)
+  threads_seen[#threads_seen + 1] = thread
 end
 
 function init(args)
-  path, threads = args[1], tonumber(args[2])
+  local path, threads = args[1], tonumber(args[2])
+  once = args[3] == "once"
   requests = {}
   local n = 0
   for line in io.lines(path) do
     if n % threads == thread_id then
-      local signature, body = line:match("^([^\t]*)\t(.*)$")
-      requests[#requests + 1] = wrk.format("POST", nil, {
-        ["Content-Type"] = "application/x-www-form-urlencoded",
-        ["X-Twilio-Signature"] = signature,
-      }, body)
+      local fields = {}
+      for field in (line .. "\t"):gmatch("([^\t]*)\t") do
+        fields[#fields + 1] = field
+      end
+      local headers = {}
+      for i = 3, #fields - 1 do
+        local name, value = fields[i]:match("^([^:]+):%s*(.*)$")
+        headers[name] = value
+      end
+      requests[#requests + 1] = wrk.format(fields[1], fields[2], headers, fields[#fields])
     end
     n = n + 1
   end
-  next_request = 1
+  next_request, sent, received, fillers = 1, 0, 0, 0
+  -- wrk calls request() once on the first thread's state to check the script, before any connection:
+  -- that call must not use up a line.
+  verifying = thread_id == 0
+  filler = wrk.format("GET", "/bench-filler-not-found")
+  if once then
+    -- wrk asks delay() before each request of a connection: a line is reserved there, so that connections
+    -- racing for the last lines never send more than there are; a connection that finds none left waits
+    -- longer than any run. Every answer counted is then the answer to a line; the thread stops at the last.
+    reserved = 0
+    delay = function()
+      if reserved < #requests then
+        reserved = reserved + 1
+        return 0
+      end
+      return 3600000
+    end
+    response = function()
+      received = received + 1
+      if received >= #requests then
+        wrk.thread:stop()
+      end
+    end
+  end
 end
 
 function request()
+  if verifying then
+    verifying = false
+    return requests[1] or filler
+  end
+  if next_request > #requests then
+    if once then
+      sent, fillers = sent + 1, fillers + 1
+      return filler
+    end
+    next_request = 1
+  end
   local r = requests[next_request]
-  next_request = next_request % #requests + 1
+  next_request, sent = next_request + 1, sent + 1
   return r
+end
+
+function done()
+  local total = 0
+  for _, thread in ipairs(threads_seen) do
+    total = total + (thread:get("fillers") or 0)
+  end
+  io.write(string.format("fillers: %d\n", total))
 end

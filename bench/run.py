@@ -1,297 +1,72 @@
 """The benchmark: starts the servers it needs on loopback, drives them with wrk, prints one table.
 
-    python bench/run.py            # everything (a few minutes)
-    python bench/run.py --quick    # shorter runs, a smaller memory run
+    python bench/run.py            # everything (under 15 minutes on two cores)
+    python bench/run.py --quick    # shorter runs, fewer messages (about 3 minutes)
 
 Every throughput figure is printed beside a baseline measured in the same run on the same machine (a bare
-Starlette endpoint with the same uvicorn settings), because absolute figures on a shared machine drift.
-Correctness is checked by counting rows after each run: nothing stored twice, nothing lost.
+Starlette endpoint with the same uvicorn settings, or a fake provider driven directly), because absolute
+figures on a shared machine drift. Correctness is checked by counting rows once the host has gone quiet:
+nothing stored twice, nothing lost.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
+import json
 import os
 import platform
-import re
+import random
 import shutil
-import socket
 import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from base64 import b64encode
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
+import harness
 import httpx
-from sqlalchemy import create_engine, text
+from harness import (
+    ACCOUNT_SID,
+    ADMIN_TOKEN,
+    AUTH_TOKEN,
+    HERE,
+    OPENMARKET,
+    PUBLIC_URL,
+    PYTHON,
+    Busy,
+    Db,
+    Load,
+    RssSampler,
+    Server,
+    database,
+    host,
+    host_config,
+    migrate,
+    post_json,
+    replay_line,
+    uvicorn_argv,
+    watched,
+    wrk,
+    wrk_once,
+    wrk_plain,
+)
 from twilio.request_validator import RequestValidator
 
-HERE = Path(__file__).parent
-PYTHON = sys.executable
-ACCOUNT_SID = "AC" + "b" * 32
-AUTH_TOKEN = "bench-auth-token"
+from smsconnector.segments import split_for_concatenation
+from smsconnector_openmarket.fake import FakeOpenMarket
+
 BRAND = "+15555550100"
-PUBLIC_URL = "https://sms.bench.example"
-POSTGRES = os.environ.get("SMSCONNECTOR_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-
-
-# -- processes ---------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class Server:
-    """A server in its own process, so the load generator and the measured process never share a core's GIL."""
-
-    argv: list[str]
-    env: dict[str, str] = field(default_factory=dict)
-    cwd: Path | None = None
-    port: int = field(default_factory=free_port)
-    health: str = "/healthz"
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> Server:
-        env = {**os.environ, **self.env}
-        argv = [a.replace("{port}", str(self.port)) for a in self.argv]
-        self.process = subprocess.Popen(argv, env=env, cwd=self.cwd, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{argv} exited: {self.process.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(self.url + self.health, timeout=1).status_code < 500:
-                    return self
-            time.sleep(0.1)
-        raise RuntimeError(f"{argv} did not become healthy")
-
-    def rss_kib(self) -> tuple[int, int]:
-        """(current RSS, peak RSS) of the server process, in KiB."""
-        assert self.process is not None
-        status = Path(f"/proc/{self.process.pid}/status").read_text()
-        return int(re.search(r"VmRSS:\s+(\d+)", status)[1]), int(re.search(r"VmHWM:\s+(\d+)", status)[1])  # type: ignore[index]
-
-    def __exit__(self, *exc: object) -> None:
-        assert self.process is not None
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-
-
-def uvicorn_argv(app: str) -> list[str]:
-    """The same uvicorn settings for the baseline and the host: one process, default loop and HTTP parser."""
-    return [PYTHON, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", "{port}", "--log-level", "warning",
-            "--no-access-log"]
-
-
-# -- load ------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Load:
-    requests_per_second: float
-    p50_ms: float
-    p99_ms: float
-    requests: int
-    errors: int
-
-
-def ensure_wrk() -> str:
-    found = shutil.which("wrk")
-    if found:
-        return found
-    subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=False, capture_output=True)
-    found = shutil.which("wrk")
-    if not found:
-        sys.exit("wrk is needed: apt-get install wrk")
-    return found
-
-
-def _ms(value: str) -> float:
-    found = re.match(r"([\d.]+)(us|ms|s|m)", value)
-    if found is None:
-        raise RuntimeError(f"wrk printed a latency this does not read: {value!r}")
-    number, unit = found.groups()
-    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}[unit]
-
-
-def wrk(url: str, requests_file: Path, *, connections: int, seconds: float, threads: int = 2) -> Load:
-    out = subprocess.run(
-        [ensure_wrk(), f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency",
-         "--timeout", "20s", "-s", str(HERE / "replay.lua"), url, "--", str(requests_file), str(threads)],
-        check=True, capture_output=True, text=True,
-    ).stdout
-    if "99%" not in out or re.search(r"99%\s+-?nan", out):
-        raise RuntimeError(f"wrk measured nothing:\n{out}")
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    return Load(
-        requests_per_second=float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1]),  # type: ignore[index]
-        p50_ms=_ms(re.search(r"^\s+50%\s+(\S+)", out, re.M)[1]),  # type: ignore[index]
-        p99_ms=_ms(re.search(r"^\s+99%\s+(\S+)", out, re.M)[1]),  # type: ignore[index]
-        requests=int(re.search(r"(\d+) requests in", out)[1]),  # type: ignore[index]
-        errors=(int(errors[1]) if errors else 0) + (sum(map(int, socket_errors.groups())) if socket_errors else 0),
-    )
-
-
-def signed_inbound(path: Path, count: int, *, consumers: int = 2000, prefix: str = "SM",
-                   only: set[str] | None = None) -> Path:
-    """Write ``count`` distinct, correctly signed Twilio inbound webhooks (one per line) to ``path``.
-
-    With ``only``, just the messages whose MessageSid is in it: the retries of what was stored.
-    """
-    validator = RequestValidator(AUTH_TOKEN)
-    url = PUBLIC_URL + "/webhooks/twilio/inbound"
-    with path.open("w") as out:
-        for n in range(count):
-            sid = f"{prefix}{n:0{34 - len(prefix)}x}"  # 34 characters, as Twilio's are
-            if only is not None and sid not in only:
-                continue
-            params = {
-                "ToCountry": "US", "ToState": "CA", "SmsMessageSid": sid, "NumMedia": "0", "ToCity": "",
-                "FromZip": "", "SmsSid": sid, "FromState": "", "SmsStatus": "received", "FromCity": "",
-                "Body": f"Hi, this is message {n}. Is my order on its way?", "FromCountry": "US",
-                "To": BRAND, "ToZip": "", "NumSegments": "1", "MessageSid": sid, "AccountSid": ACCOUNT_SID,
-                "From": f"+1415{5550000 + n % consumers:07d}", "ApiVersion": "2010-04-01",
-            }
-            out.write(f"{validator.compute_signature(url, params)}\t{urlencode(params)}\n")
-    return path
-
-
-# -- the host --------------------------------------------------------------------------------------------
-
-
-#: entry points the inbound figures do not include; the compliance gate and the router are measured
-UNMEASURED = {"ivr", "adkeywords", "automation", "simulator"}
-
-
-def entry_point_names() -> list[str]:
-    from importlib.metadata import entry_points
-
-    return [ep.name for ep in entry_points(group="smsconnector")]
-
-
-def host_config(folder: Path, database_url: str, *, fake_twilio: str | None = None, rate: float = 0,
-                numbers: tuple[str, ...] = (BRAND,)) -> Path:
-    path = folder / "smsconnector.toml"
-    listed = "".join(f"""
-[[numbers]]
-number = "{number}"
-provider = "twilio"
-skill = "support"
-""" for number in numbers)
-    path.write_text(f"""
-database_url = "{database_url}"
-public_url = "{PUBLIC_URL}"
-log_level = "warning"
-
-[sender]
-default_rate_per_second = {rate}
-{listed}
-[plugins]
-disabled = {sorted(set(entry_point_names()) & UNMEASURED)!r}
-
-[plugins.twilio]
-account_sid = "{ACCOUNT_SID}"
-auth_token = "{AUTH_TOKEN}"
-{f'api_base_url = "{fake_twilio}"' if fake_twilio else ""}
-
-# The outbound runs reply to numbers that never texted: the consent rule is not what is measured
-# (the gate's checks still run for every message).
-[plugins.compliance.consent]
-conversational = "none"
-""")
-    return path
-
-
-@contextlib.contextmanager
-def database(kind: str, folder: Path) -> Iterator[str]:
-    """A fresh, migrated database: a SQLite file, or a private schema in the local PostgreSQL."""
-    if kind == "sqlite":
-        url = f"sqlite:///{folder / 'bench.db'}"
-        yield url
-        return
-    from smsconnector.testing.database import postgres_schema
-
-    with postgres_schema() as url:
-        yield url
-
-
-def count_rows(database_url: str, sql: str) -> int:
-    url = database_url.replace("postgresql://", "postgresql+psycopg://", 1)
-    engine = create_engine(url)
-    try:
-        with engine.connect() as conn:
-            return int(conn.execute(text(sql)).scalar_one())
-    finally:
-        engine.dispose()
-
-
-def stored_sids(database_url: str) -> set[str]:
-    url = database_url.replace("postgresql://", "postgresql+psycopg://", 1)
-    engine = create_engine(url)
-    try:
-        with engine.connect() as conn:
-            return {row[0] for row in conn.execute(text("SELECT provider_message_id FROM messages"))}
-    finally:
-        engine.dispose()
-
-
-def host(config: Path, folder: Path) -> Server:
-    subprocess.run([PYTHON, "-m", "smsconnector.cli", "--config", str(config), "db", "upgrade"], check=True,
-                   capture_output=True)
-    return Server(uvicorn_argv("smsconnector.asgi:app"), env={"SMSCONNECTOR_CONFIG": str(config)}, cwd=folder)
-
-
-class RssSampler:
-    """Samples a server's resident memory twice a second while load runs."""
-
-    def __init__(self, server: Server) -> None:
-        import threading
-
-        self.server = server
-        self.samples: list[tuple[float, int, int]] = []
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> RssSampler:
-        self._thread.start()
-        return self
-
-    def _run(self) -> None:
-        while not self._done.wait(0.5):
-            self.samples.append((time.monotonic(), *self.server.rss_kib()))
-
-    def stop(self) -> None:
-        self._done.set()
-        self._thread.join()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def summary(self) -> tuple[int, int, int]:
-        """RSS (KiB) at half time and at the end of the run, and the peak."""
-        if len(self.samples) < 2:
-            return 1, 1, 1
-        return self.samples[len(self.samples) // 2][1], self.samples[-1][1], max(s[2] for s in self.samples)
-
-
-# -- the table -------------------------------------------------------------------------------------------
+SENDERS = tuple(f"+1555555{n:04d}" for n in range(100, 110))
+TWILIO_INBOUND = "/webhooks/twilio/inbound"
+OPENMARKET_INBOUND = "/webhooks/openmarket/inbound"
+#: the sender's default concurrency, and so the connections of the baselines against the fakes
+SENDS_IN_FLIGHT = 64
+#: a provider API's answer time in the "realistic" runs (Twilio's Messages.json answers in about this)
+REALISTIC_LATENCY = 0.075
 
 
 @dataclass
@@ -301,164 +76,550 @@ class Row:
     baseline: str = ""
     ratio: str = ""
     check: str = ""
+    host: str = ""  #: what the host did: its CPU share, SQL per message
+
+
+def _host(busy: Busy | None, count: int, what: str = "message") -> str:
+    if busy is None:
+        return ""
+    per = busy.per(count, what)
+    return f"CPU {busy.share:.0%}" + (f"; {per}" if per else "")
+
+
+def _rate(load: Load) -> str:
+    return f"{load.requests_per_second:,.0f} req/s, p50 {load.p50_ms:.1f} ms, p99 {load.p99_ms:.1f} ms"
+
+
+def _ratio(value: float, baseline: float) -> str:
+    return f"{value / baseline:.0%}" if baseline else ""
+
+
+def _ok(good: bool, bad: str = "FAILED") -> str:
+    return "ok" if good else bad
+
+
+# -- requests ----------------------------------------------------------------------------------------------
+
+
+def twilio_inbound(n: int, *, to: str = BRAND, consumers: int = 2000, prefix: str = "SM") -> tuple[str, str]:
+    """(MessageSid, replay line) of a correctly signed Twilio inbound webhook, distinct for each ``n``."""
+    sid = f"{prefix}{n:0{34 - len(prefix)}x}"  # 34 characters, as Twilio's are
+    params = {
+        "ToCountry": "US", "ToState": "CA", "SmsMessageSid": sid, "NumMedia": "0", "ToCity": "",
+        "FromZip": "", "SmsSid": sid, "FromState": "", "SmsStatus": "received", "FromCity": "",
+        "Body": f"Hi, this is message {n}. Is my order on its way?", "FromCountry": "US",
+        "To": to, "ToZip": "", "NumSegments": "1", "MessageSid": sid, "AccountSid": ACCOUNT_SID,
+        "From": f"+1415{5550000 + n % consumers:07d}", "ApiVersion": "2010-04-01",
+    }
+    signature = _VALIDATOR.compute_signature(PUBLIC_URL + TWILIO_INBOUND, params)
+    return sid, replay_line("POST", TWILIO_INBOUND, {"Content-Type": "application/x-www-form-urlencoded",
+                                                     "X-Twilio-Signature": signature}, urlencode(params))
+
+
+_VALIDATOR = RequestValidator(AUTH_TOKEN)
+_OM_AUTH = "Basic " + b64encode(f"{OPENMARKET['inbound_username']}:{OPENMARKET['inbound_password']}".encode()).decode()
+
+
+def openmarket_inbound(body: dict[str, object]) -> str:
+    return replay_line("POST", OPENMARKET_INBOUND, {"Content-Type": "application/json; charset=UTF-8",
+                                                    "Authorization": _OM_AUTH}, json.dumps(body))
+
+
+def write_lines(path: Path, lines: Sequence[str]) -> Path:
+    path.write_text("".join(lines))
+    return path
+
+
+# -- the ceilings ------------------------------------------------------------------------------------------
+
+
+def ceilings(args: argparse.Namespace, work: Path) -> tuple[Load, Load, list[Row]]:
+    """The bare-Starlette ceiling for a Twilio form webhook and for an OpenMarket JSON webhook."""
+    form = write_lines(work / "ceiling.txt", [twilio_inbound(n)[1] for n in range(5_000)])
+    fake = FakeOpenMarket()
+    mo = write_lines(work / "ceiling-om.txt", [openmarket_inbound(fake.mo_parts("x" * 400, reference=n % 250 + 1)[0])
+                                              for n in range(2_000)])
+    with Server(uvicorn_argv("ceiling:app"), cwd=HERE, health="/") as server:
+        twilio = wrk(server.url, form, connections=args.connections, seconds=args.seconds)
+        openmarket = wrk(server.url, mo, connections=args.connections, seconds=args.seconds / 2)
+    return twilio, openmarket, [
+        Row("ceiling: bare Starlette, Twilio form body, same reply", _rate(twilio), "", "100%"),
+        Row("ceiling: bare Starlette, OpenMarket JSON body, same reply", _rate(openmarket), "", "100%"),
+    ]
+
+
+# -- inbound and duplicates --------------------------------------------------------------------------------
 
 
 def inbound_rows(kind: str, ceiling: Load, args: argparse.Namespace, work: Path) -> list[Row]:
     rows: list[Row] = []
     folder = Path(tempfile.mkdtemp(dir=work))
+    prefix = "SM" + kind[:2]
+    inbound = "SELECT count(*) FROM messages WHERE direction = 'inbound'"
     with database(kind, folder) as url:
-        config = host_config(folder, url)
-        bodies = signed_inbound(folder / "inbound.txt", args.messages, prefix="SM" + kind[:2])
-        with host(config, folder) as server, RssSampler(server) as memory:
-            load = wrk(server.url + "/webhooks/twilio/inbound", bodies, connections=args.connections,
-                       seconds=args.seconds)
-            memory.stop()
-            time.sleep(1)  # requests wrk left in flight when it stopped still commit
-            stored = count_rows(url, "SELECT count(*) FROM messages WHERE direction = 'inbound'")
+        config = host_config(folder, url, numbers={BRAND: "twilio"})
+        migrate(config)
+        made = [twilio_inbound(n, prefix=prefix) for n in range(args.messages)]
+        bodies = write_lines(folder / "inbound.txt", [line for _, line in made])
+        db = Db(url)
+        with host(config, folder) as server:
+            with watched(server, f"inbound-{kind}") as busy:
+                load = wrk(server.url, bodies, connections=args.connections, seconds=args.seconds)
+                stored = db.wait_quiet(inbound)  # wrk stops with requests in flight: they still commit
             answered = load.requests - load.errors
             # wrk counts the replies it read before stopping; a few more may have committed: stored >= answered.
             rows.append(Row(
-                f"inbound, {kind}", f"{load.requests_per_second:,.0f} req/s, p50 {load.p50_ms:.1f} ms, "
-                f"p99 {load.p99_ms:.1f} ms", f"{ceiling.requests_per_second:,.0f} req/s",
-                f"{load.requests_per_second / ceiling.requests_per_second:.0%}",
-                f"{'ok' if stored >= answered else 'LOST'}: {stored:,} stored, {answered:,} answered 2xx, "
-                f"{load.errors} errors"))
-            half, end, peak = memory.summary()
-            rows.append(Row(f"memory of the host, inbound {kind}", f"RSS {half / 1024:,.0f} MiB at half time, "
-                            f"{end / 1024:,.0f} MiB at the end, peak {peak / 1024:,.0f} MiB", "",
-                            f"{(end - half) / half:+.1%} over the second half",
-                            f"{'flat' if end <= half * 1.1 else 'GROWS'} (target: within 10%)"))
-            retries = signed_inbound(folder / "retries.txt", args.messages, prefix="SM" + kind[:2],
-                                     only=stored_sids(url))
-            storm = wrk(server.url + "/webhooks/twilio/inbound", retries, connections=args.connections,
-                        seconds=args.seconds / 2)
-            time.sleep(1)
-            again = count_rows(url, "SELECT count(*) FROM messages WHERE direction = 'inbound'")
-            twice = count_rows(url, "SELECT count(*) - count(DISTINCT provider_message_id) FROM messages "
-                               "WHERE direction = 'inbound'")
+                f"inbound, {kind}", _rate(load), f"{ceiling.requests_per_second:,.0f} req/s",
+                _ratio(load.requests_per_second, ceiling.requests_per_second),
+                f"{_ok(stored >= answered, 'LOST')}: {stored:,} stored, {answered:,} answered 2xx, "
+                f"{load.errors} errors", _host(busy, stored)))
+            kept = {r["provider_message_id"] for r in db.rows("SELECT provider_message_id FROM messages")}
+            retries = write_lines(folder / "retries.txt", [line for sid, line in made if sid in kept])
+            with watched(server, f"storm-{kind}") as storm_busy:
+                storm = wrk(server.url, retries, connections=args.connections, seconds=args.seconds / 2)
+                again = db.wait_quiet(inbound)
+            twice = db.scalar("SELECT count(*) - count(DISTINCT provider_message_id) FROM messages "
+                              "WHERE direction = 'inbound'")
             rows.append(Row(
-                f"duplicate storm, {kind}", f"{storm.requests_per_second:,.0f} req/s, p99 {storm.p99_ms:.1f} ms",
-                f"{ceiling.requests_per_second:,.0f} req/s",
-                f"{storm.requests_per_second / ceiling.requests_per_second:.0%}",
-                f"{'ok' if again == stored and twice == 0 else 'STORED TWICE'}: {again - stored} new rows from "
-                f"{storm.requests - storm.errors:,} retries, {storm.errors} errors"))
+                f"duplicate storm, {kind}", _rate(storm), f"{ceiling.requests_per_second:,.0f} req/s",
+                _ratio(storm.requests_per_second, ceiling.requests_per_second),
+                f"{_ok(again == stored and twice == 0, 'STORED TWICE')}: {again - stored} new rows from "
+                f"{storm.requests - storm.errors:,} retries, {storm.errors} errors",
+                _host(storm_busy, storm.requests, "retry")))
+        db.close()
     return rows
 
 
-SENDERS = tuple(f"+1555555{n:04d}" for n in range(100, 110))
+# -- outbound ----------------------------------------------------------------------------------------------
 
 
-def wrk_fake(url: str, *, connections: int, seconds: float) -> Load:
-    """The baseline for sending: Messages.json creates posted straight to the fake, as fast as wrk can."""
-    from base64 import b64encode
-
-    basic = b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode()
-    out = subprocess.run(
-        [ensure_wrk(), "-t2", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency", "-s",
-         str(HERE / "post.lua"), "-H", f"Authorization: Basic {basic}", url],
-        check=True, capture_output=True, text=True).stdout
-    return Load(float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1]),  # type: ignore[index]
-                _ms(re.search(r"^\s+50%\s+(\S+)", out, re.M)[1]),  # type: ignore[index]
-                _ms(re.search(r"^\s+99%\s+(\S+)", out, re.M)[1]),  # type: ignore[index]
-                int(re.search(r"(\d+) requests in", out)[1]), 0)  # type: ignore[index]
+@contextmanager
+def fake_provider(provider: str, latency: float) -> Iterator[Server]:
+    with Server(uvicorn_argv(f"fakes:{provider}"), env={"FAKE_LATENCY": str(latency)}, cwd=HERE,
+                health="/bench/arrivals") as fake:
+        yield fake
 
 
-def accepted_window(database_url: str) -> tuple[int, int, float, dict[str, float]]:
-    """(accepted, distinct provider ids, seconds from first to last acceptance, per-sender rate)."""
-    url = database_url.replace("postgresql://", "postgresql+psycopg://", 1)
-    engine = create_engine(url)
-    try:
-        with engine.connect() as conn:
-            rows = conn.execute(text("SELECT from_number, provider_message_id, updated_at FROM messages "
-                                     "WHERE direction = 'outbound' AND provider_message_id IS NOT NULL")).all()
-    finally:
-        engine.dispose()
-    from datetime import datetime
-
-    def when(value: object) -> float:
-        return (value if isinstance(value, datetime) else datetime.fromisoformat(str(value))).timestamp()
-
-    times = sorted(when(r[2]) for r in rows)
-    per_sender: dict[str, list[float]] = {}
-    for r in rows:
-        per_sender.setdefault(r[0], []).append(when(r[2]))
-    rates = {k: (len(v) - 1) / (max(v) - min(v)) for k, v in per_sender.items() if len(v) > 1 and max(v) > min(v)}
-    return len(rows), len({r[1] for r in rows}), (times[-1] - times[0]) if len(times) > 1 else 0.0, rates
+def fake_baseline(provider: str, latency: float, seconds: float) -> Load:
+    """The fake's own rate: its send request posted straight to it, ``SENDS_IN_FLIGHT`` at a time."""
+    with fake_provider(provider, latency) as fake:
+        if provider == "twilio":
+            basic = b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode()
+            return wrk_plain(f"{fake.url}/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json", HERE / "post_twilio.lua",
+                             connections=SENDS_IN_FLIGHT, seconds=seconds, headers={"Authorization": f"Basic {basic}"})
+        basic = b64encode(f"{OPENMARKET['account_id']}:{OPENMARKET['password']}".encode()).decode()
+        return wrk_plain(f"{fake.url}/sms/v4/mt", HERE / "post_openmarket.lua", connections=SENDS_IN_FLIGHT,
+                         seconds=seconds, headers={"Authorization": f"Basic {basic}"})
 
 
-def outbound_rows(args: argparse.Namespace, work: Path) -> list[Row]:
+def client_alone_rate(provider: str, seconds: float) -> float:
+    """Messages a second the plugin's own client alone sends to its fake, SENDS_IN_FLIGHT at a time."""
+    with fake_provider(provider, 0) as fake:
+        out = subprocess.run([PYTHON, str(HERE / "client_alone.py"), provider, fake.url, str(SENDS_IN_FLIGHT),
+                              str(seconds)], check=True, capture_output=True, text=True, cwd=HERE).stdout
+    found = json.loads(out)
+    return float(found["messages"]) / float(found["seconds"])
+
+
+@dataclass
+class Seeded:
+    """A SQLite database with agents online and one conversation per consumer, each assigned to an agent."""
+
+    provider: str
+    path: Path
+    numbers: dict[str, str]
+    conversations: list[tuple[int, str, str]]  #: (conversation id, its agent's token, its brand number)
+
+
+def seed(provider: str, consumers: int, work: Path, args: argparse.Namespace) -> Seeded:
+    """Agents come online, then every consumer texts one of the brand numbers: the conversations to reply in."""
+    folder = Path(tempfile.mkdtemp(dir=work))
+    url = f"sqlite:///{folder / 'bench.db'}"
+    numbers = dict.fromkeys(SENDERS, provider)
+    config = host_config(folder, url, numbers=numbers, sender=False)
+    migrate(config)
+    agents = 4
+    tokens: dict[int, str] = {}
+    with host(config, folder) as server:
+        for n in range(agents):
+            made = post_json(f"{server.url}/api/agents", {"name": f"Agent {n}", "skills": ["support"],
+                                                          "max_concurrent": -(-consumers // agents),
+                                                          "status": "online"}, token=ADMIN_TOKEN)
+            tokens[made["id"]] = made["token"]
+        if provider == "twilio":
+            lines = [twilio_inbound(n, to=SENDERS[n % len(SENDERS)], consumers=consumers, prefix="SMsd")[1]
+                     for n in range(consumers)]
+        else:
+            fake = FakeOpenMarket()
+            lines = [openmarket_inbound(fake.mo(f"Hi, where is order {n}?", source=f"1415{5550000 + n:07d}",
+                                                destination=SENDERS[n % len(SENDERS)][1:]))
+                     for n in range(consumers)]
+        wrk_once(server.url, write_lines(folder / "seed.txt", lines), connections=args.connections, limit=300)
+        db = Db(url)
+        assigned = db.rows("SELECT id, agent_id, brand_number FROM conversations WHERE status = 'assigned' "
+                           "ORDER BY id")
+        db.close()
+    if len(assigned) != consumers:
+        raise RuntimeError(f"seeding assigned {len(assigned)} conversations of {consumers}")
+    return Seeded(provider, folder / "bench.db", numbers,
+                  [(r["id"], tokens[r["agent_id"]], r["brand_number"]) for r in assigned])
+
+
+def reply_lines(seeded: Seeded, count: int, numbers: int | None = None) -> list[str]:
+    """``count`` agent replies, round the conversations (of the first ``numbers`` brand numbers), each posted
+    with its agent's token."""
+    conversations = [c for c in seeded.conversations if numbers is None or SENDERS.index(c[2]) < numbers]
+    lines = []
+    for n in range(count):
+        conversation, token, _ = conversations[n % len(conversations)]
+        lines.append(replay_line("POST", f"/api/conversations/{conversation}/messages",
+                                 {"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+                                 json.dumps({"text": f"Your order {n} ships today."})))
+    return lines
+
+
+@dataclass
+class Drained:
+    queued: int  #: outbound messages stored
+    api: Load | None  #: the replies posted through the API
+    accepted: int  #: messages with the provider's id
+    distinct: int  #: distinct provider ids among them
+    left: int  #: outbox rows left
+    arrived: dict[str, list[float]]  #: at the fake: arrival times by sender number
+    max_in_flight: int
+    seconds: float  #: from the first reply queued (or, drain only, the first acceptance) to the last acceptance
+    busy: Busy  #: the host while it sent (and, end to end, took the replies too)
+    api_busy: Busy | None = None  #: the host while it took the replies, sender off
+    samples: RssSampler | None = None
+
+    @property
+    def rate(self) -> float:
+        return (self.accepted - (0 if self.api else 1)) / self.seconds if self.seconds else 0.0
+
+    @property
+    def sends(self) -> int:
+        return sum(len(v) for v in self.arrived.values())
+
+    def check(self, expected: int) -> str:
+        good = self.queued == self.accepted == self.distinct == self.sends == expected and self.left == 0
+        api = f", {self.api.errors} API errors" if self.api else ""
+        return (f"{_ok(good, 'MISMATCH')}: {self.accepted:,} accepted of {expected:,} replies, {self.sends:,} sends "
+                f"at the fake, {self.left} left in the outbox{api}")
+
+
+def drain(name: str, seeded: Seeded, count: int, *, latency: float, rate: float, phased: bool,
+          args: argparse.Namespace, work: Path, sample: bool = False, numbers: int | None = None) -> Drained:
+    """Post ``count`` agent replies through the API and let the sender deliver them to the fake provider.
+
+    ``phased``: the replies are queued with the sender off, then a host with the sender on drains them, so
+    the drain is measured alone; otherwise both run at once (end to end, as agents and sends share a host).
+    ``numbers``: only the conversations with the first so many brand numbers get replies.
+    """
+    folder = Path(tempfile.mkdtemp(dir=work))
+    shutil.copy(seeded.path, folder / "bench.db")
+    url = f"sqlite:///{folder / 'bench.db'}"
+    lines = write_lines(folder / "replies.txt", reply_lines(seeded, count, numbers))
+    db = Db(url)
+    accepted_sql = "SELECT count(*) FROM messages WHERE direction = 'outbound' AND provider_message_id IS NOT NULL"
+    with fake_provider(seeded.provider, latency) as fake:
+        twilio, openmarket = (fake.url, None) if seeded.provider == "twilio" else (None, fake.url)
+
+        def config(sender: bool) -> Path:
+            return host_config(folder, url, numbers=seeded.numbers, rate=rate, sender=sender, fake_twilio=twilio,
+                               fake_openmarket=openmarket)
+
+        if phased:
+            with host(config(sender=False), folder) as server, watched(server, f"{name}-api") as api_busy:
+                api = wrk_once(server.url, lines, connections=args.connections, limit=300)
+        with host(config(sender=True), folder) as server, \
+                (RssSampler(server.pid, lambda: db.scalar(accepted_sql)) if sample else nullcontext()) as sampler, \
+                watched(server, name) as busy:
+            if not phased:
+                api = wrk_once(server.url, lines, connections=args.connections, limit=300)
+            db.wait_quiet("SELECT count(*) FROM outbox", until=0, limit=600)
+            if sampler is not None:
+                time.sleep(2)  # a sample or two after the run: what the host keeps
+        arrivals = httpx.get(fake.url + "/bench/arrivals").json()
+    times = db.rows("SELECT min(created_at) AS first_queued, min(updated_at) AS first_accepted, "
+                    "max(updated_at) AS last_accepted FROM messages "
+                    "WHERE direction = 'outbound' AND provider_message_id IS NOT NULL")[0]
+    start = times["first_accepted"] if phased else times["first_queued"]
+    drained = Drained(
+        queued=db.scalar("SELECT count(*) FROM messages WHERE direction = 'outbound'"), api=None if phased else api,
+        accepted=db.scalar(accepted_sql),
+        distinct=db.scalar("SELECT count(DISTINCT provider_message_id) FROM messages WHERE direction = 'outbound'"),
+        left=db.scalar("SELECT count(*) FROM outbox"), arrived=arrivals["by_sender"],
+        max_in_flight=arrivals["max_in_flight"], seconds=_seconds(times["last_accepted"]) - _seconds(start),
+        busy=busy, samples=sampler)
+    db.close()
+    if phased:
+        drained.api, drained.api_busy = api, api_busy
+    return drained
+
+
+def _seconds(value: object) -> float:
+    from datetime import UTC, datetime
+
+    when = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
+
+
+def per_number_rates(arrived: dict[str, list[float]]) -> dict[str, float]:
+    """Each sender number's achieved rate at the fake: sends after the first over the time they took."""
+    return {k: (len(v) - 1) / (max(v) - min(v)) for k, v in arrived.items() if len(v) > 1 and max(v) > min(v)}
+
+
+def outbound_rows(ceiling: Load, args: argparse.Namespace, work: Path) -> tuple[list[Row], Drained]:
     rows: list[Row] = []
-    fake_env = {"FAKE_TWILIO_ACCOUNT_SID": ACCOUNT_SID, "FAKE_TWILIO_AUTH_TOKEN": AUTH_TOKEN}
-    with Server(uvicorn_argv("fake_twilio:app"), env=fake_env, cwd=HERE, health="/") as fake:
-        base = wrk_fake(f"{fake.url}/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json", connections=args.connections,
-                        seconds=args.seconds / 2)
-        rows.append(Row("outbound baseline: creates posted straight to the fake Twilio",
-                        f"{base.requests_per_second:,.0f} msg/s, p99 {base.p99_ms:.1f} ms", "", "100%"))
-        runs = [("throttling off", 0.0, args.outbound), ("throttling on, 10 segments/s per number", 10.0,
-                                                         int(10 * len(SENDERS) * max(3.0, args.seconds / 2)))]
-        for label, rate, count in runs:
-            folder = Path(tempfile.mkdtemp(dir=work))
-            url = f"sqlite:///{folder / 'bench.db'}"
-            config = host_config(folder, url, fake_twilio=fake.url, rate=rate, numbers=SENDERS)
-            subprocess.run([PYTHON, "-m", "smsconnector.cli", "--config", str(config), "db", "upgrade"], check=True,
-                           capture_output=True)
-            subprocess.run([PYTHON, str(HERE / "queue_replies.py"), str(config), str(count), ",".join(SENDERS)],
-                           check=True, capture_output=True)
-            with host(config, folder):
-                deadline = time.monotonic() + 600
-                while count_rows(url, "SELECT count(*) FROM outbox") and time.monotonic() < deadline:
-                    time.sleep(0.5)
-            accepted, distinct, seconds, rates = accepted_window(url)
-            rate_seen = (accepted - 1) / seconds if seconds else 0.0
-            check = f"{'ok' if accepted == distinct == count else 'MISMATCH'}: {accepted:,} accepted of {count:,}"
-            if rate:
-                fastest = max(rates.values(), default=0.0)
-                check += f", fastest number {fastest:.1f}/s ({'ok' if fastest <= rate * 1.1 else 'OVER'} <= {rate:g})"
-            rows.append(Row(f"outbound to the fake Twilio, sqlite, {label}", f"{rate_seen:,.0f} msg/s",
-                            f"{base.requests_per_second:,.0f} msg/s",
-                            f"{rate_seen / base.requests_per_second:.0%}", check))
+    base = fake_baseline("twilio", 0, args.seconds / 2)
+    rows.append(Row("outbound baseline: Messages.json posted straight to the fake Twilio (no latency), "
+                    f"{SENDS_IN_FLIGHT} connections", f"{base.requests_per_second:,.0f} msg/s, "
+                    f"p99 {base.p99_ms:.1f} ms", "", "100%"))
+    library = client_alone_rate("twilio", args.seconds / 2)
+    rows.append(Row(f"the official twilio library alone (as the plugin sets it up) to the fake Twilio, "
+                    f"{SENDS_IN_FLIGHT} threads, one process", f"{library:,.0f} msg/s",
+                    f"{base.requests_per_second:,.0f} msg/s", _ratio(library, base.requests_per_second)))
+    seeded = seed("twilio", args.consumers, work, args)
+    n = args.outbound
+
+    phased = drain("drain-twilio", seeded, n, latency=0, rate=0, phased=True, args=args, work=work)
+    assert phased.api is not None
+    rows.append(Row(f"agent replies queued through the API (sender off), sqlite, {n:,} to "
+                    f"{args.consumers:,} conversations", _rate(phased.api),
+                    f"{ceiling.requests_per_second:,.0f} req/s",
+                    _ratio(phased.api.requests_per_second, ceiling.requests_per_second),
+                    f"{_ok(phased.queued == n and phased.api.errors == 0)}: {phased.queued:,} queued, "
+                    f"{phased.api.errors} errors", _host(phased.api_busy, n, "reply")))
+    rows.append(Row("outbox drain alone to the fake Twilio (no latency), sqlite, throttling off",
+                    f"{phased.rate:,.0f} msg/s", f"{base.requests_per_second:,.0f} msg/s",
+                    _ratio(phased.rate, base.requests_per_second), phased.check(n), _host(phased.busy, n)))
+
+    both = drain("end-to-end-twilio", seeded, n, latency=0, rate=0, phased=False, args=args, work=work, sample=True)
+    rows.append(Row("outbound end to end (API and sender at once) to the fake Twilio (no latency), sqlite, "
+                    "throttling off", f"{both.rate:,.0f} msg/s from first queued to last accepted",
+                    f"{base.requests_per_second:,.0f} msg/s", _ratio(both.rate, base.requests_per_second),
+                    both.check(n), _host(both.busy, n)))
+
+    slow_base = fake_baseline("twilio", REALISTIC_LATENCY, args.seconds / 2)
+    latency_ms = f"{REALISTIC_LATENCY * 1000:.0f} ms"
+    rows.append(Row(f"outbound baseline: the fake Twilio answering in {latency_ms}, {SENDS_IN_FLIGHT} connections",
+                    f"{slow_base.requests_per_second:,.0f} msg/s, p99 {slow_base.p99_ms:.1f} ms", "", "100%"))
+    slow = drain("end-to-end-twilio-latency", seeded, n, latency=REALISTIC_LATENCY, rate=0, phased=False, args=args,
+                 work=work)
+    rows.append(Row(f"outbound end to end to the fake Twilio answering in {latency_ms}, sqlite, throttling off",
+                    f"{slow.rate:,.0f} msg/s, {slow.max_in_flight} sends in flight at most",
+                    f"{slow_base.requests_per_second:,.0f} msg/s", _ratio(slow.rate, slow_base.requests_per_second),
+                    slow.check(n), _host(slow.busy, n)))
+
+    per_number, numbers = 10.0, 4
+    throttled_count = int(per_number * numbers * args.throttled_seconds)
+    throttled = drain("throttled-twilio", seeded, throttled_count, latency=0, rate=per_number, phased=False,
+                      args=args, work=work, numbers=numbers)
+    rates = per_number_rates(throttled.arrived)
+    fastest = max(rates.values(), default=0.0)
+    rows.append(Row(f"outbound with throttling on: {per_number:g} segments/s per number, replies from {numbers} "
+                    "numbers, fake Twilio, sqlite",
+                    f"{throttled.rate:,.0f} msg/s in all; per number {min(rates.values(), default=0):.2f}-"
+                    f"{fastest:.2f}/s at the fake", f"{per_number * numbers:g} msg/s configured",
+                    _ratio(throttled.rate, per_number * numbers),
+                    f"{_ok(fastest <= per_number * 1.01, 'OVER')} (fastest number <= {per_number:g}/s); "
+                    + throttled.check(throttled_count), _host(throttled.busy, throttled_count)))
+
+    om_base = fake_baseline("openmarket", 0, args.seconds / 2)
+    rows.append(Row(f"outbound baseline: MTs posted straight to the fake OpenMarket (no latency), "
+                    f"{SENDS_IN_FLIGHT} connections", f"{om_base.requests_per_second:,.0f} msg/s, "
+                    f"p99 {om_base.p99_ms:.1f} ms", "", "100%"))
+    om_client = client_alone_rate("openmarket", args.seconds / 2)
+    rows.append(Row(f"the OpenMarket plugin's httpx client alone to the fake OpenMarket, {SENDS_IN_FLIGHT} sends in "
+                    "flight (its pool: 20 connections), one process", f"{om_client:,.0f} msg/s",
+                    f"{om_base.requests_per_second:,.0f} msg/s", _ratio(om_client, om_base.requests_per_second)))
+    om_seeded = seed("openmarket", args.consumers, work, args)
+    om = drain("end-to-end-openmarket", om_seeded, n, latency=0, rate=0, phased=False, args=args, work=work)
+    rows.append(Row("outbound end to end to the fake OpenMarket (no latency), sqlite, throttling off",
+                    f"{om.rate:,.0f} msg/s from first queued to last accepted",
+                    f"{om_base.requests_per_second:,.0f} msg/s", _ratio(om.rate, om_base.requests_per_second),
+                    om.check(n), _host(om.busy, n)))
+    return rows, both
+
+
+# -- reassembly --------------------------------------------------------------------------------------------
+
+
+_WORDS = ("order", "parcel", "delivery", "tomorrow", "address", "refund", "please", "thanks", "window", "driver",
+          "number", "invoice", "weekend", "morning", "change", "cancel", "today", "update", "payment", "box")
+
+
+def long_texts(count: int, rng: random.Random) -> list[str]:
+    """Texts of 3 to 5 parts: mostly GSM-7, every fifth one UCS-2 (an emoji or a letter GSM lacks)."""
+    texts = []
+    for n in range(count):
+        parts = 3 + n % 3
+        ucs2 = n % 5 == 4
+        capacity = 66 if ucs2 else 152  # per part, beside a UDH with a 16-bit reference
+        length = (parts - 1) * capacity + rng.randint(10, capacity - 5)
+        words: list[str] = [f"#{n}"] + (["Żółw 🐢"] if ucs2 else [])
+        while sum(len(w) + 1 for w in words) < length:
+            words.append(rng.choice(_WORDS))
+        texts.append(" ".join(words)[:length])
+    return texts
+
+
+def reassembly_rows(kind: str, ceiling: Load, args: argparse.Namespace, work: Path) -> list[Row]:
+    folder = Path(tempfile.mkdtemp(dir=work))
+    rng = random.Random(8)
+    texts = long_texts(args.long_messages, rng)
+    fake = FakeOpenMarket()
+    first_ticket: dict[str, str] = {}
+    bodies: list[str] = []
+    consumers = 200
+    for n, text in enumerate(texts):
+        source = f"1415{5560000 + n % consumers:07d}"
+        # A 16-bit reference, unique while the message is open, as a handset's counter gives.
+        raws = split_for_concatenation(text, n + 1, reference_bits=16)
+        parts = [fake.mo_part(raw, source=source, destination=BRAND[1:]) for raw in raws]
+        first_ticket[parts[0]["mobileOriginate"]["ticketId"]] = text  # type: ignore[index]
+        bodies += [openmarket_inbound(p) for p in parts]
+    rng.shuffle(bodies)  # every message's parts spread across the whole run
+    lines = write_lines(folder / "parts.txt", bodies)
+    rows: list[Row] = []
+    with database(kind, folder) as url:
+        config = host_config(folder, url, numbers={BRAND: "openmarket"})
+        migrate(config)
+        db = Db(url)
+        with host(config, folder) as server:
+            with watched(server, f"reassembly-{kind}") as busy:
+                load = wrk_once(server.url, lines, connections=args.connections, limit=600)
+                db.wait_quiet("SELECT count(*) FROM messages WHERE direction = 'inbound'")
+        stored = db.rows("SELECT provider_message_id, body, incomplete FROM messages "
+                         "WHERE direction = 'inbound' AND provider = 'openmarket'")
+        open_groups = db.scalar("SELECT count(*) FROM segment_groups WHERE completed_at IS NULL")
+        db.close()
+    exact = sum(1 for r in stored if first_ticket.get(r["provider_message_id"]) == r["body"] and not r["incomplete"])
+    incomplete = sum(1 for r in stored if r["incomplete"])
+    per_message = {r["provider_message_id"] for r in stored}
+    good = exact == len(texts) == len(stored) == len(per_message) and open_groups == 0 and load.errors == 0
+    parts_per_second = load.requests_per_second
+    rows.append(Row(
+        f"reassembly: {len(texts):,} OpenMarket messages of 3-5 parts ({len(bodies):,} parts, shuffled), {kind}",
+        f"{parts_per_second:,.0f} parts/s, {len(texts) / load.seconds:,.0f} messages/s, p50 {load.p50_ms:.1f} ms, "
+        f"p99 {load.p99_ms:.1f} ms", f"{ceiling.requests_per_second:,.0f} req/s",
+        _ratio(parts_per_second, ceiling.requests_per_second),
+        f"{_ok(good, 'WRONG')}: {exact:,} of {len(texts):,} stored once with the exact text, {len(stored):,} stored, "
+        f"{incomplete} incomplete, {open_groups} groups open, {load.errors} errors", _host(busy, len(bodies), "part")))
     return rows
+
+
+# -- memory ------------------------------------------------------------------------------------------------
+
+
+def memory_row(label: str, sampler: RssSampler, total: int, done: int) -> Row:
+    """RSS when half was done, when all was done, and the peak; flat means within 10 % over the second half."""
+    half, whole = sampler.at_progress(0.5, done), sampler.at_progress(1.0, done)
+    after = sampler.samples[-1]
+    growth = (whole.rss_kib - half.rss_kib) / half.rss_kib
+    size = f"{done:,}" if done == total else f"{done:,} of {total:,} (time limit)"
+    return Row(f"memory: host RSS over {size} {label}",
+               f"{half.rss_kib / 1024:,.0f} MiB at 50%, {whole.rss_kib / 1024:,.0f} MiB at 100%, "
+               f"{after.rss_kib / 1024:,.0f} MiB after, peak {sampler.peak_kib() / 1024:,.0f} MiB",
+               "RSS at 50%", f"{growth:+.1%}",
+               f"{_ok(abs(growth) <= 0.10, 'GROWS')} (flat within 10% over the second half); "
+               f"{len(sampler.samples)} samples, 1/s")
+
+
+def memory_rows(args: argparse.Namespace, work: Path) -> list[Row]:
+    folder = Path(tempfile.mkdtemp(dir=work))
+    url = f"sqlite:///{folder / 'bench.db'}"
+    config = host_config(folder, url, numbers={BRAND: "twilio"})
+    migrate(config)
+    total = args.memory_messages
+    lines = write_lines(folder / "memory.txt", [twilio_inbound(n, prefix="SMme", consumers=5000)[1]
+                                                for n in range(total)])
+    db = Db(url)
+    inbound = "SELECT count(*) FROM messages WHERE direction = 'inbound'"
+    with host(config, folder) as server, RssSampler(server.pid, lambda: db.scalar(inbound)) as sampler, \
+            watched(server, "memory-inbound") as busy:
+        load = wrk_once(server.url, lines, connections=args.connections, limit=args.memory_limit)
+        done = db.wait_quiet(inbound)
+        time.sleep(3)  # the host idle after the run: what it keeps
+    twice = db.scalar("SELECT count(*) - count(DISTINCT provider_message_id) FROM messages")
+    db.close()
+    row = memory_row(f"inbound messages, sqlite ({load.requests_per_second:,.0f} msg/s)", sampler, total, done)
+    row.check += f"; {_ok(done >= load.requests - load.errors and twice == 0, 'LOST OR TWICE')}: {done:,} stored"
+    row.host = _host(busy, done)
+    return [row]
+
+
+# -- the table ---------------------------------------------------------------------------------------------
+
+
+def header(args: argparse.Namespace) -> str:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor() or platform.machine())
+    return (f"smsconnector benchmark, {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores ({cpu}), "
+            f"Python {platform.python_version()}, {args.connections} wrk connections, {args.seconds:g} s per timed "
+            f"run, {args.messages:,} distinct inbound messages prepared, {args.outbound:,} replies per outbound run, "
+            f"{'--quick' if args.quick else 'full run'}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="shorter runs")
+    parser.add_argument("--quick", action="store_true", help="shorter runs, fewer messages")
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--seconds", type=float, default=None)
+    parser.add_argument("--seconds", type=float, default=None, help="length of each timed run")
     parser.add_argument("--messages", type=int, default=None, help="distinct inbound messages prepared per run")
-    parser.add_argument("--outbound", type=int, default=None, help="agent replies drained per outbound run")
+    parser.add_argument("--outbound", type=int, default=None, help="agent replies per outbound run")
+    parser.add_argument("--consumers", type=int, default=None, help="conversations the replies go to")
+    parser.add_argument("--long-messages", type=int, default=500, help="long messages in the reassembly run")
+    parser.add_argument("--memory-messages", type=int, default=None, help="inbound messages in the memory run")
+    parser.add_argument("--memory-limit", type=float, default=None, help="seconds the memory run may take at most")
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="record each measured host with py-spy into this folder (raw collapsed stacks)")
+    parser.add_argument("--only", nargs="*", choices=["inbound", "outbound", "reassembly", "memory"],
+                        help="run only these scenarios (the ceilings always run)")
     args = parser.parse_args()
     args.seconds = args.seconds or (5.0 if args.quick else 15.0)
     args.messages = args.messages or (30_000 if args.quick else 100_000)
-    args.outbound = args.outbound or (2_000 if args.quick else 10_000)
+    args.outbound = args.outbound or (500 if args.quick else 2_000)
+    args.consumers = args.consumers or (200 if args.quick else 1_000)
+    args.throttled_seconds = 3.0 if args.quick else 8.0
+    args.memory_messages = args.memory_messages or (4_000 if args.quick else 100_000)
+    args.memory_limit = args.memory_limit or (90.0 if args.quick else 300.0)
+    harness.PROFILE_DIR = args.profile
+    only = set(args.only or ["inbound", "outbound", "reassembly", "memory"])
 
     work = Path(tempfile.mkdtemp(prefix="smsconnector-bench-"))
     rows: list[Row] = []
+    started = time.monotonic()
     try:
-        bodies = signed_inbound(work / "ceiling.txt", 5_000)
-        with Server(uvicorn_argv("ceiling:app"), cwd=HERE, health="/") as ceiling_server:
-            ceiling = wrk(ceiling_server.url + "/webhooks/twilio/inbound", bodies, connections=args.connections,
-                          seconds=args.seconds)
-        rows.append(Row("ceiling: bare Starlette, same body and reply",
-                        f"{ceiling.requests_per_second:,.0f} req/s, p50 {ceiling.p50_ms:.1f} ms, "
-                        f"p99 {ceiling.p99_ms:.1f} ms", "", "100%"))
-        rows += inbound_rows("sqlite", ceiling, args, work)
+        form_ceiling, json_ceiling, ceiling_rows = ceilings(args, work)
+        rows += ceiling_rows
         from smsconnector.testing.database import postgres_available
 
-        if postgres_available() is None:
-            rows += inbound_rows("postgres", ceiling, args, work)
-        else:
-            rows.append(Row("inbound, postgres", "skipped", check=str(postgres_available())))
-        rows += outbound_rows(args, work)
+        kinds = ["sqlite"] + (["postgres"] if postgres_available() is None else [])
+        if "inbound" in only:
+            for kind in kinds:
+                rows += inbound_rows(kind, form_ceiling, args, work)
+        if "outbound" in only:
+            outbound, sampled = outbound_rows(form_ceiling, args, work)
+            rows += outbound
+            if sampled.samples is not None and "memory" in only:
+                rows.append(memory_row("replies sent end to end, sqlite", sampled.samples, args.outbound,
+                                       sampled.accepted))
+        if "reassembly" in only:
+            for kind in kinds:
+                rows += reassembly_rows(kind, json_ceiling, args, work)
+        if "memory" in only:
+            rows += memory_rows(args, work)
+        if postgres_available() is not None:
+            rows.append(Row("postgres", "skipped", check=str(postgres_available())))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
-    print(f"\nsmsconnector benchmark, {time.strftime('%Y-%m-%d')}, {platform.machine()}, {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}, {args.connections} connections, {args.seconds:g} s per run\n")
-    print("| scenario | figure | baseline | ratio | check |")
-    print("|---|---|---|---|---|")
+    print(f"\n{header(args)}; took {(time.monotonic() - started) / 60:.1f} min\n")
+    print("| scenario | figure | baseline | ratio | check | host |")
+    print("|---|---|---|---|---|---|")
     for row in rows:
-        print(f"| {row.scenario} | {row.figure} | {row.baseline} | {row.ratio} | {row.check} |")
+        print(f"| {row.scenario} | {row.figure} | {row.baseline} | {row.ratio} | {row.check} | {row.host} |")
 
 
 if __name__ == "__main__":
