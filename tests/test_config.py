@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel, ConfigDict, Field
 
-from smsconnector.config import load_config
+from smsconnector.config import load_config, plugin_settings
 from smsconnector.decisions import SegmentPolicy
 from smsconnector.errors import ConfigError
 
@@ -98,3 +99,29 @@ def test_unreadable_file_is_a_clear_error(tmp_path):
 def test_unsupported_database_is_refused_at_start_up(make_app):
     with pytest.raises(ConfigError, match="database_url: unsupported database 'mysql'"):
         make_app(database_url="mysql://localhost/sms", migrate=False)
+
+
+class _Example(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    retries: int = Field(3, ge=0)
+
+
+@pytest.mark.parametrize(("section", "key", "reason"), [
+    ({"retries": -1}, "plugins.example.retries", "greater than or equal to 0"),
+    ({"colour": "red"}, "plugins.example.colour", "Extra inputs are not permitted"),
+])
+def test_plugin_settings_name_the_first_wrong_key(section, key, reason):
+    config = load_config(env={}, overrides={"plugins": {"example": section}})
+    with pytest.raises(ConfigError) as info:
+        plugin_settings(config, "example", _Example)
+    assert info.value.key == key and reason in info.value.reason
+    with pytest.raises(ConfigError) as info:  # the section itself, as a plugin's own loader passes it
+        plugin_settings(section, "example", _Example)
+    assert info.value.key == key
+
+
+def test_plugin_settings_default_when_the_section_is_absent():
+    assert plugin_settings(load_config(env={}), "example", _Example) == _Example()
+    config = load_config(env={}, overrides={"plugins": {"example": {"retries": 5}}})
+    assert plugin_settings(config, "example", _Example).retries == 5

@@ -11,7 +11,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -20,6 +20,8 @@ from .errors import ConfigError
 from .messages import InvalidNumber, to_sender
 
 ENV_PREFIX = "SMSCONNECTOR_"
+
+_M = TypeVar("_M", bound=BaseModel)
 
 
 class _Section(BaseModel):
@@ -199,3 +201,16 @@ def load_config(
         first = exc.errors()[0]
         key = ".".join(str(part) for part in first["loc"]) or "(root)"
         raise ConfigError(key, first["msg"]) from None
+
+
+def plugin_settings(source: Config | Mapping[str, Any], name: str, model: type[_M]) -> _M:
+    """Validate ``[plugins.<name>]`` (from the configuration, or the section itself) into ``model``.
+
+    :raises ConfigError: naming the first wrong key, e.g. ``plugins.twilio.account_sid``.
+    """
+    section = source.plugin(name) if isinstance(source, Config) else source
+    try:
+        return model.model_validate(section)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ConfigError(".".join(["plugins", name, *map(str, first["loc"])]), first["msg"]) from None

@@ -19,12 +19,12 @@ from collections.abc import Awaitable
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from smsconnector import assignment
+from smsconnector.config import plugin_settings
 from smsconnector.decisions import Routing
-from smsconnector.errors import ConfigError
 from smsconnector.messages import utcnow
 from smsconnector.plugins import hookimpl
 
@@ -53,11 +53,7 @@ class Router:
     @hookimpl
     def smsconnector_configure(self, app: App) -> None:
         """Read ``[plugins.router]``."""
-        try:
-            self.settings = Settings.model_validate(app.config.plugin(NAME))
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            raise ConfigError(f"plugins.{NAME}." + ".".join(map(str, first["loc"])), first["msg"]) from None
+        self.settings = plugin_settings(app.config, NAME, Settings)
 
     @hookimpl(trylast=True)
     def smsconnector_route(

@@ -19,13 +19,14 @@ import itertools
 import logging
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from smsconnector import status
-from smsconnector.errors import ConfigError, Malformed, Unauthenticated
+from smsconnector.config import plugin_settings
+from smsconnector.errors import Malformed, Unauthenticated
 from smsconnector.messages import (
     DeliveryStatus,
     InboundMessage,
@@ -71,11 +72,7 @@ class Simulator:
     @hookimpl
     def smsconnector_configure(self, app: App) -> None:
         """Read ``[plugins.simulator]``."""
-        try:
-            self.settings = Settings.model_validate(app.config.plugin(NAME))
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            raise ConfigError(f"plugins.{NAME}." + ".".join(map(str, first["loc"])), first["msg"]) from None
+        self.settings = plugin_settings(app.config, NAME, Settings)
 
     @hookimpl
     def smsconnector_register_routes(self, app: App) -> list[Route]:

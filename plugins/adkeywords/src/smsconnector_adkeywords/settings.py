@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
+from smsconnector.config import plugin_settings
 from smsconnector.errors import ConfigError
 from smsconnector.messages import AGENT_TEXT_LIMIT, InvalidNumber, to_e164
 
@@ -44,11 +45,7 @@ class Settings(_Model):
 
 def load(config: Config) -> list[Keyword]:
     """Validate ``[plugins.adkeywords]`` into keywords; a wrong value stops start-up naming its key."""
-    try:
-        settings = Settings.model_validate(config.plugin(NAME))
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise ConfigError(".".join(["plugins", NAME, *map(str, first["loc"])]), first["msg"]) from None
+    settings = plugin_settings(config, NAME, Settings)
     keywords: list[Keyword] = []
     for index, entry in enumerate(settings.keywords):
         keywords.append(_keyword(config, settings, entry, f"plugins.{NAME}.keywords.{index}", keywords))

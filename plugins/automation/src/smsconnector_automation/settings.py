@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import phonenumbers
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from smsconnector.errors import ConfigError
+from smsconnector.config import plugin_settings
 from smsconnector.messages import AGENT_TEXT_LIMIT
 
 if TYPE_CHECKING:
@@ -69,11 +69,7 @@ class Settings(BaseModel):
 
 def load(config: Config) -> Settings:
     """Validate ``[plugins.automation]``; a wrong value stops start-up naming its key."""
-    try:
-        return Settings.model_validate(config.plugin(NAME))
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise ConfigError(".".join(["plugins", NAME, *map(str, first["loc"])]), first["msg"]) from None
+    return plugin_settings(config, NAME, Settings)
 
 
 def known_skills(settings: Settings, config: Config) -> frozenset[str]:

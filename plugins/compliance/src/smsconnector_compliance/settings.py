@@ -7,8 +7,9 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
 import phonenumbers
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from smsconnector.config import plugin_settings
 from smsconnector.errors import ConfigError
 from smsconnector.messages import InvalidNumber, MessageClass, to_e164
 
@@ -181,11 +182,7 @@ class Settings(_Model):
 
 def load(section: dict[str, Any]) -> Settings:
     """Validate the section; :class:`ConfigError` names the first wrong key."""
-    try:
-        settings = Settings.model_validate(section)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise ConfigError(f"plugins.{NAME}." + ".".join(map(str, first["loc"])), first["msg"]) from None
+    settings = plugin_settings(section, NAME, Settings)
     for number, policy in settings.numbers.items():
         if policy.time_zone is not None and zone(policy.time_zone) is None:
             raise ConfigError(f"plugins.{NAME}.numbers.{number}.time_zone", f"unknown time zone '{policy.time_zone}'")

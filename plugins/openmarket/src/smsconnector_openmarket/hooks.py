@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import httpx
-from pydantic import ValidationError
 
+from smsconnector.config import plugin_settings
 from smsconnector.decisions import SegmentPolicy
-from smsconnector.errors import ConfigError
 from smsconnector.messages import InboundMessage, OutboundMessage, SendResult, StatusUpdate
 from smsconnector.plugins import hookimpl
 from smsconnector.webhooks import Received, WebhookRequest
@@ -35,12 +34,7 @@ class OpenMarket:
     @hookimpl
     def smsconnector_configure(self, app: App) -> None:
         """Read and check ``[plugins.openmarket]``."""
-        try:
-            self.settings = Settings.model_validate(app.config.plugin(NAME))
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            key = ".".join(["plugins", NAME, *map(str, first["loc"])])
-            raise ConfigError(key, first["msg"]) from None
+        self.settings = plugin_settings(app.config, NAME, Settings)
 
     @hookimpl
     def smsconnector_startup(self) -> None:

@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from smsconnector.config import Config
-from smsconnector.errors import ConfigError
+from smsconnector.config import Config, plugin_settings
 from smsconnector.messages import InvalidNumber, to_e164
 
 NAME = "twilio"
@@ -102,9 +101,4 @@ def load_settings(config: Config) -> Settings | None:
     section = config.plugin(NAME)
     if not section:
         return None
-    try:
-        return Settings.model_validate(section)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise ConfigError(f"plugins.{NAME}" + (f".{where}" if where else ""), first["msg"]) from None
+    return plugin_settings(section, NAME, Settings)
