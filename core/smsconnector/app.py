@@ -191,9 +191,9 @@ class App:
             raise PluginError(provider, "received an event that no plugin normalizes")
         return item
 
-    async def read_body(self, request: Request) -> bytes:
-        """The request body; :class:`TooLarge` (413) past ``max_body_bytes``, without reading the rest."""
-        limit = self.config.max_body_bytes
+    async def read_body(self, request: Request, *, limit: int | None = None) -> bytes:
+        """The request body; :class:`TooLarge` (413) past ``limit`` (``max_body_bytes``), without reading the rest."""
+        limit = self.config.max_body_bytes if limit is None else limit
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
             raise TooLarge(f"body of {declared} bytes exceeds the limit of {limit} bytes")

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import hmac
-import json
 from datetime import timedelta
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from smsconnector.auth import bearer_token
-from smsconnector.errors import Malformed, MessageRejected, TooLarge, Unauthenticated
+from smsconnector.endpoints import json_model, require_token
+from smsconnector.errors import MessageRejected
 from smsconnector.messages import AGENT_TEXT_LIMIT, InvalidNumber, MessageClass, to_e164, utcnow
 
 from . import sends
@@ -67,8 +65,8 @@ def routes(plugin: Automation, app: App) -> list[Route]:
 
 async def _send(plugin: Automation, app: App, request: Request) -> Response:
     settings = plugin.settings
-    _authenticate(request, settings.token)
-    body = _parse(await _json(request, settings.max_body_bytes))
+    require_token(request, settings.token, setting=f"plugins.{NAME}.token")
+    body = await json_model(app, request, SendBody, limit=settings.max_body_bytes)
     brand = _brand_number(app, body.from_)
     if body.reply_policy == AGENT and body.skill is None:
         raise MessageRejected("skill: required when reply_policy is 'agent'", code="invalid_request")
@@ -110,37 +108,6 @@ def _recipients(body: SendBody, region: str) -> tuple[sends.Recipient, ...]:
                                   code="invalid_request")
         recipients.append(sends.Recipient(to=to, text=text, context=dict(recipient.context)))
     return tuple(recipients)
-
-
-def _authenticate(request: Request, token: str | None) -> None:
-    if token is None:
-        raise Unauthenticated(f"no token is configured for this endpoint: set plugins.{NAME}.token")
-    if not hmac.compare_digest(bearer_token(request).encode(), token.encode()):
-        raise Unauthenticated("unknown token")
-
-
-async def _json(request: Request, limit: int) -> Any:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise TooLarge(f"body of {declared} bytes exceeds the limit of {limit} bytes")
-    body = await request.body()
-    if len(body) > limit:
-        raise TooLarge(f"body of {len(body)} bytes exceeds the limit of {limit} bytes")
-    try:
-        return json.loads(body)
-    except ValueError as exc:  # UnicodeDecodeError is a ValueError too
-        raise Malformed(f"body is not JSON: {exc}") from None
-
-
-def _parse(data: Any) -> SendBody:
-    if not isinstance(data, dict):
-        raise Malformed("expected a JSON object")
-    try:
-        return SendBody.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(map(str, first["loc"])) or "body"
-        raise MessageRejected(f"{where}: {first['msg']}", code="invalid_request") from None
 
 
 def _brand_number(app: App, raw: str) -> NumberSettings:

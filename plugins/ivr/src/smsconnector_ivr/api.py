@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import hmac
-import json
 from datetime import timedelta
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from smsconnector.auth import bearer_token
-from smsconnector.errors import Malformed, MessageRejected, TooLarge, Unauthenticated
+from smsconnector.endpoints import json_model, require_token
+from smsconnector.errors import MessageRejected
 from smsconnector.messages import InvalidNumber, to_e164, utcnow
 
 from . import deflections
@@ -54,8 +52,8 @@ def routes(plugin: IvrPlugin, app: App) -> list[Route]:
 
 async def _create(plugin: IvrPlugin, app: App, request: Request) -> Response:
     settings = plugin.settings
-    _authenticate(request, settings.token)
-    body = _parse(await _json(request, app.config.max_body_bytes))
+    require_token(request, settings.token, setting=f"plugins.{NAME}.token")
+    body = await json_model(app, request, DeflectionRequest)
     caller = mobile_number(body.caller, field="caller", region=settings.default_region)
     brand = _brand_number(app, body.brand_number)
     if body.skill not in plugin.skills:
@@ -69,37 +67,6 @@ async def _create(plugin: IvrPlugin, app: App, request: Request) -> Response:
     return JSONResponse({"deflection_id": deflection.id, "conversation_id": deflection.conversation_id,
                          "message_id": deflection.message_id, "expires_at": deflection.expires_at.isoformat()},
                         status_code=202)
-
-
-def _authenticate(request: Request, token: str | None) -> None:
-    if token is None:
-        raise Unauthenticated(f"no token is configured for this endpoint: set plugins.{NAME}.token")
-    if not hmac.compare_digest(bearer_token(request).encode(), token.encode()):
-        raise Unauthenticated("unknown token")
-
-
-async def _json(request: Request, limit: int) -> Any:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise TooLarge(f"body of {declared} bytes exceeds the limit of {limit} bytes")
-    body = await request.body()
-    if len(body) > limit:
-        raise TooLarge(f"body of {len(body)} bytes exceeds the limit of {limit} bytes")
-    try:
-        return json.loads(body)
-    except ValueError as exc:  # UnicodeDecodeError is a ValueError too
-        raise Malformed(f"body is not JSON: {exc}") from None
-
-
-def _parse(data: Any) -> DeflectionRequest:
-    if not isinstance(data, dict):
-        raise Malformed("expected a JSON object")
-    try:
-        return DeflectionRequest.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(map(str, first["loc"])) or "body"
-        raise MessageRejected(f"{where}: {first['msg']}", code="invalid_request") from None
 
 
 def _brand_number(app: App, raw: str) -> NumberSettings:
