@@ -31,6 +31,16 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC)
 
 
+def empty_list() -> list[Any]:
+    """A new empty list: a plain function, because pydantic inspects a builtin factory's signature on every row."""
+    return []
+
+
+def empty_dict() -> dict[str, Any]:
+    """A new empty dict (see :func:`empty_list`)."""
+    return {}
+
+
 def _when(**kwargs: Any) -> Any:
     """A timestamp column."""
     nullable = kwargs.pop("nullable", False)
@@ -103,7 +113,7 @@ class Conversation(SQLModel, table=True):
     skill: str | None = Field(default=None, max_length=100, index=True)
     agent_id: int | None = Field(default=None, foreign_key="agents.id", index=True)
     entry_point: str | None = Field(default=None, max_length=50)
-    context: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    context: dict[str, Any] = Field(default_factory=empty_dict, sa_column=Column(JSON, nullable=False))
     opened_at: datetime = _when(default_factory=utcnow)
     queued_at: datetime | None = _when(default=None, nullable=True)
     assigned_at: datetime | None = _when(default=None, nullable=True)
@@ -134,7 +144,7 @@ class Message(SQLModel, table=True):
     from_number: str = Field(max_length=20)
     to_number: str = Field(max_length=20)
     body: str = Field(default="", sa_column=Column(Text, nullable=False))
-    media: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    media: list[dict[str, Any]] = Field(default_factory=empty_list, sa_column=Column(JSON, nullable=False))
     message_class: str = Field(default="conversational", max_length=16)
     status: str = Field(max_length=16)
     error_code: str | None = Field(default=None, max_length=32)
@@ -143,8 +153,8 @@ class Message(SQLModel, table=True):
     incomplete: bool = False
     handled_by: str | None = Field(default=None, max_length=50)
     agent_id: int | None = Field(default=None, foreign_key="agents.id")
-    notes: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    notes: list[str] = Field(default_factory=empty_list, sa_column=Column(JSON, nullable=False))
+    details: dict[str, Any] = Field(default_factory=empty_dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = _when(default_factory=utcnow)
     updated_at: datetime = _when(default_factory=utcnow)
 
@@ -233,7 +243,7 @@ class EventRecord(SQLModel, table=True):
     #: the agent the event concerns; ``None`` for events only administrators see
     agent_id: int | None = None
     conversation_id: int | None = None
-    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    data: dict[str, Any] = Field(default_factory=empty_dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = _when(default_factory=utcnow, index=True)
 
 

@@ -9,7 +9,7 @@ from sqlalchemy import JSON, Column, Index
 from sqlmodel import Field, SQLModel
 
 from smsconnector.messages import utcnow
-from smsconnector.store.models import UTCDateTime
+from smsconnector.store.models import UTCDateTime, empty_dict
 
 AGENT, AUTO_REPLY, IGNORE = "agent", "auto_reply", "ignore"
 
@@ -30,7 +30,7 @@ class AutomationSend(SQLModel, table=True):
     reply_policy: str = Field(max_length=16)  # agent | auto_reply | ignore
     skill: str | None = Field(default=None, max_length=100)
     #: what the brand's system said about this recipient (appointment id...), shown to the agent
-    context: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    context: dict[str, Any] = Field(default_factory=empty_dict, sa_column=Column(JSON, nullable=False))
     reply_until: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     answered_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
