@@ -11,7 +11,6 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select, text
-from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -22,12 +21,14 @@ from starlette.types import Receive, Scope, Send
 from . import api, assignment, inbound, reassembly, status
 from .auth import Auth
 from .config import Config
-from .errors import PluginError, RequestRejected, SmsConnectorError, TooLarge
+from .errors import PluginError, RequestRejected, SmsConnectorError, TooLarge, Unavailable
 from .events import EventBus
+from .inbox import Inbox
 from .live import LiveEvents
 from .messages import InboundMessage, StatusUpdate, utcnow
 from .metrics import Metrics
 from .plugins import Hooks, PluginInfo, load_plugins
+from .processing import InboxProcessor
 from .sender import Sender
 from .store import Store
 from .store.db import pending_migrations
@@ -53,6 +54,8 @@ class App:
         self.events = EventBus()
         self.store = Store(config.database_url)
         self.store.on_commit = self.events.publish
+        self.inbox = Inbox(self.store)
+        self.processor = InboxProcessor(self)
         self.sender = Sender(self)
         self.auth = Auth(self)
         self.metrics = Metrics()
@@ -103,6 +106,7 @@ class App:
         async with self.store.transaction() as session:
             await api.ensure_skills(session, (number.skill for number in self.config.numbers))
         await self.live.start()
+        self.processor.start()
         if self.config.sender.enabled:
             self.sender.start()
         maintenance = asyncio.create_task(self._maintain(), name="smsconnector-maintenance")
@@ -113,14 +117,18 @@ class App:
             await asyncio.gather(maintenance, return_exceptions=True)
             await self.live.stop()
             await self.sender.stop()
+            await self.processor.stop()
+            await self.inbox.close()
             await self.hooks.shutdown()
             await self.store.close()
 
     async def _maintain(self) -> None:
-        """Background upkeep: timed-out concatenated messages, early status reports, and the skill queues."""
+        """Background upkeep: timed-out concatenated messages, early status reports, old inbox entries, and the
+        skill queues."""
         while True:
             try:
                 await self.expire_segments()
+                await self.processor.prune()
                 async with self.store.transaction() as session:
                     await status.release_all(self, session, forget_after=HELD_STATUS_LIFETIME)
             except Exception:
@@ -164,23 +172,22 @@ class App:
                                  client=request.client.host if request.client else None)
         received = await self.hooks.receive(provider, webhook)
         items = [self._normalize(provider, event) for event in received.events]
-
-        async def write(session: AsyncSession) -> list[str]:
-            outcomes = []
-            for item in items:
-                if isinstance(item, InboundMessage):
-                    outcomes.append((await inbound.accept(self, session, item)).value)
-                else:
-                    await status.apply(self, session, item)
-                    outcomes.append(item.status.value)
-            return outcomes
-
-        # Persist before acknowledging: the reply goes out only after the write has committed.
-        async with asyncio.timeout(self.config.inbound_timeout_seconds):
-            outcomes = await self.store.write(write)
-        counter = self.metrics.inbound if kind == "inbound" else self.metrics.statuses
-        for outcome in outcomes:
-            counter.labels(provider, outcome).inc()
+        # Persist before acknowledging: the reply goes out only after the events are committed to the inbox.
+        deadline = asyncio.timeout(self.config.inbound.timeout_seconds)
+        try:
+            async with deadline:
+                entry_ids = await self.inbox.put(provider, items)
+        except TimeoutError:
+            raise Unavailable(f"not stored within {self.config.inbound.timeout_seconds:g} s") from None
+        self.processor.wake()
+        for item, entry_id in zip(items, entry_ids, strict=True):
+            if entry_id is None and isinstance(item, InboundMessage):
+                self.metrics.inbound.labels(provider, inbound.Outcome.DUPLICATE.value).inc()
+        if self.config.inbound.acknowledge == "routed":
+            # Stored already, so a provider is answered 2xx all the same if routing takes longer than its wait.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout_at(deadline.when()):
+                    await self.processor.routed([i for i in entry_ids if i is not None])
         self.metrics.webhook_seconds.labels(provider, kind).observe(time.perf_counter() - started)
         return Response(received.reply_body, status_code=received.reply_status,
                         media_type=received.reply_media_type)
@@ -189,14 +196,21 @@ class App:
         item = self.hooks.normalize(provider, event)
         if item is None:
             raise PluginError(provider, "received an event that no plugin normalizes")
+        # Refused at the door, before anything is stored: a part that can never fit would only fail later.
+        if isinstance(item, InboundMessage) and item.segment is not None:
+            reassembly.checked(item)
+        elif isinstance(item, StatusUpdate) and item.segment is not None:
+            status.check_part(item)
         return item
 
     async def read_body(self, request: Request, *, limit: int | None = None) -> bytes:
         """The request body; :class:`TooLarge` (413) past ``limit`` (``max_body_bytes``), without reading the rest."""
         limit = self.config.max_body_bytes if limit is None else limit
         declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
-            raise TooLarge(f"body of {declared} bytes exceeds the limit of {limit} bytes")
+        if declared.isdigit():
+            if int(declared) > limit:
+                raise TooLarge(f"body of {declared} bytes exceeds the limit of {limit} bytes")
+            return await request.body()  # the server reads no more than the declared length
         chunks, size = [], 0
         async for chunk in request.stream():
             size += len(chunk)
@@ -225,6 +239,7 @@ class App:
         async with self.store.session() as session:
             depth = (await session.exec(select(func.count()).select_from(OutboxEntry))).scalar_one()
         self.metrics.outbox_depth.set(depth)
+        self.metrics.inbox_pending.set(await self.processor.pending())
         return Response(self.metrics.render(), media_type="text/plain; version=0.0.4")
 
     async def _error_response(self, request: Request, exc: Exception) -> Response:

@@ -11,7 +11,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -43,6 +43,22 @@ class SenderSettings(_Section):
     #: concurrent sends in flight, across all numbers
     concurrency: int = Field(64, ge=1, le=10_000)
     enabled: bool = True
+
+
+class InboundSettings(_Section):
+    """How webhooks are taken in: persisted to the inbox and answered, then routed by the inbox processor."""
+
+    #: when a webhook is answered: ``stored`` (once its events are committed to the inbox; routing follows
+    #: at once, and under a burst the provider is never kept waiting) or ``routed`` (once they were routed too)
+    acknowledge: Literal["stored", "routed"] = "stored"
+    #: seconds a webhook may wait for its commit before the host answers 503 (Twilio gives up at 15)
+    timeout_seconds: float = Field(10.0, gt=0)
+    #: hours a processed inbox entry is kept, so a provider's late retry is recognised at the door
+    retention_hours: float = Field(24.0, gt=0)
+    #: inbox entries routed in one transaction
+    batch_size: int = Field(64, ge=1, le=10_000)
+    #: attempts at routing an entry whose processing keeps failing before it is set aside (kept, logged)
+    max_attempts: int = Field(5, ge=1, le=100)
 
 
 class ApiSettings(_Section):
@@ -98,9 +114,8 @@ class Config(_Section):
     #: rebuild the public URL from X-Forwarded-Proto/Host (only behind a proxy you control)
     trust_forwarded_headers: bool = False
     max_body_bytes: int = Field(64 * 1024, ge=1024)
-    #: seconds an inbound webhook may wait for its commit before the host answers 503 (Twilio gives up at 15)
-    inbound_timeout_seconds: float = Field(10.0, gt=0)
     log_level: str = "info"
+    inbound: InboundSettings = InboundSettings()
     sender: SenderSettings = SenderSettings()
     api: ApiSettings = ApiSettings()
     providers: dict[str, ProviderSettings] = {}

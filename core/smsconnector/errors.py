@@ -111,6 +111,14 @@ class TooLarge(RequestRejected):
     code = "too_large"
 
 
+class Unavailable(RequestRejected):
+    """The request could not be stored in time; the provider should send it again (a retry is deduplicated)."""
+
+    status = 503
+    code = "unavailable"
+    headers = {"Retry-After": "1"}
+
+
 class MessageRejected(RequestRejected):
     """An outbound message breaks a rule and was not queued."""
 

@@ -21,6 +21,10 @@ class Metrics:
         self.webhook_seconds = Histogram("smsconnector_webhook_seconds", "Webhook time from body read to reply.",
                                          ["provider", "kind"], registry=self.registry,
                                          buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15))
+        self.inbox_pending = Gauge("smsconnector_inbox_pending", "Provider events stored but not yet routed.",
+                                   registry=self.registry)
+        self.inbox_set_aside = Counter("smsconnector_inbox_set_aside", "Provider events whose routing kept failing.",
+                                       ["provider"], registry=self.registry)
         self.outbox_depth = Gauge("smsconnector_outbox_depth", "Outbound messages not yet accepted by a provider.",
                                   registry=self.registry)
 

@@ -34,7 +34,8 @@ def _insert(session: AsyncSession) -> Any:
     return postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
 
 
-def _checked(part: InboundMessage) -> SegmentInfo:
+def checked(part: InboundMessage) -> SegmentInfo:
+    """The part's segment information; :class:`Malformed` when it cannot be a part of anything."""
     seg = part.segment
     assert seg is not None
     if not 1 <= seg.total <= MAX_PARTS or not 1 <= seg.sequence <= seg.total:
@@ -53,7 +54,7 @@ async def add_part(session: AsyncSession, part: InboundMessage) -> InboundMessag
 
     :raises Malformed: the sequence is not between 1 and the total.
     """
-    seg = _checked(part)
+    seg = checked(part)
     for _ in range(_LOCK_ATTEMPTS):
         # Checked again on every attempt: the transaction we waited for may have added this very part.
         if await _seen(session, part):

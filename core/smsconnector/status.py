@@ -20,6 +20,15 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def check_part(update: StatusUpdate) -> SegmentInfo:
+    """A per-part receipt's segment information; :class:`Malformed` when the part is outside its total."""
+    seg = update.segment
+    assert seg is not None
+    if not 1 <= seg.sequence <= seg.total:
+        raise Malformed(f"receipt for part {seg.sequence} of {seg.total}: the part must be between 1 and the total")
+    return seg
+
+
 def advances(current: DeliveryStatus, new: DeliveryStatus) -> bool:
     """Whether ``new`` may replace ``current``: never out of a terminal status, never to a lower rank."""
     return not current.terminal and new.rank >= current.rank and new != current
@@ -110,10 +119,8 @@ async def _aggregate_parts(
     The message row is locked (``apply``), so receipts for the parts of one message are counted one at a
     time, whichever replica they reach.
     """
-    seg = update.segment
-    assert seg is not None and message.id is not None
-    if not 1 <= seg.sequence <= seg.total:
-        raise Malformed(f"receipt for part {seg.sequence} of {seg.total}: the part must be between 1 and the total")
+    seg = check_part(update)
+    assert message.id is not None
     part = await session.get(DeliveryPart, (message.id, seg.sequence))
     if part is None:
         part = DeliveryPart(message_id=message.id, sequence=seg.sequence, total=seg.total, status=update.status.value,

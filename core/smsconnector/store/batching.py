@@ -1,11 +1,11 @@
-"""Group commit: concurrent writes share one transaction and one commit.
+"""Batching: items submitted at the same moment are written by one call, in one transaction.
 
-SQLite has one writer and a commit costs an fsync, so committing each webhook on its own caps the host at
-a few hundred messages a second. Here each write is queued; a single worker runs every write waiting at
-that moment, in order, in one transaction, commits once, and only then answers each caller -- so
-"persist before acknowledging" still holds for every one of them. If any write in a batch fails, the batch
-is rolled back and its writes are run again one transaction each, so one bad write never takes others
-with it (a write may therefore run twice: keep its side effects inside the session).
+A commit costs an fsync on SQLite and a round trip on PostgreSQL, and a statement costs more in the
+driver than in the database, so writing each webhook's events on its own caps the host at a few hundred a
+second. Here each submitted item is queued; a single worker hands every item waiting at that moment to
+``flush`` at once and only then answers each submitter -- so "persisted before acknowledged" still holds
+for every one of them. If a batch fails, its items are flushed again one at a time, so one bad item never
+takes the others with it (an item may therefore be flushed twice: ``flush`` must be a transaction).
 """
 
 from __future__ import annotations
@@ -13,58 +13,52 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
-
-from sqlmodel.ext.asyncio.session import AsyncSession
-
-if TYPE_CHECKING:
-    from .db import Store
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
-Work = Callable[[AsyncSession], Awaitable[Any]]
+R = TypeVar("R")
 
 
-class GroupCommit:
-    """Batches writes into shared transactions; one worker per store."""
+class Batcher(Generic[T, R]):
+    """Hands submitted items to ``flush`` in batches; ``flush`` returns one result per item, in order."""
 
-    def __init__(self, store: Store, max_batch: int = 128) -> None:
-        self._store = store
+    def __init__(self, flush: Callable[[list[T]], Awaitable[list[R]]], max_batch: int = 256) -> None:
+        self._flush = flush
         self._max_batch = max_batch
-        self._queue: asyncio.Queue[tuple[Work, asyncio.Future[Any]]] | None = None
+        self._queue: asyncio.Queue[tuple[T, asyncio.Future[R]]] | None = None
         self._worker: asyncio.Task[None] | None = None
 
-    async def submit(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-        """Run ``work`` in a transaction; returns once that transaction committed."""
+    async def submit(self, item: T) -> R:
+        """Flush ``item`` with whatever else is waiting; its result once that flush is done."""
         if self._worker is None or self._worker.done():
             self._queue = asyncio.Queue()
-            self._worker = asyncio.create_task(self._run(), name="smsconnector-group-commit")
+            self._worker = asyncio.create_task(self._run(), name="smsconnector-batcher")
         assert self._queue is not None
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((work, future))
-        # Shielded: a caller that stops waiting (timeout, disconnect) must not cancel a write shared by others.
+        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((item, future))
+        # Shielded: a submitter that stops waiting (timeout, disconnect) must not cancel a flush shared by others.
         return await asyncio.shield(future)
 
     async def _run(self) -> None:
         assert self._queue is not None
         while True:
             batch = [await self._queue.get()]
-            # Let the callers that became ready with this one enqueue too: woken callers resume one by one,
-            # and draining at once would commit them one at a time.
+            # Let the submitters that became ready with this one enqueue too: woken tasks resume one by one,
+            # and draining at once would flush them one at a time.
             await asyncio.sleep(0)
             while len(batch) < self._max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            await self._commit(batch)
+            await self._flush_batch(batch)
 
-    async def _commit(self, batch: list[tuple[Work, asyncio.Future[Any]]]) -> None:
+    async def _flush_batch(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
         try:
-            async with self._store.transaction() as session:
-                results = [await work(session) for work, _ in batch]
+            results = await self._flush([item for item, _ in batch])
         except Exception as exc:
             if len(batch) == 1:
                 _settle(batch[0][1], exception=exc)
                 return
-            for item in batch:  # isolate the failing write; the others still commit
-                await self._commit([item])
+            for one in batch:  # isolate the failing item; the others still go in
+                await self._flush_batch([one])
             return
         for (_, future), result in zip(batch, results, strict=True):
             _settle(future, result=result)

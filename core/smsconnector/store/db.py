@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, make_url
@@ -15,10 +15,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..errors import ConfigError
 from . import sqlite
-from .batching import GroupCommit
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-T = TypeVar("T")
 
 
 def _urls(database_url: str) -> tuple[URL, URL]:
@@ -70,19 +68,6 @@ class Store:
         self._sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
         #: called with the events a transaction emitted, right after it commits
         self.on_commit: Callable[[list[Any]], None] | None = None
-        # PostgreSQL commits concurrent transactions in parallel itself; SQLite needs the batching done here.
-        self._group_commit = GroupCommit(self) if self.dialect == "sqlite" else None
-
-    async def write(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-        """Run ``work`` in a transaction and return its result once that transaction has committed.
-
-        The webhook path writes through here. On SQLite, writes waiting at the same moment share one
-        transaction and one commit (see :mod:`.batching`); ``work`` may then run more than once.
-        """
-        if self._group_commit is not None:
-            return await self._group_commit.submit(work)
-        async with self.transaction() as session:
-            return await work(session)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -102,8 +87,6 @@ class Store:
         return self._sessions()
 
     async def close(self) -> None:
-        if self._group_commit is not None:
-            await self._group_commit.close()
         await self.engine.dispose()
 
     def upgrade(self, extra_locations: Iterable[Path] = ()) -> None:

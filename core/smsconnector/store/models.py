@@ -266,3 +266,33 @@ class HeldStatus(SQLModel, table=True):
     sequence: int | None = None
     total: int | None = None
     received_at: datetime = _when(default_factory=utcnow, index=True)
+
+
+class InboxEntry(SQLModel, table=True):
+    """A provider's event (a consumer message, a part of one, or a status report), kept from the moment its
+    webhook is answered until it has been routed.
+
+    ``key`` is unique per provider, so a provider's retry is recognised at the door. Once routed, the
+    payload is cleared (the message itself lives in ``messages``) and the row stays for
+    ``[inbound] retention_hours`` to keep recognising retries.
+    """
+
+    __tablename__ = "inbox"
+    __table_args__ = (
+        UniqueConstraint("provider", "key", name="uq_inbox_provider_key"),
+        Index("ix_inbox_pending", "id", sqlite_where=text("processed_at IS NULL"),
+              postgresql_where=text("processed_at IS NULL")),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    provider: str = Field(max_length=50)
+    key: str = Field(max_length=200)
+    kind: str = Field(max_length=16)  #: ``message`` or ``status``
+    payload: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON(none_as_null=True), nullable=True))
+    received_at: datetime = _when(default_factory=utcnow)
+    processed_at: datetime | None = _when(default=None, nullable=True, index=True)
+    attempts: int = 0
+    #: why routing it failed (an exception's type and message, never the payload)
+    error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    #: not before this time is it tried again after a failure
+    retry_at: datetime | None = _when(default=None, nullable=True)

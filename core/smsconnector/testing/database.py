@@ -68,13 +68,18 @@ class Database:
         with self.engine.connect() as conn:
             return conn.execute(text(sql), params).scalar()
 
+    def execute(self, sql: str, **params: Any) -> None:
+        """Change something behind the app's back (to stage a situation), committed at once."""
+        with self.engine.begin() as connection:
+            connection.execute(text(sql), params)
+
     def count(self, table: str, where: str = "1=1", **params: Any) -> int:
         return int(self.scalar(f"SELECT count(*) FROM {table} WHERE {where}", **params))
 
     def snapshot(self) -> dict[str, int]:
         """Row counts of every table the host writes: compare before and after to show nothing changed."""
         tables = ("consumers", "conversations", "messages", "outbox", "segment_groups", "segment_parts",
-                  "delivery_parts", "held_statuses", "agents", "agent_skills", "skills", "events")
+                  "delivery_parts", "held_statuses", "agents", "agent_skills", "skills", "events", "inbox")
         return {t: self.count(t) for t in tables}
 
     def close(self) -> None:

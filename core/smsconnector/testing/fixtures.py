@@ -65,6 +65,8 @@ def make_app(database_url: str, app_defaults: dict[str, Any]) -> MakeApp:
             "database_url": database_url,
             "public_url": "http://testserver",
             "sender": FAST_SENDER,
+            # Answered once routed, so a test can look at the conversation right after posting a webhook.
+            "inbound": {"acknowledge": "routed"},
             "numbers": [{"number": BRAND_NUMBER, "provider": "simulator", "skill": "support"}],
         }
         config = load_config(env={}, overrides=_merge(_merge(base, app_defaults), overrides))

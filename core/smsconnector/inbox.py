@@ -1,0 +1,120 @@
+"""The inbox: a webhook's events are committed here before the provider is answered, and routed from here.
+
+Answering a provider only once its events were routed ties its wait to the slowest part of the pipeline: a
+burst of replies to a campaign then keeps providers waiting until they time out and retry, which adds to
+the burst. So the webhook does the least that keeps the promise "persisted before acknowledged": each
+event, serialized, is inserted with a key unique per provider (a retry inserts nothing), concurrent
+webhooks share one multi-row insert and one commit (:mod:`.store.batching`), and the
+:class:`~smsconnector.processing.InboxProcessor` routes the entries right after, in arrival order.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+
+from .messages import DeliveryStatus, InboundMessage, Media, SegmentInfo, StatusUpdate, utcnow
+from .store import Store
+from .store.batching import Batcher
+from .store.models import InboxEntry
+
+Item = InboundMessage | StatusUpdate
+
+
+def key(item: Item) -> str:
+    """What makes an event the same event when a provider sends it again."""
+    if isinstance(item, InboundMessage):
+        return f"message:{item.provider_message_id}"
+    part = f":{item.segment.sequence}" if item.segment else ""
+    return f"status:{item.provider_message_id}:{item.status.value}{part}"
+
+
+def encode(item: Item) -> dict[str, Any]:
+    """``item`` as JSON-ready data (see :func:`decode`)."""
+    segment = item.segment and {
+        "reference": item.segment.reference, "total": item.segment.total, "sequence": item.segment.sequence,
+        "payload": base64.b64encode(item.segment.payload).decode() if item.segment.payload is not None else None,
+        "encoding": item.segment.encoding,
+    }
+    if isinstance(item, InboundMessage):
+        return {
+            "provider": item.provider, "provider_message_id": item.provider_message_id,
+            "from_number": item.from_number, "to_number": item.to_number, "text": item.text,
+            "media": [[m.url, m.content_type] for m in item.media], "segment": segment,
+            "num_segments": item.num_segments, "provider_keyword": item.provider_keyword,
+            "incomplete": item.incomplete, "received_at": item.received_at.isoformat(), "details": dict(item.details),
+        }
+    return {
+        "provider": item.provider, "provider_message_id": item.provider_message_id, "status": item.status.value,
+        "error_code": item.error_code, "error_message": item.error_message, "segment": segment,
+        "occurred_at": item.occurred_at.isoformat(),
+    }
+
+
+def decode(kind: str, data: dict[str, Any]) -> Item:
+    """The event :func:`encode` made ``data`` of."""
+    raw = data["segment"]
+    segment = raw and SegmentInfo(
+        reference=raw["reference"], total=raw["total"], sequence=raw["sequence"], encoding=raw["encoding"],
+        payload=base64.b64decode(raw["payload"]) if raw["payload"] is not None else None,
+    )
+    if kind == "message":
+        return InboundMessage(
+            provider=data["provider"], provider_message_id=data["provider_message_id"],
+            from_number=data["from_number"], to_number=data["to_number"], text=data["text"],
+            media=tuple(Media(url, content_type) for url, content_type in data["media"]), segment=segment,
+            num_segments=data["num_segments"], provider_keyword=data["provider_keyword"],
+            incomplete=data["incomplete"], received_at=datetime.fromisoformat(data["received_at"]),
+            details=data["details"],
+        )
+    return StatusUpdate(
+        provider=data["provider"], provider_message_id=data["provider_message_id"],
+        status=DeliveryStatus(data["status"]), error_code=data["error_code"], error_message=data["error_message"],
+        segment=segment, occurred_at=datetime.fromisoformat(data["occurred_at"]),
+    )
+
+
+class Inbox:
+    """Puts webhooks' events into the inbox table, many webhooks to a statement and a commit."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._batcher: Batcher[list[dict[str, Any]], list[int | None]] = Batcher(self._insert)
+
+    async def put(self, provider: str, items: Sequence[Item]) -> list[int | None]:
+        """Commit ``items``; for each, its inbox id, or ``None`` when the provider sent it before."""
+        if not items:
+            return []
+        now = utcnow()
+        rows = [{"provider": provider, "key": key(item), "kind": "message" if isinstance(item, InboundMessage)
+                 else "status", "payload": encode(item), "received_at": now, "attempts": 0} for item in items]
+        return await self._batcher.submit(rows)
+
+    async def _insert(self, batch: list[list[dict[str, Any]]]) -> list[list[int | None]]:
+        """One transaction and one statement for every row of every waiting webhook."""
+        rows = [row for rows in batch for row in rows]
+        async with self._store.engine.begin() as connection:
+            result = await connection.execute(_insert(self._store.dialect), rows)
+            inserted = {(provider, k): id_ for id_, provider, k in result.all()}
+        # The same event twice in one batch (a retry racing its original) is inserted once: the first wins.
+        ids: list[list[int | None]] = []
+        for webhook_rows in batch:
+            ids.append([inserted.pop((row["provider"], row["key"]), None) for row in webhook_rows])
+        return ids
+
+    async def close(self) -> None:
+        await self._batcher.close()
+
+
+@functools.cache
+def _insert(dialect: str) -> Any:
+    # Built once: constructing the statement per batch would cost more than running it.
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table = InboxEntry.__table__
+    return (insert(table).on_conflict_do_nothing(index_elements=["provider", "key"])
+            .returning(table.c.id, table.c.provider, table.c.key))

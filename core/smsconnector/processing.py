@@ -1,0 +1,239 @@
+"""The inbox processor: routes what webhooks put in the inbox, in arrival order, as soon as it is committed.
+
+Every replica runs one. It takes the oldest unprocessed entries (``FOR UPDATE SKIP LOCKED`` on PostgreSQL,
+so replicas never take the same entry), runs each through the pipeline -- segment policy, dedupe, route,
+store for a consumer message; the status rules for a report -- and marks them processed, all in one
+transaction, so an entry is routed exactly once or not at all. Entries left by a crash are simply still
+there when the host starts again.
+
+**Webhooks first.** Answering providers quickly is what keeps a burst from turning into a storm of
+retries, so while webhooks keep coming the processor takes one entry at a time with a pause before each,
+leaving them the event loop (and, on SQLite, the one connection); between bursts it takes whole batches.
+A burst is absorbed by the inbox and routed as soon as it ebbs (``smsconnector_inbox_pending`` shows the
+backlog); a sustained rate above what one host routes calls for more replicas on PostgreSQL.
+
+**Failures.** A batch that fails is retried an entry at a time, so one bad entry never holds up the rest.
+An entry that fails alone is tried again later with a growing delay; after ``[inbound] max_attempts`` (or at
+once, for an error the entry itself caused) it is set aside: kept, with the error, and logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import bindparam, func, or_, select, update
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from . import inbound, status
+from .errors import RequestRejected
+from .inbox import decode
+from .messages import InboundMessage, utcnow
+from .store.models import InboxEntry
+
+if TYPE_CHECKING:
+    from .app import App
+
+log = logging.getLogger(__name__)
+
+#: webhooks stored within this many seconds mean a burst is on
+BUSY_WINDOW = 0.1
+#: during a burst, the pause before each entry the processor takes (it routes at most 1/this a second then)
+GIVE_WAY_SECONDS = 0.02
+#: how often it looks for entries it was not told about (retries that came due, another replica's leftovers)
+POLL_SECONDS = 1.0
+#: how often a webhook answered once routed looks whether another replica routed its entries
+ROUTED_RECHECK_SECONDS = 0.05
+#: the delay before retrying a failed entry, doubled with each attempt, at most ``RETRY_MAX``
+RETRY_BASE, RETRY_MAX = timedelta(seconds=1), timedelta(minutes=5)
+
+_MARK_PROCESSED = (
+    update(InboxEntry.__table__).where(InboxEntry.__table__.c.id == bindparam("entry_id"))
+    .values(processed_at=bindparam("now"), payload=None, error=None, retry_at=None)
+)
+
+
+class InboxProcessor:
+    """See the module docstring."""
+
+    def __init__(self, app: App) -> None:
+        self._app = app
+        self._wake = asyncio.Event()
+        self._last_write = float("-inf")
+        self._waiters: dict[int, asyncio.Future[None]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    # -- what the webhook path calls -------------------------------------------------------------------
+
+    def wake(self) -> None:
+        """A webhook's entries were committed: route them (giving way to webhooks while they keep coming)."""
+        self._last_write = asyncio.get_running_loop().time()
+        self._wake.set()
+
+    async def routed(self, entry_ids: list[int]) -> None:
+        """Return once these entries were processed (or set aside), by this replica's processor or another's."""
+        loop = asyncio.get_running_loop()
+        futures = [self._waiters.setdefault(i, loop.create_future()) for i in entry_ids]
+        self.wake()
+        while True:
+            # Taken between their commit and now (the periodic look), or by another replica: only the table knows.
+            async with self._app.store.session() as session:
+                stmt = select(InboxEntry.id).where(InboxEntry.id.in_(entry_ids), InboxEntry.processed_at.is_not(None))
+                self._settle(list((await session.exec(stmt)).scalars().all()))
+            pending = [f for f in futures if not f.done()]
+            if not pending:
+                return
+            await asyncio.wait(pending, timeout=ROUTED_RECHECK_SECONDS)
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="smsconnector-inbox")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(POLL_SECONDS):
+                    await self._wake.wait()
+            self._wake.clear()
+            try:
+                while await self.process(await self._batch_size()):
+                    pass
+            except Exception:
+                log.exception("routing the inbox failed; trying again")
+                await asyncio.sleep(POLL_SECONDS)
+
+    async def _batch_size(self) -> int:
+        """A whole batch between bursts; while webhooks keep coming, one entry after a pause that leaves them the
+        event loop (and, on SQLite, the one connection). Not when webhooks wait for routing to be answered."""
+        settings = self._app.config.inbound
+        if settings.acknowledge == "stored" and asyncio.get_running_loop().time() - self._last_write < BUSY_WINDOW:
+            await asyncio.sleep(GIVE_WAY_SECONDS)
+            return 1
+        return settings.batch_size
+
+    # -- the work --------------------------------------------------------------------------------------
+
+    async def process(self, limit: int) -> int:
+        """Route up to ``limit`` due entries in one transaction; how many were taken (0: none are due)."""
+        try:
+            async with self._app.store.transaction() as session:
+                entries = await _due(session, limit)
+                outcomes = [await self._route(session, entry) for entry in entries]
+                await _mark_processed(session, [e.id for e in entries])
+        except Exception:
+            ids = await self._due_ids(limit)
+            if not ids:
+                raise
+            for entry_id in ids:
+                await self._process_alone(entry_id)
+            return len(ids)
+        self._count(outcomes)
+        self._settle([e.id for e in entries])
+        return len(entries)
+
+    async def _process_alone(self, entry_id: int) -> None:
+        try:
+            async with self._app.store.transaction() as session:
+                entry = await _lock(session, entry_id)
+                if entry is None:
+                    return
+                outcome = await self._route(session, entry)
+                await _mark_processed(session, [entry_id])
+        except Exception as exc:
+            await self._failed(entry_id, exc)
+        else:
+            self._count([outcome])
+        self._settle([entry_id])
+
+    async def _route(self, session: AsyncSession, entry: InboxEntry) -> tuple[str, str, str]:
+        assert entry.payload is not None
+        item = decode(entry.kind, entry.payload)
+        if isinstance(item, InboundMessage):
+            return "inbound", item.provider, (await inbound.accept(self._app, session, item)).value
+        await status.apply(self._app, session, item)
+        return "status", item.provider, item.status.value
+
+    async def _failed(self, entry_id: int, exc: Exception) -> None:
+        """Record a failure: due again later, or set aside for good."""
+        # The type and the message name the problem; the payload (a consumer's text) stays out of the log.
+        reason = f"{type(exc).__name__}: {exc}"[:2000]
+        async with self._app.store.transaction() as session:
+            entry = await session.get(InboxEntry, entry_id)
+            if entry is None:
+                return
+            entry.attempts += 1
+            entry.error = reason
+            now = utcnow()
+            if isinstance(exc, RequestRejected) or entry.attempts >= self._app.config.inbound.max_attempts:
+                entry.processed_at, entry.retry_at = now, None
+                log.error("inbox entry %s (%s) set aside after %s attempt(s): %s", entry_id, entry.provider,
+                          entry.attempts, reason)
+                self._app.metrics.inbox_set_aside.labels(entry.provider).inc()
+            else:
+                entry.retry_at = now + min(RETRY_MAX, RETRY_BASE * 2 ** (entry.attempts - 1))
+                log.warning("inbox entry %s (%s) failed (attempt %s), retrying at %s: %s", entry_id, entry.provider,
+                            entry.attempts, entry.retry_at.isoformat(timespec="seconds"), reason)
+
+    async def _due_ids(self, limit: int) -> list[int]:
+        async with self._app.store.session() as session:
+            return [e.id for e in await _due(session, limit, lock=False)]
+
+    def _count(self, outcomes: list[tuple[str, str, str]]) -> None:
+        metrics = self._app.metrics
+        for kind, provider, outcome in outcomes:
+            (metrics.inbound if kind == "inbound" else metrics.statuses).labels(provider, outcome).inc()
+
+    def _settle(self, entry_ids: list[int | None]) -> None:
+        for entry_id in entry_ids:
+            future = self._waiters.pop(entry_id, None) if entry_id is not None else None
+            if future is not None and not future.done():
+                future.set_result(None)
+
+    async def prune(self) -> int:
+        """Forget entries processed longer ago than ``[inbound] retention_hours``; how many (set-aside ones stay)."""
+        before = utcnow() - timedelta(hours=self._app.config.inbound.retention_hours)
+        table = InboxEntry.__table__
+        async with self._app.store.transaction() as session:
+            connection = await session.connection()
+            result = await connection.execute(
+                table.delete().where(table.c.processed_at < before, table.c.payload.is_(None)))
+            return int(result.rowcount or 0)
+
+    async def pending(self) -> int:
+        """Entries not yet processed (the backlog, for ``/metrics``)."""
+        async with self._app.store.session() as session:
+            stmt = select(func.count()).select_from(InboxEntry).where(InboxEntry.processed_at.is_(None))
+            return int((await session.exec(stmt)).scalar_one())
+
+
+async def _due(session: AsyncSession, limit: int, *, lock: bool = True) -> list[InboxEntry]:
+    now = utcnow()
+    stmt = (select(InboxEntry)
+            .where(InboxEntry.processed_at.is_(None), or_(InboxEntry.retry_at.is_(None), InboxEntry.retry_at <= now))
+            .order_by(InboxEntry.id).limit(limit))
+    if lock:
+        stmt = stmt.with_for_update(skip_locked=True)
+    return list((await session.exec(stmt)).scalars().all())
+
+
+async def _lock(session: AsyncSession, entry_id: int) -> InboxEntry | None:
+    stmt = (select(InboxEntry).where(InboxEntry.id == entry_id, InboxEntry.processed_at.is_(None))
+            .with_for_update(skip_locked=True))
+    return (await session.exec(stmt)).scalars().first()
+
+
+async def _mark_processed(session: AsyncSession, entry_ids: list[int | None]) -> None:
+    if entry_ids:
+        now = utcnow()
+        connection = await session.connection()
+        await connection.execute(_MARK_PROCESSED, [{"entry_id": i, "now": now} for i in entry_ids])

@@ -1,0 +1,215 @@
+"""The inbox: webhooks are answered once their events are stored; the processor routes them right after,
+exactly once, in order, through crashes, retries and failures."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from datetime import timedelta
+
+import httpx
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from smsconnector import hookimpl, processing
+from smsconnector.inbox import decode, encode, key
+from smsconnector.messages import DeliveryStatus, InboundMessage, Media, SegmentInfo, StatusUpdate, utcnow
+from smsconnector.testing import BRAND_NUMBER, eventually
+
+CONSUMER = "+14155550123"
+STORED = {"inbound": {"acknowledge": "stored"}}
+both_databases = pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
+
+
+def text(n: int, body: str = "hello") -> dict[str, str]:
+    return {"id": f"sim-{n}", "from": CONSUMER, "to": BRAND_NUMBER, "text": f"{body} {n}"}
+
+
+class Held:
+    """Holds an app's inbox processor back until released: shows what a webhook answers before routing."""
+
+    def __init__(self, app) -> None:
+        self.release = threading.Event()
+        process = app.processor.process
+
+        async def held(limit: int) -> int:
+            while not self.release.is_set():
+                await asyncio.sleep(0.01)
+            return await process(limit)
+
+        app.processor.process = held
+
+
+class FlakyRouter:
+    """Fails the first ``failures`` times it sees a message whose text contains ``marker``."""
+
+    def __init__(self, marker: str, failures: int) -> None:
+        self.marker, self.failures, self.seen = marker, failures, 0
+
+    @hookimpl(tryfirst=True)
+    def smsconnector_route(self, message):
+        if self.marker in message.text:
+            self.seen += 1
+            if self.seen <= self.failures:
+                raise RuntimeError("the routing database had a bad moment")
+        return None
+
+
+@both_databases
+def test_a_webhook_is_answered_once_stored_and_routed_right_after(make_app, live_server, db):
+    app = make_app(**STORED)
+    held = Held(app)
+    server = live_server(app)
+
+    response = httpx.post(f"{server.url}/webhooks/simulator/inbound", json=text(1))
+
+    assert response.status_code == 200
+    assert db.count("inbox", "processed_at IS NULL") == 1  # stored before the answer...
+    assert db.count("messages") == 0  # ...and not routed yet
+    held.release.set()
+    eventually(lambda: db.count("conversations") == 1)
+    [entry] = db.rows("SELECT processed_at, payload FROM inbox")
+    assert entry["processed_at"] is not None and entry["payload"] is None  # the text is kept once, in messages
+    assert db.count("messages", "direction = 'inbound' AND conversation_id IS NOT NULL") == 1
+
+
+@both_databases
+def test_a_retry_is_recognised_at_the_door_before_and_after_routing(make_app, live_server, db):
+    app = make_app(**STORED)
+    held = Held(app)
+    server = live_server(app)
+
+    first = httpx.post(f"{server.url}/webhooks/simulator/inbound", json=text(1))
+    retry_while_waiting = httpx.post(f"{server.url}/webhooks/simulator/inbound", json=text(1))
+    held.release.set()
+    eventually(lambda: db.count("inbox", "processed_at IS NOT NULL") == 1)
+    retry_after = httpx.post(f"{server.url}/webhooks/simulator/inbound", json=text(1))
+
+    assert [r.status_code for r in (first, retry_while_waiting, retry_after)] == [200, 200, 200]
+    assert db.count("inbox") == 1 and db.count("messages") == 1
+
+
+def test_entries_stored_before_a_crash_are_routed_when_the_host_starts_again(make_app, live_server, db):
+    crashed = make_app()
+    messages = [InboundMessage(provider="simulator", provider_message_id=f"sim-{n}", from_number=CONSUMER,
+                               to_number=BRAND_NUMBER, text=f"message {n}") for n in range(3)]
+
+    async def store_without_routing() -> None:  # what a host that died right after answering left behind
+        await crashed.inbox.put("simulator", messages)
+        await crashed.inbox.close()
+        await crashed.store.close()
+
+    asyncio.run(store_without_routing())
+    assert db.count("inbox", "processed_at IS NULL") == 3 and db.count("messages") == 0
+
+    live_server(make_app())
+
+    eventually(lambda: db.count("inbox", "processed_at IS NULL") == 0)
+    rows = db.rows("SELECT body FROM messages WHERE direction = 'inbound' ORDER BY id")
+    assert [r["body"] for r in rows] == ["message 0", "message 1", "message 2"]  # once each, in arrival order
+    assert db.count("conversations") == 1
+
+
+def test_an_entry_that_fails_is_retried_later_and_the_others_are_not_held_up(make_app, live_server, db, monkeypatch):
+    monkeypatch.setattr(processing, "RETRY_BASE", timedelta(milliseconds=50))
+    flaky = FlakyRouter("unlucky", failures=2)
+    server = live_server(make_app(register=[("flaky", flaky)], **STORED))
+
+    for n, body in enumerate(["fine", "unlucky", "fine"]):
+        assert httpx.post(f"{server.url}/webhooks/simulator/inbound", json=text(n, body)).status_code == 200
+
+    eventually(lambda: db.count("inbox", "processed_at IS NULL") == 0)
+    assert db.count("messages", "direction = 'inbound'") == 3  # each exactly once
+    # Tried in its batch (failed), alone (failed: one attempt counted, due again later), then again (routed).
+    assert flaky.seen == 3
+    [entry] = db.rows("SELECT attempts, error FROM inbox WHERE attempts > 0")
+    assert entry["attempts"] == 1 and entry["error"] is None  # the error is cleared once it went through
+
+
+def test_an_entry_that_keeps_failing_is_set_aside_kept_and_logged_without_its_text(
+        make_app, live_server, db, monkeypatch, caplog):
+    monkeypatch.setattr(processing, "RETRY_BASE", timedelta(milliseconds=20))
+    server = live_server(make_app(register=[("flaky", FlakyRouter("doomed", failures=99))],
+                                  inbound={"acknowledge": "stored", "max_attempts": 3}))
+
+    with caplog.at_level(logging.WARNING):
+        httpx.post(f"{server.url}/webhooks/simulator/inbound", json=text(1, "doomed secret words"))
+        httpx.post(f"{server.url}/webhooks/simulator/inbound", json=text(2, "fine"))
+        eventually(lambda: db.count("inbox", "processed_at IS NULL") == 0)
+
+    [aside] = db.rows("SELECT attempts, error, payload FROM inbox WHERE error IS NOT NULL")
+    assert aside["attempts"] == 3
+    assert aside["error"] == "RuntimeError: the routing database had a bad moment"
+    assert aside["payload"] is not None  # kept: nothing is lost, an operator can look at it
+    assert db.count("messages", "direction = 'inbound'") == 1  # the other one went through
+    assert "set aside after 3 attempt(s)" in caplog.text
+    assert "secret words" not in caplog.text
+    metrics = httpx.get(f"{server.url}/metrics").text
+    assert 'smsconnector_inbox_set_aside_total{provider="simulator"} 1.0' in metrics
+
+
+def test_processed_entries_are_forgotten_after_the_retention_but_pending_and_set_aside_ones_stay(make_app, db):
+    app = make_app(inbound={"retention_hours": 1})
+    items = [InboundMessage(provider="simulator", provider_message_id=f"sim-{n}", from_number=CONSUMER,
+                            to_number=BRAND_NUMBER, text="x") for n in range(3)]
+    two_hours_ago = (utcnow() - timedelta(hours=2)).strftime("%Y-%m-%d %H:%M:%S.%f")  # as SQLite keeps them
+
+    async def run() -> int:
+        try:
+            await app.inbox.put("simulator", items)
+            routed, set_aside = "payload = NULL", "error = 'x'"
+            for change, entry in ((routed, "message:sim-0"), (set_aside, "message:sim-1")):
+                db.execute(f"UPDATE inbox SET processed_at = :t, {change} WHERE key = :k", t=two_hours_ago, k=entry)
+            return await app.processor.prune()
+        finally:
+            await app.inbox.close()
+            await app.store.close()
+
+    assert asyncio.run(run()) == 1
+    assert sorted(r["key"] for r in db.rows("SELECT key FROM inbox")) == ["message:sim-1", "message:sim-2"]
+
+
+def test_the_backlog_is_on_the_metrics_page(make_app, live_server):
+    app = make_app(**STORED)
+    held = Held(app)
+    server = live_server(app)
+    for n in range(3):
+        httpx.post(f"{server.url}/webhooks/simulator/inbound", json=text(n))
+
+    assert "smsconnector_inbox_pending 3.0" in httpx.get(f"{server.url}/metrics").text
+    held.release.set()
+    eventually(lambda: "smsconnector_inbox_pending 0.0" in httpx.get(f"{server.url}/metrics").text)
+
+
+_text = st.text(st.characters(codec="utf-8"), max_size=50)
+_segments = st.none() | st.builds(SegmentInfo, reference=st.integers(0, 65535), total=st.integers(1, 255),
+                                  sequence=st.integers(1, 255), payload=st.none() | st.binary(max_size=140),
+                                  encoding=st.none() | st.sampled_from(["gsm03.38", "utf-16-be"]))
+_when = st.datetimes(timezones=st.just(utcnow().tzinfo))
+_items = st.builds(
+    InboundMessage, provider=st.just("p"), provider_message_id=_text, from_number=_text, to_number=_text,
+    text=_text, media=st.lists(st.builds(Media, url=_text, content_type=st.none() | _text), max_size=3).map(tuple),
+    segment=_segments, num_segments=st.none() | st.integers(1, 10), provider_keyword=st.none() | _text,
+    incomplete=st.booleans(), received_at=_when, details=st.dictionaries(_text, _text, max_size=3),
+) | st.builds(
+    StatusUpdate, provider=st.just("p"), provider_message_id=_text, status=st.sampled_from(DeliveryStatus),
+    error_code=st.none() | _text, error_message=st.none() | _text, segment=_segments, occurred_at=_when,
+)
+
+
+@given(_items)
+def test_an_event_comes_out_of_the_inbox_as_it_went_in(item):
+    kind = "message" if isinstance(item, InboundMessage) else "status"
+    assert decode(kind, encode(item)) == item
+
+
+def test_the_same_status_again_is_a_retry_but_a_new_status_or_part_is_not():
+    def report(status, sequence=None):
+        segment = SegmentInfo(reference=1, total=2, sequence=sequence) if sequence else None
+        return StatusUpdate(provider="p", provider_message_id="SM1", status=status, segment=segment)
+
+    assert key(report(DeliveryStatus.SENT)) == key(report(DeliveryStatus.SENT))
+    assert len({key(report(DeliveryStatus.SENT)), key(report(DeliveryStatus.DELIVERED)),
+                key(report(DeliveryStatus.DELIVERED, 1)), key(report(DeliveryStatus.DELIVERED, 2))}) == 4
