@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ class InvalidNumber(ValueError):
     """A phone number that cannot be read as E.164."""
 
 
+@functools.lru_cache(maxsize=16_384)  # parsing costs more than the rest of a webhook; consumers write again
 def to_e164(number: str, *, default_region: str | None = None) -> str:
     """Return ``number`` in E.164 (``+14155550100``); digits without ``+`` are read as international.
 
