@@ -179,10 +179,10 @@ class App:
                 entry_ids = await self.inbox.put(provider, items)
         except TimeoutError:
             raise Unavailable(f"not stored within {self.config.inbound.timeout_seconds:g} s") from None
-        self.processor.wake()
         for item, entry_id in zip(items, entry_ids, strict=True):
             if entry_id is None and isinstance(item, InboundMessage):
                 self.metrics.inbound.labels(provider, inbound.Outcome.DUPLICATE.value).inc()
+        self.processor.stored(new=any(entry_id is not None for entry_id in entry_ids))
         if self.config.inbound.acknowledge == "routed":
             # Stored already, so a provider is answered 2xx all the same if routing takes longer than its wait.
             with contextlib.suppress(TimeoutError):

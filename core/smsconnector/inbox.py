@@ -84,7 +84,9 @@ class Inbox:
 
     def __init__(self, store: Store) -> None:
         self._store = store
-        self._batcher: Batcher[list[dict[str, Any]], list[int | None]] = Batcher(self._insert)
+        # PostgreSQL commits in parallel, so a few inserts may be under way at once there.
+        self._batcher: Batcher[list[dict[str, Any]], list[int | None]] = Batcher(
+            self._insert, concurrency=4 if store.dialect == "postgresql" else 1)
 
     async def put(self, provider: str, items: Sequence[Item]) -> list[int | None]:
         """Commit ``items``; for each, its inbox id, or ``None`` when the provider sent it before."""

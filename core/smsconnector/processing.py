@@ -45,7 +45,7 @@ BUSY_WINDOW = 0.1
 GIVE_WAY_SECONDS = 0.02
 #: how often it looks for entries it was not told about (retries that came due, another replica's leftovers)
 POLL_SECONDS = 1.0
-#: how often a webhook answered once routed looks whether another replica routed its entries
+#: how often a webhook answered once routed looks again for entries another replica holds
 ROUTED_RECHECK_SECONDS = 0.05
 #: the delay before retrying a failed entry, doubled with each attempt, at most ``RETRY_MAX``
 RETRY_BASE, RETRY_MAX = timedelta(seconds=1), timedelta(minutes=5)
@@ -63,30 +63,32 @@ class InboxProcessor:
         self._app = app
         self._wake = asyncio.Event()
         self._last_write = float("-inf")
-        self._waiters: dict[int, asyncio.Future[None]] = {}
         self._task: asyncio.Task[None] | None = None
 
     # -- what the webhook path calls -------------------------------------------------------------------
 
-    def wake(self) -> None:
-        """A webhook's entries were committed: route them (giving way to webhooks while they keep coming)."""
+    def stored(self, *, new: bool) -> None:
+        """A webhook's entries were committed (``new``: not all of them retries): route them, giving way to
+        webhooks while they keep coming."""
         self._last_write = asyncio.get_running_loop().time()
-        self._wake.set()
+        if new:
+            self._wake.set()
 
     async def routed(self, entry_ids: list[int]) -> None:
-        """Return once these entries were processed (or set aside), by this replica's processor or another's."""
-        loop = asyncio.get_running_loop()
-        futures = [self._waiters.setdefault(i, loop.create_future()) for i in entry_ids]
-        self.wake()
-        while True:
-            # Taken between their commit and now (the periodic look), or by another replica: only the table knows.
+        """Return once these entries were processed (or set aside): route what is due, oldest first, up to them.
+
+        For ``acknowledge = "routed"``. The caller routes in arrival order alongside the background processor
+        (on SQLite their transactions take turns; on PostgreSQL each skips what the other holds), so this
+        works with or without the processor running; entries held by another replica are waited for.
+        """
+        waiting = set(entry_ids)
+        while waiting:
+            taken = await self.process(self._app.config.inbound.batch_size)
             async with self._app.store.session() as session:
-                stmt = select(InboxEntry.id).where(InboxEntry.id.in_(entry_ids), InboxEntry.processed_at.is_not(None))
-                self._settle(list((await session.exec(stmt)).scalars().all()))
-            pending = [f for f in futures if not f.done()]
-            if not pending:
-                return
-            await asyncio.wait(pending, timeout=ROUTED_RECHECK_SECONDS)
+                stmt = select(InboxEntry.id).where(InboxEntry.id.in_(waiting), InboxEntry.processed_at.is_not(None))
+                waiting -= set((await session.exec(stmt)).scalars().all())
+            if waiting and not taken:
+                await asyncio.sleep(ROUTED_RECHECK_SECONDS)  # another replica has them, or they failed and wait
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
@@ -138,7 +140,6 @@ class InboxProcessor:
                 await self._process_alone(entry_id)
             return len(ids)
         self._count(outcomes)
-        self._settle([e.id for e in entries])
         return len(entries)
 
     async def _process_alone(self, entry_id: int) -> None:
@@ -153,7 +154,6 @@ class InboxProcessor:
             await self._failed(entry_id, exc)
         else:
             self._count([outcome])
-        self._settle([entry_id])
 
     async def _route(self, session: AsyncSession, entry: InboxEntry) -> tuple[str, str, str]:
         assert entry.payload is not None
@@ -192,12 +192,6 @@ class InboxProcessor:
         metrics = self._app.metrics
         for kind, provider, outcome in outcomes:
             (metrics.inbound if kind == "inbound" else metrics.statuses).labels(provider, outcome).inc()
-
-    def _settle(self, entry_ids: list[int | None]) -> None:
-        for entry_id in entry_ids:
-            future = self._waiters.pop(entry_id, None) if entry_id is not None else None
-            if future is not None and not future.done():
-                future.set_result(None)
 
     async def prune(self) -> int:
         """Forget entries processed longer ago than ``[inbound] retention_hours``; how many (set-aside ones stay)."""

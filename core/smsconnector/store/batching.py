@@ -22,9 +22,14 @@ R = TypeVar("R")
 class Batcher(Generic[T, R]):
     """Hands submitted items to ``flush`` in batches; ``flush`` returns one result per item, in order."""
 
-    def __init__(self, flush: Callable[[list[T]], Awaitable[list[R]]], max_batch: int = 256) -> None:
+    def __init__(self, flush: Callable[[list[T]], Awaitable[list[R]]], *, max_batch: int = 256,
+                 concurrency: int = 1) -> None:
+        """``concurrency``: flushes that may run at once (more than one only where the database commits
+        transactions in parallel: PostgreSQL, not SQLite)."""
         self._flush = flush
         self._max_batch = max_batch
+        self._slots = asyncio.Semaphore(concurrency)
+        self._flushing: set[asyncio.Task[None]] = set()
         self._queue: asyncio.Queue[tuple[T, asyncio.Future[R]]] | None = None
         self._worker: asyncio.Task[None] | None = None
 
@@ -43,12 +48,19 @@ class Batcher(Generic[T, R]):
         assert self._queue is not None
         while True:
             batch = [await self._queue.get()]
+            await self._slots.acquire()
             # Let the submitters that became ready with this one enqueue too: woken tasks resume one by one,
             # and draining at once would flush them one at a time.
             await asyncio.sleep(0)
             while len(batch) < self._max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            await self._flush_batch(batch)
+            task = asyncio.create_task(self._flush_batch(batch))
+            self._flushing.add(task)
+            task.add_done_callback(self._flushed)
+
+    def _flushed(self, task: asyncio.Task[None]) -> None:
+        self._flushing.discard(task)
+        self._slots.release()
 
     async def _flush_batch(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
         try:
@@ -64,6 +76,8 @@ class Batcher(Generic[T, R]):
             _settle(future, result=result)
 
     async def close(self) -> None:
+        """Stop taking items; flushes under way finish first."""
+        await asyncio.gather(*self._flushing, return_exceptions=True)
         if self._worker is not None:
             self._worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
