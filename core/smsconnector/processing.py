@@ -126,7 +126,21 @@ class InboxProcessor:
     # -- the work --------------------------------------------------------------------------------------
 
     async def process(self, limit: int) -> int:
-        """Route up to ``limit`` due entries in one transaction; how many were taken (0: none are due)."""
+        """Route up to ``limit`` due entries; how many were taken (0: none are due).
+
+        On SQLite they share one transaction (one commit). On PostgreSQL each has its own: routing two
+        consumers' messages in one transaction could lock one's conversation before the other's agent,
+        breaking the lock order that keeps replicas from deadlocking (see :mod:`.assignment`); and PostgreSQL
+        commits transactions in parallel, so sharing one saves little there.
+        """
+        if self._app.store.dialect != "postgresql":
+            return await self._process_batch(limit)
+        taken = 0
+        while taken < limit and (one := await self._process_batch(1)):
+            taken += one
+        return taken
+
+    async def _process_batch(self, limit: int) -> int:
         try:
             async with self._app.store.transaction() as session:
                 entries = await _due(session, limit)
