@@ -100,8 +100,9 @@ class Batched(Generic[T, R]):
                 try:
                     await self._run(batch)
                 finally:
-                    # Interrupted (the loop is shutting down): nothing is known to be recorded, so the rows
-                    # stay leased and are taken up again when the lease ends.
+                    # Each future is settled by now, unless the batch was interrupted (the loop shutting
+                    # down): then nothing is known to be recorded, and its rows are worked again once
+                    # their lease ends.
                     for _, waiting in batch:
                         waiting.cancel()
         return future.result()
