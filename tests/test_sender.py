@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from smsconnector import (
     ConsentSignal,
@@ -19,7 +20,8 @@ from smsconnector import (
     outbound,
 )
 from smsconnector.messages import utcnow
-from smsconnector.sender import KeyedLocks, backoff, decide
+from smsconnector.sender import Batched, KeyedLocks, backoff, decide
+from smsconnector.store.models import HeldStatus
 from smsconnector.testing import BRAND_NUMBER, eventually
 from smsconnector.throttle import Throttle
 
@@ -194,6 +196,80 @@ def test_messages_to_one_consumer_leave_in_the_order_they_were_queued(make_app, 
 
     assert eventually(lambda: len(spy.accepted) == 12)
     assert spy.accepted == texts
+
+
+class GatedProvider(SpyProvider):
+    """Holds every send until ``together`` are in flight, then lets them all go; notes each check's session."""
+
+    def __init__(self, together: int) -> None:
+        super().__init__()
+        self.together = together
+        self.check_sessions: list[object] = []
+        self.released_at = 0.0
+        self._gate: asyncio.Event | None = None
+
+    @hookimpl
+    def smsconnector_check_outbound(self, message: OutboundMessage, session: object) -> Verdict | None:
+        self.check_sessions.append(session)
+        return self.verdicts.get(message.text)
+
+    async def _send(self, message: OutboundMessage) -> SendResult:
+        self._gate = self._gate or asyncio.Event()
+        self.attempts.append(message.text)
+        if len(self.attempts) == self.together:
+            self.released_at = time.monotonic()
+            self._gate.set()
+        await self._gate.wait()
+        return await super()._send(message)
+
+
+def test_sends_in_flight_together_share_their_check_and_record_transactions(make_app, live_server, db):
+    spy = GatedProvider(together=7)
+    spy.verdicts["hi 0"] = Verdict.refuse("opted_out", "the consumer opted out")
+    app, server = start(make_app, live_server, spy, sender={"poll_interval_seconds": 60})
+    commits: list[float] = []
+    event.listen(app.store.engine.sync_engine, "commit", lambda _connection: commits.append(time.monotonic()))
+
+    async def run() -> list[int]:
+        async with app.store.transaction() as session:
+            return [(await outbound.queue(session, provider="spy", from_number=BRAND_NUMBER,
+                                          to_number=f"+1415555{n:04d}", text=f"hi {n}")).id for n in range(8)]
+
+    ids = server.call(run)
+
+    assert eventually(lambda: db.count("outbox") == 0)
+    assert [message(db, i)["status"] for i in ids] == ["refused"] + ["sent"] * 7
+    # One transaction per message before: eight checks, then seven acceptances each committed alone.
+    assert len({id(s) for s in spy.check_sessions}) <= 2
+    assert len([t for t in commits if t > spy.released_at]) <= 2
+
+
+def test_a_batch_item_that_fails_fails_alone_and_the_rest_commit(make_app, db):
+    app = make_app()
+    seen: list[list[str]] = []
+
+    async def hold(session, items: list[str]) -> list[str]:
+        seen.append(items)
+        for item in items:
+            session.add(HeldStatus(provider="test", provider_message_id=item, status="sent", received_at=utcnow()))
+            if item == "bad":
+                raise ValueError(item)
+        return [item.upper() for item in items]
+
+    async def run() -> list[object]:
+        batched = Batched(app.store, hold, max_batch=2)
+        try:
+            return await asyncio.gather(*(batched.submit(item) for item in ("a", "bad", "c")),
+                                        return_exceptions=True)
+        finally:
+            await app.store.close()
+
+    a, bad, c = asyncio.run(run())
+
+    assert (a, c) == ("A", "C") and isinstance(bad, ValueError)
+    assert seen == [["a", "bad"], ["a"], ["bad"], ["c"]]  # at most two a batch; a failed batch item by item
+    assert sorted(r["provider_message_id"] for r in db.rows("SELECT provider_message_id FROM held_statuses")) == [
+        "a", "c"]
 
 
 def test_throttle_spaces_segments_per_number_at_its_rate():

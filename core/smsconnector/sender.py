@@ -3,6 +3,12 @@
 Every replica runs one. Rows are claimed with a lease (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), so a
 row is worked by one sender at a time and a crashed sender's rows are taken over when the lease ends.
 A row leaves the outbox only once the provider accepted the message or it failed for good.
+
+Sends in flight at the same moment share transactions: their send checks run in one, and the acceptances
+of the sends that finished together are recorded in one, rather than two commits per message. A check still
+runs just before its message's send, after the previous message to the same recipient was dealt with. A
+crash after the provider accepted a message but before that was recorded sends it again once the lease
+ends: delivery is at least once.
 """
 
 from __future__ import annotations
@@ -11,10 +17,10 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from sqlalchemy import delete, or_, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -30,8 +36,11 @@ from .throttle import Throttle
 
 if TYPE_CHECKING:
     from .app import App
+    from .store import Store
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 class KeyedLocks:
@@ -56,6 +65,61 @@ class KeyedLocks:
 
     def __len__(self) -> int:
         return len(self._locks)
+
+
+class Batched(Generic[T, R]):
+    """Handles the items of callers waiting at the same moment together: one transaction, one commit.
+
+    ``work(session, items)`` returns one result per item, in order. A caller that finds no batch running
+    runs every item waiting (up to ``max_batch``) and answers each caller; the others find theirs answered
+    when their turn comes, or lead the next batch. If a batch fails, each of its items runs again in a
+    transaction of its own, so one bad item fails alone: ``work`` may see an item twice, and must keep its
+    effects inside the session.
+    """
+
+    def __init__(self, store: Store, work: Callable[[AsyncSession, list[T]], Awaitable[list[R]]], *,
+                 max_batch: int) -> None:
+        self._store = store
+        self._work = work
+        self._max_batch = max_batch
+        self._waiting: list[tuple[T, asyncio.Future[R]]] = []
+        self._turn = asyncio.Lock()
+
+    async def submit(self, item: T) -> R:
+        """``item``'s result, once the transaction that handled it has committed."""
+        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        self._waiting.append((item, future))
+        while not future.done():
+            async with self._turn:
+                if future.done():
+                    break
+                # Let the callers that became ready with this one join the batch before it is taken.
+                await asyncio.sleep(0)
+                batch = self._waiting[:self._max_batch]
+                del self._waiting[:self._max_batch]
+                try:
+                    await self._run(batch)
+                finally:
+                    # Each future is settled by now, unless the batch was interrupted (the loop shutting
+                    # down): then nothing is known to be recorded, and its rows are worked again once
+                    # their lease ends.
+                    for _, waiting in batch:
+                        waiting.cancel()
+        return future.result()
+
+    async def _run(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
+        try:
+            async with self._store.transaction() as session:
+                results = await self._work(session, [item for item, _ in batch])
+        except Exception as exc:
+            if len(batch) == 1:
+                batch[0][1].set_exception(exc)
+                return
+            for one in batch:
+                await self._run([one])
+            return
+        for (_, future), result in zip(batch, results, strict=True):
+            future.set_result(result)
 
 
 def backoff(attempt: int, base: float, cap: float) -> float:
@@ -87,6 +151,8 @@ class Sender:
         self._slots = asyncio.Semaphore(self.settings.concurrency)
         self._per_recipient = KeyedLocks()
         self._in_flight: set[int] = set()
+        self._checks = Batched(app.store, self._check, max_batch=self.settings.batch_size)
+        self._acceptances = Batched(app.store, self._record_accepted, max_batch=self.settings.batch_size)
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[None] | None = None
 
@@ -169,17 +235,10 @@ class Sender:
             self._in_flight.discard(row.id)
 
     async def _deliver(self, row: OutboxEntry, message: OutboundMessage) -> None:
-        async with self.app.store.transaction() as session:
-            verdict = decide(await self.app.hooks.check_outbound(message, session))
-            if verdict.action == "refuse":
-                await self._finish(session, row, DeliveryStatus.REFUSED, verdict.code, verdict.reason)
-                return
-            if verdict.action == "defer":
-                assert verdict.until is not None
-                self.app.metrics.sends.labels(row.provider, "deferred").inc()
-                await self._reschedule(session, row, verdict.until, status=DeliveryStatus.DEFERRED,
-                                       note=verdict.reason, count_attempt=False)
-                return
+        verdict = await self._checks.submit((row, message))
+        if verdict.action != "allow":
+            self._count(row, DeliveryStatus.REFUSED if verdict.action == "refuse" else DeliveryStatus.DEFERRED)
+            return
         if verdict.validity_seconds is not None:
             message = replace(message, validity_seconds=verdict.validity_seconds)
         wait = self.throttle.delay(message.from_number)
@@ -201,31 +260,61 @@ class Sender:
                         consumer_number=message.to_number, brand_number=message.from_number, action="opt_out",
                         source=f"{row.provider}:{exc.code}", provider=row.provider, message_id=message.id,
                     ), session)
+            self._count(row, DeliveryStatus.FAILED)
         except UnknownProvider as exc:
             async with self.app.store.transaction() as session:
                 await self._finish(session, row, DeliveryStatus.FAILED, "unknown_provider", exc.reason)
+            self._count(row, DeliveryStatus.FAILED)
         else:
-            await self._accepted(row, result)
+            await self._acceptances.submit((row, result))
+            self._count(row, DeliveryStatus.SENT)
 
-    async def _accepted(self, row: OutboxEntry, result: SendResult) -> None:
-        self.app.metrics.sends.labels(row.provider, "sent").inc()
-        async with self.app.store.transaction() as session:
-            message = await session.get(Message, row.message_id)
-            assert message is not None
+    async def _check(self, session: AsyncSession, items: list[tuple[OutboxEntry, OutboundMessage]]) -> list[Verdict]:
+        """The send checks' verdicts on ``items``, with refusals and deferrals recorded in the same transaction.
+
+        The items go to distinct recipients (each send holds its recipient's lock), and are checked in
+        recipient order: checks that lock per consumer (the compliance caps, on PostgreSQL) then take those
+        locks in the same order on every replica, so that two batches cannot deadlock.
+        """
+        verdicts: dict[int | None, Verdict] = {}
+        for row, message in sorted(items, key=lambda item: item[1].to_number):
+            verdict = verdicts[row.id] = decide(await self.app.hooks.check_outbound(message, session))
+            if verdict.action == "refuse":
+                await self._finish(session, row, DeliveryStatus.REFUSED, verdict.code, verdict.reason)
+            elif verdict.action == "defer":
+                assert verdict.until is not None
+                await self._reschedule(session, row, verdict.until, status=DeliveryStatus.DEFERRED,
+                                       note=verdict.reason, count_attempt=False)
+        return [verdicts[row.id] for row, _ in items]
+
+    async def _record_accepted(self, session: AsyncSession, sends: list[tuple[OutboxEntry, SendResult]]) -> list[None]:
+        """Record the provider's acceptance of ``sends``: each message's provider id and status, its row gone."""
+        messages = {m.id: m for m in (await session.exec(
+            select(Message).where(Message.id.in_([row.message_id for row, _ in sends]))
+        )).scalars().all()}
+        now = utcnow()
+        for row, result in sends:
+            message = messages[row.message_id]
             message.provider_message_id = result.provider_message_id
             if DeliveryStatus(message.status).rank <= result.status.rank:
                 message.status = result.status.value
             message.num_segments = result.segments
-            message.updated_at = utcnow()
-            await session.exec(delete(OutboxEntry).where(OutboxEntry.id == row.id))
+            message.updated_at = now
             emit(session, "message.status", message_id=message.id, conversation_id=message.conversation_id,
                  agent_id=message.agent_id, status=message.status, error_code=None)
-            await session.flush()
-            await status.release(self.app, session, row.provider, result.provider_message_id)
+        await session.exec(delete(OutboxEntry).where(OutboxEntry.id.in_([row.id for row, _ in sends])))
+        await session.flush()
+        for provider in {row.provider for row, _ in sends}:
+            await status.release(self.app, session, provider,
+                                 [result.provider_message_id for row, result in sends if row.provider == provider])
+        return [None] * len(sends)
+
+    def _count(self, row: OutboxEntry, result: str) -> None:
+        """Count one row's outcome (a delivery status, or "retry") once the transaction recording it committed."""
+        self.app.metrics.sends.labels(row.provider, result).inc()
 
     async def _finish(self, session: AsyncSession, row: OutboxEntry, status: DeliveryStatus,
                       code: str | None, reason: str) -> None:
-        self.app.metrics.sends.labels(row.provider, status.value).inc()
         message = await session.get(Message, row.message_id)
         assert message is not None
         message.status, message.error_code, message.error_message = status.value, code, reason
@@ -238,16 +327,17 @@ class Sender:
     async def _retry_later(self, row: OutboxEntry, reason: str, *, code: str | None,
                            retry_after: float | None = None) -> None:
         attempts = row.attempts + 1
+        gave_up = attempts >= self.settings.max_attempts
         async with self.app.store.transaction() as session:
-            if attempts >= self.settings.max_attempts:
+            if gave_up:
                 await self._finish(session, row, DeliveryStatus.FAILED, code,
                                    f"gave up after {attempts} attempts: {reason}")
-                return
-            self.app.metrics.sends.labels(row.provider, "retry").inc()
-            delay = max(backoff(attempts, self.settings.backoff_base_seconds, self.settings.backoff_max_seconds),
-                        retry_after or 0)
-            await self._reschedule(session, row, utcnow() + timedelta(seconds=delay), note=reason,
-                                   count_attempt=True)
+            else:
+                delay = max(backoff(attempts, self.settings.backoff_base_seconds,
+                                    self.settings.backoff_max_seconds), retry_after or 0)
+                await self._reschedule(session, row, utcnow() + timedelta(seconds=delay), note=reason,
+                                       count_attempt=True)
+        self._count(row, DeliveryStatus.FAILED if gave_up else "retry")
 
     async def _reschedule(self, session: AsyncSession, row: OutboxEntry, due: datetime, *,
                           status: DeliveryStatus | None = None, note: str | None = None,

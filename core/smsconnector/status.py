@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -71,11 +72,11 @@ async def hold(session: AsyncSession, update: StatusUpdate) -> None:
              update.provider, update.provider_message_id)
 
 
-async def release(app: App, session: AsyncSession, provider: str, provider_message_id: str) -> int:
-    """Apply the reports held for a message whose provider id was just recorded; how many."""
+async def release(app: App, session: AsyncSession, provider: str, provider_message_ids: Collection[str]) -> int:
+    """Apply the reports held for messages whose provider ids were just recorded, in arrival order; how many."""
     held = (await session.exec(
         select(HeldStatus).where(HeldStatus.provider == provider,
-                                 HeldStatus.provider_message_id == provider_message_id).order_by(HeldStatus.id)
+                                 HeldStatus.provider_message_id.in_(provider_message_ids)).order_by(HeldStatus.id)
     )).scalars().all()
     for row in held:
         segment = SegmentInfo(reference=0, total=row.total, sequence=row.sequence) if row.total else None
@@ -100,7 +101,7 @@ async def release_all(app: App, session: AsyncSession, *, forget_after: timedelt
     )).all()
     applied = 0
     for provider, provider_message_id in known:
-        applied += await release(app, session, provider, provider_message_id)
+        applied += await release(app, session, provider, [provider_message_id])
     stale = delete(HeldStatus).where(HeldStatus.received_at < utcnow() - forget_after)
     forgotten = (await session.exec(stale)).rowcount
     if forgotten:
