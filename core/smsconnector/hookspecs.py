@@ -175,6 +175,10 @@ def smsconnector_check_outbound(
         ``Verdict("allow", validity_seconds=N)`` to bound how long the provider may hold it.
 
     All results are collected: any refusal wins, then the latest deferral. May return an awaitable.
+
+    ``session`` is a transaction shared with the checks of other messages being sent at the same moment;
+    if one of them fails, each is checked again in a transaction of its own, so a check may run twice for
+    one send: keep its effects inside ``session``.
     """
 
 
