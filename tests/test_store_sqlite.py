@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from smsconnector.store import Store
+from smsconnector.store import sqlite as sqlite_store
 
 
 @pytest.fixture
@@ -73,3 +74,14 @@ def test_write_waiting_for_another_process_lock_keeps_the_event_loop_running(sto
 
     assert result == "+15550001111" and db.count("consumers") == 1
     assert ticks > 5  # the loop kept serving other work while the write waited for the lock
+
+
+def test_only_the_connection_opening_committing_and_closing_go_to_the_worker_thread():
+    connection = sqlite3.connect(":memory:")
+    cursor = connection.cursor()
+    try:
+        assert sqlite_store._in_thread(connection.commit) and sqlite_store._in_thread(connection.close)
+        # a cursor's close runs once per statement: a thread hop there cost more than the statement
+        assert not sqlite_store._in_thread(cursor.close) and not sqlite_store._in_thread(cursor.execute)
+    finally:
+        connection.close()
