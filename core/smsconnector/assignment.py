@@ -19,10 +19,11 @@ are taken in one order, agent -> conversation -> the assignment lock, and never 
 conversation, so no two transactions wait on each other in a circle. Draining holds the assignment lock (a
 transaction-scoped advisory lock, one per database schema) so queues are drained by one transaction at a
 time across replicas, which keeps them first in, first out; it takes the queue head and candidate agents
-``FOR UPDATE SKIP LOCKED``. An agent's load is counted only after its row is locked, so two replicas never
-fill the same slot. A head held by another transaction stops the drain (that transaction drains after
-itself); an agent held by another transaction is passed over for this round (the maintenance sweep comes
-back for anything left).
+``FOR UPDATE SKIP LOCKED``. It looks for the head only while an online agent with the skill has a free slot,
+checked in the same query, under the assignment lock (so it sees what the drains before it committed). An
+agent's load is counted only after its row is locked, so two replicas never fill the same slot. A head held
+by another transaction stops the drain (that transaction drains after itself); an agent held by another
+transaction is passed over for this round (the maintenance sweep comes back for anything left).
 """
 
 from __future__ import annotations
@@ -114,9 +115,23 @@ async def _head_id(session: AsyncSession, skill: str) -> int | None:
     return (await session.exec(stmt)).scalars().first()
 
 
+async def _servable_head_id(session: AsyncSession, skill: str) -> int | None:
+    """The head of the skill's queue while an online agent with the skill has a free slot (unlocked)."""
+    busy = (select(func.count()).where(Conversation.agent_id == Agent.id, Conversation.status == ASSIGNED)
+            .correlate(Agent).scalar_subquery())
+    free_agent = (select(Agent.id).join(AgentSkill, AgentSkill.agent_id == Agent.id)
+                  .where(AgentSkill.skill == skill, Agent.status == "online", Agent.deleted_at.is_(None),
+                         Agent.max_concurrent > busy))
+    stmt = (select(Conversation.id).where(Conversation.skill == skill, Conversation.status == QUEUED,
+                                          free_agent.exists())
+            .order_by(Conversation.queued_at, Conversation.id).limit(1))
+    return (await session.exec(stmt)).scalars().first()
+
+
 async def _queue_head(session: AsyncSession, skill: str) -> Conversation | None:
-    """The first conversation in the skill's queue, locked; ``None`` when the queue is empty or its head is busy."""
-    while (head_id := await _head_id(session, skill)) is not None:
+    """The first conversation in the skill's queue, locked; ``None`` when the queue is empty, no online agent
+    with the skill has a free slot (so nothing could be assigned), or its head is busy."""
+    while (head_id := await _servable_head_id(session, skill)) is not None:
         locked = (select(Conversation).where(Conversation.id == head_id).with_for_update(skip_locked=True)
                   .execution_options(populate_existing=True))
         head = (await session.exec(locked)).scalars().first()
