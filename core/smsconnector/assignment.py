@@ -33,7 +33,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from .events import emit
@@ -50,19 +50,42 @@ QUEUED, ASSIGNED, AUTOMATED, CLOSED = "queued", "assigned", "automated", "closed
 _LOCK_KEY = 0x5AA16
 
 
+# The statements of routing and draining, built once with their parameters bound at execution: building them
+# per call cost about as much as running them.
+_LOCK_ASSIGNMENT = select(func.pg_advisory_xact_lock(func.hashtext(func.current_schema()), _LOCK_KEY))
+_LOAD = select(func.count()).where(Conversation.agent_id == bindparam("agent_id"), Conversation.status == ASSIGNED)
+_BUSY = (select(func.count()).where(Conversation.agent_id == Agent.id, Conversation.status == ASSIGNED)
+         .correlate(Agent).scalar_subquery())
+#: an online agent who has the skill and a free slot, as the statement begins (joined to its skills)
+_FREE_SLOT = (AgentSkill.skill == bindparam("skill"), Agent.status == "online", Agent.deleted_at.is_(None),
+              Agent.max_concurrent > _BUSY)
+_FREE_AGENT = (
+    select(Agent).join(AgentSkill, AgentSkill.agent_id == Agent.id)
+    .where(*_FREE_SLOT, Agent.id.not_in(bindparam("full", expanding=True)))
+    .order_by(Agent.last_assigned_at.asc().nulls_first(), Agent.id).limit(1)
+    .with_for_update(of=Agent, skip_locked=True).execution_options(populate_existing=True)
+)
+_HEAD = (select(Conversation.id).where(Conversation.skill == bindparam("skill"), Conversation.status == QUEUED)
+         .order_by(Conversation.queued_at, Conversation.id).limit(1))
+_SERVABLE_HEAD = _HEAD.where(select(Agent.id).join(AgentSkill, AgentSkill.agent_id == Agent.id)
+                             .where(*_FREE_SLOT).exists())
+_LOCK_HEAD = (select(Conversation).where(Conversation.id == bindparam("id")).with_for_update(skip_locked=True)
+              .execution_options(populate_existing=True))
+_AGENT = select(Agent).where(Agent.id == bindparam("id")).execution_options(populate_existing=True)
+
+
 def _postgres(session: AsyncSession) -> bool:
     return session.bind.dialect.name == "postgresql"
 
 
 async def _lock_assignment(session: AsyncSession) -> None:
     if _postgres(session):
-        await session.exec(select(func.pg_advisory_xact_lock(func.hashtext(func.current_schema()), _LOCK_KEY)))
+        await session.exec(_LOCK_ASSIGNMENT)
 
 
 async def load(session: AsyncSession, agent_id: int) -> int:
     """How many conversations the agent is serving now."""
-    stmt = select(func.count()).where(Conversation.agent_id == agent_id, Conversation.status == ASSIGNED)
-    return int((await session.exec(stmt)).scalar_one())
+    return int((await session.exec(_LOAD, params={"agent_id": agent_id})).scalar_one())
 
 
 async def skills_of(session: AsyncSession, agent_id: int) -> list[str]:
@@ -89,18 +112,9 @@ def _serving(agent: Agent) -> bool:
 
 async def _free_agent(session: AsyncSession, skill: str) -> Agent | None:
     """The online agent with ``skill`` and a free slot who has waited longest; locked."""
-    busy = (select(func.count()).where(Conversation.agent_id == Agent.id, Conversation.status == ASSIGNED)
-            .correlate(Agent).scalar_subquery())
-    stmt = (
-        select(Agent)
-        .join(AgentSkill, AgentSkill.agent_id == Agent.id)
-        .where(AgentSkill.skill == skill, Agent.status == "online", Agent.deleted_at.is_(None),
-               Agent.max_concurrent > busy)
-        .order_by(Agent.last_assigned_at.asc().nulls_first(), Agent.id)
-        .with_for_update(of=Agent, skip_locked=True).execution_options(populate_existing=True)
-    )
     full: list[int] = []
-    while (agent := (await session.exec(stmt.where(Agent.id.not_in(full)).limit(1))).scalars().first()) is not None:
+    while (agent := (await session.exec(_FREE_AGENT, params={"skill": skill, "full": full})).scalars().first()
+           ) is not None:
         assert agent.id is not None
         # Counted again now that the row is ours: the filter above saw the load as the statement began.
         if await load(session, agent.id) < agent.max_concurrent:
@@ -110,31 +124,14 @@ async def _free_agent(session: AsyncSession, skill: str) -> Agent | None:
 
 
 async def _head_id(session: AsyncSession, skill: str) -> int | None:
-    stmt = (select(Conversation.id).where(Conversation.skill == skill, Conversation.status == QUEUED)
-            .order_by(Conversation.queued_at, Conversation.id).limit(1))
-    return (await session.exec(stmt)).scalars().first()
-
-
-async def _servable_head_id(session: AsyncSession, skill: str) -> int | None:
-    """The head of the skill's queue while an online agent with the skill has a free slot (unlocked)."""
-    busy = (select(func.count()).where(Conversation.agent_id == Agent.id, Conversation.status == ASSIGNED)
-            .correlate(Agent).scalar_subquery())
-    free_agent = (select(Agent.id).join(AgentSkill, AgentSkill.agent_id == Agent.id)
-                  .where(AgentSkill.skill == skill, Agent.status == "online", Agent.deleted_at.is_(None),
-                         Agent.max_concurrent > busy))
-    stmt = (select(Conversation.id).where(Conversation.skill == skill, Conversation.status == QUEUED,
-                                          free_agent.exists())
-            .order_by(Conversation.queued_at, Conversation.id).limit(1))
-    return (await session.exec(stmt)).scalars().first()
+    return (await session.exec(_HEAD, params={"skill": skill})).scalars().first()
 
 
 async def _queue_head(session: AsyncSession, skill: str) -> Conversation | None:
     """The first conversation in the skill's queue, locked; ``None`` when the queue is empty, no online agent
     with the skill has a free slot (so nothing could be assigned), or its head is busy."""
-    while (head_id := await _servable_head_id(session, skill)) is not None:
-        locked = (select(Conversation).where(Conversation.id == head_id).with_for_update(skip_locked=True)
-                  .execution_options(populate_existing=True))
-        head = (await session.exec(locked)).scalars().first()
+    while (head_id := (await session.exec(_SERVABLE_HEAD, params={"skill": skill})).scalars().first()) is not None:
+        head = (await session.exec(_LOCK_HEAD, params={"id": head_id})).scalars().first()
         if head is None:
             return None  # another transaction is changing it and drains when it is done: keep the order
         if head.status == QUEUED and head.skill == skill:
@@ -274,8 +271,7 @@ async def keep_or_release(session: AsyncSession, conversation: Conversation) -> 
     await session.refresh(conversation, with_for_update=True)
     if conversation.status != ASSIGNED or conversation.agent_id is None:
         return
-    stmt = select(Agent).where(Agent.id == conversation.agent_id).execution_options(populate_existing=True)
-    agent = (await session.exec(stmt)).scalars().first()
+    agent = (await session.exec(_AGENT, params={"id": conversation.agent_id})).scalars().first()
     if agent is None or not _serving(agent):
         reason = "agent_removed" if agent is None or agent.deleted_at else f"agent_{agent.status}"
         await requeue(session, conversation, reason=reason, front=True)
