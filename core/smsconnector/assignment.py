@@ -14,16 +14,17 @@
   time it opened), ahead of everyone who arrived later; the consumer has waited once already. A transfer to a
   skill joins the **back** of that queue, as a new request does.
 
-**Locks** (PostgreSQL; SQLite serialises writers, so the same code is simply serial there). Blocking locks
-are taken in one order, agent -> conversation -> the assignment lock, and never an agent after a
-conversation, so no two transactions wait on each other in a circle. Draining holds the assignment lock (a
-transaction-scoped advisory lock, one per database schema) so queues are drained by one transaction at a
-time across replicas, which keeps them first in, first out; it takes the queue head and candidate agents
-``FOR UPDATE SKIP LOCKED``. It looks for the head only while an online agent with the skill has a free slot,
-checked in the same query, under the assignment lock (so it sees what the drains before it committed). An
-agent's load is counted only after its row is locked, so two replicas never fill the same slot. A head held
-by another transaction stops the drain (that transaction drains after itself); an agent held by another
-transaction is passed over for this round (the maintenance sweep comes back for anything left).
+**Locks** (PostgreSQL; SQLite serialises writers, so the same code is simply serial there, and what is read
+again once its row is locked here is not read twice there). Blocking locks are taken in one order, agent ->
+conversation -> the assignment lock, and never an agent after a conversation, so no two transactions wait on
+each other in a circle. Draining holds the assignment lock (a transaction-scoped advisory lock, one per
+database schema) so queues are drained by one transaction at a time across replicas, which keeps them first in,
+first out; it takes the queue head and candidate agents ``FOR UPDATE SKIP LOCKED``. It looks for the head only
+while an online agent with the skill has a free slot, checked in the same query, under the assignment lock (so
+it sees what the drains before it committed). An agent's load is counted only after its row is locked, so two
+replicas never fill the same slot. A head held by another transaction stops the drain (that transaction drains
+after itself); an agent held by another transaction is passed over for this round (the maintenance sweep comes
+back for anything left).
 """
 
 from __future__ import annotations
@@ -116,8 +117,9 @@ async def _free_agent(session: AsyncSession, skill: str) -> Agent | None:
     while (agent := (await session.exec(_FREE_AGENT, params={"skill": skill, "full": full})).scalars().first()
            ) is not None:
         assert agent.id is not None
-        # Counted again now that the row is ours: the filter above saw the load as the statement began.
-        if await load(session, agent.id) < agent.max_concurrent:
+        # Counted again now that the row is ours: the filter above saw the load as the statement began (on
+        # SQLite, with writers serialised, nothing can have changed it since).
+        if not _postgres(session) or await load(session, agent.id) < agent.max_concurrent:
             return agent
         full.append(agent.id)
     return None
@@ -264,11 +266,13 @@ async def keep_or_release(session: AsyncSession, conversation: Conversation) -> 
     """Before a consumer's new message joins an assigned conversation: keep its agent while they are online,
     otherwise put it back at the front of its skill's queue.
 
-    The conversation is re-read under its row lock. An agent going offline at the same moment requeues their
-    conversations under the same row locks after changing their status, so either it sees this conversation
-    still assigned and requeues it, or this sees it requeued already.
+    On PostgreSQL the conversation is re-read under its row lock. An agent going offline at the same moment
+    requeues their conversations under the same row locks after changing their status, so either it sees this
+    conversation still assigned and requeues it, or this sees it requeued already. On SQLite the session's copy
+    is current: it was read in this transaction, which sees one snapshot, and writers are serialised.
     """
-    await session.refresh(conversation, with_for_update=True)
+    if _postgres(session):
+        await session.refresh(conversation, with_for_update=True)
     if conversation.status != ASSIGNED or conversation.agent_id is None:
         return
     agent = (await session.exec(_AGENT, params={"id": conversation.agent_id})).scalars().first()
