@@ -12,6 +12,7 @@ from sqlalchemy import text
 from smsconnector.inbox import Inbox
 from smsconnector.messages import InboundMessage
 from smsconnector.store import Store
+from smsconnector.store import sqlite as sqlite_store
 from smsconnector.store.batching import Batcher
 
 
@@ -110,3 +111,14 @@ def test_inbox_write_waiting_for_another_process_lock_keeps_the_event_loop_runni
 
     assert result == [1] and db.count("inbox") == 1
     assert ticks > 5  # the loop kept serving other work while the write waited for the lock
+
+
+def test_only_the_connection_opening_committing_and_closing_go_to_the_worker_thread():
+    connection = sqlite3.connect(":memory:")
+    cursor = connection.cursor()
+    try:
+        assert sqlite_store._in_thread(connection.commit) and sqlite_store._in_thread(connection.close)
+        # a cursor's close runs once per statement: a thread hop there cost more than the statement
+        assert not sqlite_store._in_thread(cursor.close) and not sqlite_store._in_thread(cursor.execute)
+    finally:
+        connection.close()

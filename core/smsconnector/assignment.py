@@ -14,14 +14,16 @@
   time it opened), ahead of everyone who arrived later; the consumer has waited once already. A transfer to a
   skill joins the **back** of that queue, as a new request does.
 
-**Locks** (PostgreSQL; SQLite serialises writers, so the same code is simply serial there). Blocking locks
-are taken in one order, agent -> conversation -> the assignment lock, and never an agent after a
-conversation, so no two transactions wait on each other in a circle. Draining holds the assignment lock (a
-transaction-scoped advisory lock, one per database schema) so queues are drained by one transaction at a
-time across replicas, which keeps them first in, first out; it takes the queue head and candidate agents
-``FOR UPDATE SKIP LOCKED``. An agent's load is counted only after its row is locked, so two replicas never
-fill the same slot. A head held by another transaction stops the drain (that transaction drains after
-itself); an agent held by another transaction is passed over for this round (the maintenance sweep comes
+**Locks** (PostgreSQL; SQLite serialises writers, so the same code is simply serial there, and what is read
+again once its row is locked here is not read twice there). Blocking locks are taken in one order, agent ->
+conversation -> the assignment lock, and never an agent after a conversation, so no two transactions wait on
+each other in a circle. Draining holds the assignment lock (a transaction-scoped advisory lock, one per
+database schema) so queues are drained by one transaction at a time across replicas, which keeps them first in,
+first out; it takes the queue head and candidate agents ``FOR UPDATE SKIP LOCKED``. It looks for the head only
+while an online agent with the skill has a free slot, checked in the same query, under the assignment lock (so
+it sees what the drains before it committed). An agent's load is counted only after its row is locked, so two
+replicas never fill the same slot. A head held by another transaction stops the drain (that transaction drains
+after itself); an agent held by another transaction is passed over for this round (the maintenance sweep comes
 back for anything left).
 """
 
@@ -32,7 +34,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from .events import emit
@@ -49,19 +51,42 @@ QUEUED, ASSIGNED, AUTOMATED, CLOSED = "queued", "assigned", "automated", "closed
 _LOCK_KEY = 0x5AA16
 
 
+# The statements of routing and draining, built once with their parameters bound at execution: building them
+# per call cost about as much as running them.
+_LOCK_ASSIGNMENT = select(func.pg_advisory_xact_lock(func.hashtext(func.current_schema()), _LOCK_KEY))
+_LOAD = select(func.count()).where(Conversation.agent_id == bindparam("agent_id"), Conversation.status == ASSIGNED)
+_BUSY = (select(func.count()).where(Conversation.agent_id == Agent.id, Conversation.status == ASSIGNED)
+         .correlate(Agent).scalar_subquery())
+#: an online agent who has the skill and a free slot, as the statement begins (joined to its skills)
+_FREE_SLOT = (AgentSkill.skill == bindparam("skill"), Agent.status == "online", Agent.deleted_at.is_(None),
+              Agent.max_concurrent > _BUSY)
+_FREE_AGENT = (
+    select(Agent).join(AgentSkill, AgentSkill.agent_id == Agent.id)
+    .where(*_FREE_SLOT, Agent.id.not_in(bindparam("full", expanding=True)))
+    .order_by(Agent.last_assigned_at.asc().nulls_first(), Agent.id).limit(1)
+    .with_for_update(of=Agent, skip_locked=True).execution_options(populate_existing=True)
+)
+_HEAD = (select(Conversation.id).where(Conversation.skill == bindparam("skill"), Conversation.status == QUEUED)
+         .order_by(Conversation.queued_at, Conversation.id).limit(1))
+_SERVABLE_HEAD = _HEAD.where(select(Agent.id).join(AgentSkill, AgentSkill.agent_id == Agent.id)
+                             .where(*_FREE_SLOT).exists())
+_LOCK_HEAD = (select(Conversation).where(Conversation.id == bindparam("id")).with_for_update(skip_locked=True)
+              .execution_options(populate_existing=True))
+_AGENT = select(Agent).where(Agent.id == bindparam("id")).execution_options(populate_existing=True)
+
+
 def _postgres(session: AsyncSession) -> bool:
     return session.bind.dialect.name == "postgresql"
 
 
 async def _lock_assignment(session: AsyncSession) -> None:
     if _postgres(session):
-        await session.exec(select(func.pg_advisory_xact_lock(func.hashtext(func.current_schema()), _LOCK_KEY)))
+        await session.exec(_LOCK_ASSIGNMENT)
 
 
 async def load(session: AsyncSession, agent_id: int) -> int:
     """How many conversations the agent is serving now."""
-    stmt = select(func.count()).where(Conversation.agent_id == agent_id, Conversation.status == ASSIGNED)
-    return int((await session.exec(stmt)).scalar_one())
+    return int((await session.exec(_LOAD, params={"agent_id": agent_id})).scalar_one())
 
 
 async def skills_of(session: AsyncSession, agent_id: int) -> list[str]:
@@ -88,38 +113,27 @@ def _serving(agent: Agent) -> bool:
 
 async def _free_agent(session: AsyncSession, skill: str) -> Agent | None:
     """The online agent with ``skill`` and a free slot who has waited longest; locked."""
-    busy = (select(func.count()).where(Conversation.agent_id == Agent.id, Conversation.status == ASSIGNED)
-            .correlate(Agent).scalar_subquery())
-    stmt = (
-        select(Agent)
-        .join(AgentSkill, AgentSkill.agent_id == Agent.id)
-        .where(AgentSkill.skill == skill, Agent.status == "online", Agent.deleted_at.is_(None),
-               Agent.max_concurrent > busy)
-        .order_by(Agent.last_assigned_at.asc().nulls_first(), Agent.id)
-        .with_for_update(of=Agent, skip_locked=True).execution_options(populate_existing=True)
-    )
     full: list[int] = []
-    while (agent := (await session.exec(stmt.where(Agent.id.not_in(full)).limit(1))).scalars().first()) is not None:
+    while (agent := (await session.exec(_FREE_AGENT, params={"skill": skill, "full": full})).scalars().first()
+           ) is not None:
         assert agent.id is not None
-        # Counted again now that the row is ours: the filter above saw the load as the statement began.
-        if await load(session, agent.id) < agent.max_concurrent:
+        # Counted again now that the row is ours: the filter above saw the load as the statement began (on
+        # SQLite, with writers serialised, nothing can have changed it since).
+        if not _postgres(session) or await load(session, agent.id) < agent.max_concurrent:
             return agent
         full.append(agent.id)
     return None
 
 
 async def _head_id(session: AsyncSession, skill: str) -> int | None:
-    stmt = (select(Conversation.id).where(Conversation.skill == skill, Conversation.status == QUEUED)
-            .order_by(Conversation.queued_at, Conversation.id).limit(1))
-    return (await session.exec(stmt)).scalars().first()
+    return (await session.exec(_HEAD, params={"skill": skill})).scalars().first()
 
 
 async def _queue_head(session: AsyncSession, skill: str) -> Conversation | None:
-    """The first conversation in the skill's queue, locked; ``None`` when the queue is empty or its head is busy."""
-    while (head_id := await _head_id(session, skill)) is not None:
-        locked = (select(Conversation).where(Conversation.id == head_id).with_for_update(skip_locked=True)
-                  .execution_options(populate_existing=True))
-        head = (await session.exec(locked)).scalars().first()
+    """The first conversation in the skill's queue, locked; ``None`` when the queue is empty, no online agent
+    with the skill has a free slot (so nothing could be assigned), or its head is busy."""
+    while (head_id := (await session.exec(_SERVABLE_HEAD, params={"skill": skill})).scalars().first()) is not None:
+        head = (await session.exec(_LOCK_HEAD, params={"id": head_id})).scalars().first()
         if head is None:
             return None  # another transaction is changing it and drains when it is done: keep the order
         if head.status == QUEUED and head.skill == skill:
@@ -252,15 +266,16 @@ async def keep_or_release(session: AsyncSession, conversation: Conversation) -> 
     """Before a consumer's new message joins an assigned conversation: keep its agent while they are online,
     otherwise put it back at the front of its skill's queue.
 
-    The conversation is re-read under its row lock. An agent going offline at the same moment requeues their
-    conversations under the same row locks after changing their status, so either it sees this conversation
-    still assigned and requeues it, or this sees it requeued already.
+    On PostgreSQL the conversation is re-read under its row lock. An agent going offline at the same moment
+    requeues their conversations under the same row locks after changing their status, so either it sees this
+    conversation still assigned and requeues it, or this sees it requeued already. On SQLite the session's copy
+    is current: it was read in this transaction, which sees one snapshot, and writers are serialised.
     """
-    await session.refresh(conversation, with_for_update=True)
+    if _postgres(session):
+        await session.refresh(conversation, with_for_update=True)
     if conversation.status != ASSIGNED or conversation.agent_id is None:
         return
-    stmt = select(Agent).where(Agent.id == conversation.agent_id).execution_options(populate_existing=True)
-    agent = (await session.exec(stmt)).scalars().first()
+    agent = (await session.exec(_AGENT, params={"id": conversation.agent_id})).scalars().first()
     if agent is None or not _serving(agent):
         reason = "agent_removed" if agent is None or agent.deleted_at else f"agent_{agent.status}"
         await requeue(session, conversation, reason=reason, front=True)

@@ -69,21 +69,28 @@ _COMPLETE_MESSAGE = (
 )
 
 
+_OPEN_CONVERSATION = (
+    select(Conversation)
+    .where(Conversation.consumer_number == bindparam("consumer"), Conversation.brand_number == bindparam("brand"),
+           Conversation.status != "closed")
+    .order_by(Conversation.id.desc()).limit(1)
+)
+
+
 async def open_conversation(session: AsyncSession, consumer: str, brand: str) -> Conversation | None:
     """The consumer's open conversation with a brand number, if there is one."""
-    stmt = (
-        select(Conversation)
-        .where(Conversation.consumer_number == consumer, Conversation.brand_number == brand,
-               Conversation.status != "closed")
-        .order_by(Conversation.id.desc()).limit(1)
-    )
-    return (await session.exec(stmt)).scalars().first()
+    return (await session.exec(_OPEN_CONVERSATION, params=dict(consumer=consumer, brand=brand))).scalars().first()
 
 
 async def ensure_consumer(session: AsyncSession, number: str) -> None:
-    stmt = _insert(session)(Consumer).values(number=number, created_at=utcnow()).on_conflict_do_nothing(
-        index_elements=["number"])
-    await session.exec(stmt)
+    connection = await session.connection()
+    await connection.execute(_insert_consumer(connection.dialect.name), dict(number=number, created_at=utcnow()))
+
+
+@functools.cache
+def _insert_consumer(dialect: str) -> Any:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(Consumer.__table__).on_conflict_do_nothing(index_elements=["number"])
 
 
 async def accept(app: App, session: AsyncSession, message: InboundMessage) -> Outcome:

@@ -19,14 +19,19 @@ import aiosqlite
 INLINE_BUSY_MS = 5
 #: how long it may then wait there
 PATIENT_BUSY_MS = 10_000
+#: the connection's calls that go to the worker thread (a cursor's ``close`` only finalizes its statement)
 _IN_THREAD = frozenset({"connector", "commit", "close"})
+
+
+def _in_thread(fn: Callable[..., Any]) -> bool:
+    return getattr(fn, "__name__", "") in _IN_THREAD and not isinstance(getattr(fn, "__self__", None), sqlite3.Cursor)
 
 
 class InlineConnection(aiosqlite.Connection):
     """See the module docstring."""
 
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        if getattr(fn, "__name__", "") in _IN_THREAD or self._connection is None:
+        if _in_thread(fn) or self._connection is None:
             return await super()._execute(fn, *args, **kwargs)
         try:
             return fn(*args, **kwargs)

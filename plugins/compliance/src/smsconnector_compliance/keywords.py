@@ -149,7 +149,10 @@ class Classifier:
     def _phrase(self, clauses: list[tuple[str, ...]]) -> Classification | None:
         for vocabulary in self.vocabularies:
             for clause in clauses:
+                present = set(clause)
                 for phrase, configured in vocabulary.phrases:
+                    if phrase[0] not in present:  # the cheap test first: most texts have no word of most phrases
+                        continue
                     at = _find(clause, phrase)
                     if at >= 0 and not self._negated(clause[:at], vocabulary):
                         return Classification("opt_out", 2, vocabulary.language, configured)
@@ -178,7 +181,10 @@ class Classifier:
         """Flag a text that mentions an opt-out word or phrase without being an opt-out."""
         for vocabulary in self.vocabularies:
             for clause in clauses:
+                present = set(clause)
                 for term, configured in (*vocabulary.phrases, *vocabulary.opt_out_terms):
+                    if term[0] not in present:  # as in _phrase
+                        continue
                     at = _find(clause, term)
                     if at < 0:
                         continue

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -87,12 +87,14 @@ def fold(events: Sequence[LedgerEvent], *, opt_in_restores_consent: bool) -> Con
     return state
 
 
+#: built once: every inbound message reads its consumer's events
+_EVENTS = (select(LedgerEvent).where(LedgerEvent.consumer_number == bindparam("consumer"),
+                                     LedgerEvent.scope == bindparam("scope")).order_by(LedgerEvent.id))
+
+
 async def state(session: AsyncSession, consumer: str, scope: str, *, opt_in_restores_consent: bool) -> ConsentState:
     """The consumer's current standing with ``scope``."""
-    rows = (await session.exec(
-        select(LedgerEvent).where(LedgerEvent.consumer_number == consumer, LedgerEvent.scope == scope)
-        .order_by(LedgerEvent.id)
-    )).scalars().all()
+    rows = (await session.exec(_EVENTS, params={"consumer": consumer, "scope": scope})).scalars().all()
     return fold(rows, opt_in_restores_consent=opt_in_restores_consent)
 
 
