@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -110,6 +111,10 @@ class App:
         if self.config.sender.enabled:
             self.sender.start()
         maintenance = asyncio.create_task(self._maintain(), name="smsconnector-maintenance")
+        # Everything loaded so far (modules, mappers, plugins) lives as long as the process: out of the
+        # collector's sight, a full collection under load takes a few ms instead of up to 90 ms, which was
+        # most of a webhook's p99.
+        gc.freeze()
         try:
             yield
         finally:
