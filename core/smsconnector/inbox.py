@@ -109,6 +109,11 @@ class Inbox:
             ids.append([inserted.pop((row["provider"], row["key"]), None) for row in webhook_rows])
         return ids
 
+    @property
+    def waiting(self) -> int:
+        """Webhooks' writes submitted and not committed yet."""
+        return self._batcher.waiting
+
     async def close(self) -> None:
         await self._batcher.close()
 

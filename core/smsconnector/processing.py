@@ -7,8 +7,10 @@ transaction, so an entry is routed exactly once or not at all. Entries left by a
 there when the host starts again.
 
 **Webhooks first.** Answering providers quickly is what keeps a burst from turning into a storm of
-retries, so while webhooks keep coming the processor takes one entry at a time with a pause before each,
-leaving them the event loop (and, on SQLite, the one connection); between bursts it takes whole batches.
+retries. While webhooks come in, the processor routes a few entries at a time, so none waits long behind
+it; when they queue (writes wait to be stored, or the event loop comes round late), it takes one entry at
+a time with a pause before each, leaving them the loop (and, on SQLite, the one connection); between
+bursts, whole batches.
 A burst is absorbed by the inbox and routed as soon as it ebbs (``smsconnector_inbox_pending`` shows the
 backlog); a sustained rate above what one host routes calls for more replicas on PostgreSQL.
 
@@ -39,9 +41,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: webhooks stored within this many seconds mean a burst is on
+#: webhooks stored within this many seconds mean webhooks are coming in
 BUSY_WINDOW = 0.1
-#: during a burst, the pause before each entry the processor takes (it routes at most 1/this a second then)
+#: entries taken at a time while they come in (a few ms of work, which is all a webhook waits behind it)
+SLICE = 4
+#: the event loop coming round later than this means webhooks are queueing for it
+CONTENDED_SECONDS = 0.002
+#: then, the pause before each single entry the processor takes (at most 1/this entries a second)
 GIVE_WAY_SECONDS = 0.02
 #: how often it looks for entries it was not told about (retries that came due, another replica's leftovers)
 POLL_SECONDS = 1.0
@@ -115,13 +121,18 @@ class InboxProcessor:
                 await asyncio.sleep(POLL_SECONDS)
 
     async def _batch_size(self) -> int:
-        """A whole batch between bursts; while webhooks keep coming, one entry after a pause that leaves them the
-        event loop (and, on SQLite, the one connection). Not when webhooks wait for routing to be answered."""
+        """How many entries to take next (see "Webhooks first" above). Always a whole batch when webhooks
+        wait for routing to be answered (``acknowledge = "routed"``): then routing is their answer."""
         settings = self._app.config.inbound
-        if settings.acknowledge == "stored" and asyncio.get_running_loop().time() - self._last_write < BUSY_WINDOW:
-            await asyncio.sleep(GIVE_WAY_SECONDS)
-            return 1
-        return settings.batch_size
+        loop = asyncio.get_running_loop()
+        if settings.acknowledge != "stored" or loop.time() - self._last_write >= BUSY_WINDOW:
+            return settings.batch_size
+        asked = loop.time()
+        await asyncio.sleep(0)  # back of the queue: how long it takes to come round is how much waits
+        if not self._app.inbox.waiting and loop.time() - asked < CONTENDED_SECONDS:
+            return min(SLICE, settings.batch_size)
+        await asyncio.sleep(GIVE_WAY_SECONDS)
+        return 1
 
     # -- the work --------------------------------------------------------------------------------------
 

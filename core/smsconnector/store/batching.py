@@ -32,6 +32,8 @@ class Batcher(Generic[T, R]):
         self._flushing: set[asyncio.Task[None]] = set()
         self._queue: asyncio.Queue[tuple[T, asyncio.Future[R]]] | None = None
         self._worker: asyncio.Task[None] | None = None
+        #: items submitted and not flushed yet
+        self.waiting = 0
 
     async def submit(self, item: T) -> R:
         """Flush ``item`` with whatever else is waiting; its result once that flush is done."""
@@ -41,8 +43,13 @@ class Batcher(Generic[T, R]):
         assert self._queue is not None
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((item, future))
+        self.waiting += 1
+        future.add_done_callback(self._done)
         # Shielded: a submitter that stops waiting (timeout, disconnect) must not cancel a flush shared by others.
         return await asyncio.shield(future)
+
+    def _done(self, _future: asyncio.Future[R]) -> None:
+        self.waiting -= 1
 
     async def _run(self) -> None:
         assert self._queue is not None
