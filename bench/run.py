@@ -524,7 +524,8 @@ def reassembly_rows(kind: str, ceiling: Load, args: argparse.Namespace, work: Pa
     parts_per_second = load.requests_per_second
     rows.append(Row(
         f"reassembly: {len(texts):,} OpenMarket messages of 3-5 parts ({len(bodies):,} parts, shuffled), {kind}",
-        f"{parts_per_second:,.0f} parts/s, {len(texts) / load.seconds:,.0f} messages/s, p50 {load.p50_ms:.1f} ms, "
+        f"{parts_per_second:,.0f} parts/s answered ({len(texts) / load.seconds:,.0f} messages/s), "
+        f"p50 {load.p50_ms:.1f} ms, "
         f"p99 {load.p99_ms:.1f} ms", f"{ceiling.requests_per_second:,.0f} req/s",
         _ratio(parts_per_second, ceiling.requests_per_second),
         f"{_ok(good, 'WRONG')}: {exact:,} of {len(texts):,} stored once with the exact text, {len(stored):,} stored, "
