@@ -48,7 +48,7 @@ SLICE = 4
 #: the event loop coming round later than this means webhooks are queueing for it
 CONTENDED_SECONDS = 0.002
 #: then, the pause before each single entry the processor takes (at most 1/this entries a second)
-GIVE_WAY_SECONDS = 0.02
+GIVE_WAY_SECONDS = 0.05
 #: how often it looks for entries it was not told about (retries that came due, another replica's leftovers)
 POLL_SECONDS = 1.0
 #: how often a webhook answered once routed looks again for entries another replica holds
