@@ -20,7 +20,8 @@ from smsconnector import (
     outbound,
 )
 from smsconnector.messages import utcnow
-from smsconnector.sender import Batched, KeyedLocks, backoff, decide
+from smsconnector.sender import KeyedLocks, backoff, decide
+from smsconnector.store.batching import Batcher, in_transaction
 from smsconnector.store.models import HeldStatus
 from smsconnector.testing import BRAND_NUMBER, eventually
 from smsconnector.throttle import Throttle
@@ -257,11 +258,12 @@ def test_a_batch_item_that_fails_fails_alone_and_the_rest_commit(make_app, db):
         return [item.upper() for item in items]
 
     async def run() -> list[object]:
-        batched = Batched(app.store, hold, max_batch=2)
+        batched = Batcher(in_transaction(app.store, hold), max_batch=2)
         try:
             return await asyncio.gather(*(batched.submit(item) for item in ("a", "bad", "c")),
                                         return_exceptions=True)
         finally:
+            await batched.close()
             await app.store.close()
 
     a, bad, c = asyncio.run(run())

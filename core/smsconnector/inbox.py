@@ -110,9 +110,9 @@ class Inbox:
         return ids
 
     @property
-    def waiting(self) -> int:
-        """Webhooks' writes submitted and not committed yet."""
-        return self._batcher.waiting
+    def busy(self) -> bool:
+        """Whether webhooks' writes are waiting to be committed."""
+        return self._batcher.busy
 
     async def close(self) -> None:
         await self._batcher.close()

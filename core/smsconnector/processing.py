@@ -129,7 +129,7 @@ class InboxProcessor:
             return settings.batch_size
         asked = loop.time()
         await asyncio.sleep(0)  # back of the queue: how long it takes to come round is how much waits
-        if not self._app.inbox.waiting and loop.time() - asked < CONTENDED_SECONDS:
+        if not self._app.inbox.busy and loop.time() - asked < CONTENDED_SECONDS:
             return min(SLICE, settings.batch_size)
         await asyncio.sleep(GIVE_WAY_SECONDS)
         return 1

@@ -17,10 +17,10 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, or_, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -31,16 +31,14 @@ from .errors import PermanentSendError, RetryableSendError, UnknownProvider
 from .events import Event, emit
 from .messages import DeliveryStatus, Media, OutboundMessage, SendResult, utcnow
 from .segments import segment
+from .store.batching import Batcher, in_transaction
 from .store.models import Message, OutboxEntry
 from .throttle import Throttle
 
 if TYPE_CHECKING:
     from .app import App
-    from .store import Store
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
-R = TypeVar("R")
 
 
 class KeyedLocks:
@@ -65,61 +63,6 @@ class KeyedLocks:
 
     def __len__(self) -> int:
         return len(self._locks)
-
-
-class Batched(Generic[T, R]):
-    """Handles the items of callers waiting at the same moment together: one transaction, one commit.
-
-    ``work(session, items)`` returns one result per item, in order. A caller that finds no batch running
-    runs every item waiting (up to ``max_batch``) and answers each caller; the others find theirs answered
-    when their turn comes, or lead the next batch. If a batch fails, each of its items runs again in a
-    transaction of its own, so one bad item fails alone: ``work`` may see an item twice, and must keep its
-    effects inside the session.
-    """
-
-    def __init__(self, store: Store, work: Callable[[AsyncSession, list[T]], Awaitable[list[R]]], *,
-                 max_batch: int) -> None:
-        self._store = store
-        self._work = work
-        self._max_batch = max_batch
-        self._waiting: list[tuple[T, asyncio.Future[R]]] = []
-        self._turn = asyncio.Lock()
-
-    async def submit(self, item: T) -> R:
-        """``item``'s result, once the transaction that handled it has committed."""
-        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
-        self._waiting.append((item, future))
-        while not future.done():
-            async with self._turn:
-                if future.done():
-                    break
-                # Let the callers that became ready with this one join the batch before it is taken.
-                await asyncio.sleep(0)
-                batch = self._waiting[:self._max_batch]
-                del self._waiting[:self._max_batch]
-                try:
-                    await self._run(batch)
-                finally:
-                    # Each future is settled by now, unless the batch was interrupted (the loop shutting
-                    # down): then nothing is known to be recorded, and its rows are worked again once
-                    # their lease ends.
-                    for _, waiting in batch:
-                        waiting.cancel()
-        return future.result()
-
-    async def _run(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
-        try:
-            async with self._store.transaction() as session:
-                results = await self._work(session, [item for item, _ in batch])
-        except Exception as exc:
-            if len(batch) == 1:
-                batch[0][1].set_exception(exc)
-                return
-            for one in batch:
-                await self._run([one])
-            return
-        for (_, future), result in zip(batch, results, strict=True):
-            future.set_result(result)
 
 
 def backoff(attempt: int, base: float, cap: float) -> float:
@@ -151,8 +94,10 @@ class Sender:
         self._slots = asyncio.Semaphore(self.settings.concurrency)
         self._per_recipient = KeyedLocks()
         self._in_flight: set[int] = set()
-        self._checks = Batched(app.store, self._check, max_batch=self.settings.batch_size)
-        self._acceptances = Batched(app.store, self._record_accepted, max_batch=self.settings.batch_size)
+        # Sends in flight together share their check and record transactions (one commit each, not one a send).
+        self._checks = Batcher(in_transaction(app.store, self._check), max_batch=self.settings.batch_size)
+        self._acceptances = Batcher(in_transaction(app.store, self._record_accepted),
+                                    max_batch=self.settings.batch_size)
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[None] | None = None
 
@@ -177,6 +122,8 @@ class Sender:
         # message the provider accepted still in the outbox, to be sent again after the restart.
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=self.settings.lease_seconds / 2)
+        await self._checks.close()
+        await self._acceptances.close()
 
     async def _run(self) -> None:
         while True:

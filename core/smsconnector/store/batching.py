@@ -11,16 +11,26 @@ takes the others with it (an item may therefore be flushed twice: ``flush`` must
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 from collections.abc import Awaitable, Callable
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+if TYPE_CHECKING:
+    from .db import Store
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 
 class Batcher(Generic[T, R]):
-    """Hands submitted items to ``flush`` in batches; ``flush`` returns one result per item, in order."""
+    """Hands submitted items to ``flush`` in batches; ``flush`` returns one result per item, in order.
+
+    A worker runs only while items wait, so nothing is left running between bursts (or in an event loop
+    that ends, as in tests that call the app without its lifespan).
+    """
 
     def __init__(self, flush: Callable[[list[T]], Awaitable[list[R]]], *, max_batch: int = 256,
                  concurrency: int = 1) -> None:
@@ -28,46 +38,36 @@ class Batcher(Generic[T, R]):
         transactions in parallel: PostgreSQL, not SQLite)."""
         self._flush = flush
         self._max_batch = max_batch
-        self._slots = asyncio.Semaphore(concurrency)
+        self._concurrency = concurrency
+        self._waiting: collections.deque[tuple[T, asyncio.Future[R]]] = collections.deque()
         self._flushing: set[asyncio.Task[None]] = set()
-        self._queue: asyncio.Queue[tuple[T, asyncio.Future[R]]] | None = None
         self._worker: asyncio.Task[None] | None = None
-        #: items submitted and not flushed yet
-        self.waiting = 0
+
+    @property
+    def busy(self) -> bool:
+        """Whether items are waiting or being flushed."""
+        return bool(self._waiting or self._flushing)
 
     async def submit(self, item: T) -> R:
         """Flush ``item`` with whatever else is waiting; its result once that flush is done."""
-        if self._worker is None or self._worker.done():
-            self._queue = asyncio.Queue()
-            self._worker = asyncio.create_task(self._run(), name="smsconnector-batcher")
-        assert self._queue is not None
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((item, future))
-        self.waiting += 1
-        future.add_done_callback(self._done)
+        self._waiting.append((item, future))
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.create_task(self._run(), name="smsconnector-batcher")
         # Shielded: a submitter that stops waiting (timeout, disconnect) must not cancel a flush shared by others.
         return await asyncio.shield(future)
 
-    def _done(self, _future: asyncio.Future[R]) -> None:
-        self.waiting -= 1
-
     async def _run(self) -> None:
-        assert self._queue is not None
-        while True:
-            batch = [await self._queue.get()]
-            await self._slots.acquire()
-            # Let the submitters that became ready with this one enqueue too: woken tasks resume one by one,
-            # and draining at once would flush them one at a time.
+        while self._waiting:
+            while len(self._flushing) >= self._concurrency:
+                await asyncio.wait(self._flushing, return_when=asyncio.FIRST_COMPLETED)
+            # Let the submitters that became ready with the first one join: woken tasks resume one by one,
+            # and taking the batch at once would flush them one at a time.
             await asyncio.sleep(0)
-            while len(batch) < self._max_batch and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
+            batch = [self._waiting.popleft() for _ in range(min(self._max_batch, len(self._waiting)))]
             task = asyncio.create_task(self._flush_batch(batch))
             self._flushing.add(task)
-            task.add_done_callback(self._flushed)
-
-    def _flushed(self, task: asyncio.Task[None]) -> None:
-        self._flushing.discard(task)
-        self._slots.release()
+            task.add_done_callback(self._flushing.discard)
 
     async def _flush_batch(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
         try:
@@ -90,6 +90,18 @@ class Batcher(Generic[T, R]):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._worker
             self._worker = None
+
+
+def in_transaction(store: Store, work: Callable[[AsyncSession, list[T]], Awaitable[list[R]]]
+                   ) -> Callable[[list[T]], Awaitable[list[R]]]:
+    """A ``flush`` that runs ``work(session, items)`` in one transaction of ``store`` (its events published
+    once it commits)."""
+
+    async def flush(items: list[T]) -> list[R]:
+        async with store.transaction() as session:
+            return await work(session, items)
+
+    return flush
 
 
 def _settle(future: asyncio.Future[Any], *, result: Any = None, exception: BaseException | None = None) -> None:
