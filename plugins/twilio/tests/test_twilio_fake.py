@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
 
 import pytest
 from twilio.base.exceptions import TwilioRestException
@@ -14,24 +16,40 @@ from smsconnector_twilio.settings import Settings
 
 from .twilio_support import ACCOUNT_SID, AUTH_TOKEN, BRAND, CONSUMER
 
+Run = Callable[[Awaitable[Any]], Any]
+
 
 @pytest.fixture
-def client(fake_twilio) -> Iterator[Client]:
-    client = make_client(Settings(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, api_base_url=fake_twilio.url),
-                         pool_size=1)
+def run() -> Iterator[Run]:
+    """Run a coroutine to its end on this test's own event loop (the clients' sessions belong to it)."""
+    with asyncio.Runner() as runner:
+        yield runner.run
+
+
+def open_client(run: Run, fake_url: str, *, account_sid: str = ACCOUNT_SID, auth_token: str = AUTH_TOKEN) -> Client:
+    async def make() -> Client:
+        return make_client(Settings(account_sid=account_sid, auth_token=auth_token, api_base_url=fake_url),
+                           pool_size=1)
+
+    return run(make())
+
+
+@pytest.fixture
+def client(run, fake_twilio) -> Iterator[Client]:
+    client = open_client(run, fake_twilio.url)
     yield client
-    close_client(client)
+    run(close_client(client))
 
 
-def test_a_created_message_has_the_documented_shape(client, fake_twilio):
-    created = client.messages.create(to=CONSUMER, from_=BRAND, body="Hello {there}")
+def test_a_created_message_has_the_documented_shape(run, client, fake_twilio):
+    created = run(client.messages.create_async(to=CONSUMER, from_=BRAND, body="Hello {there}"))
 
     assert created.sid.startswith("SM") and len(created.sid) == 34
     assert (created.status, created.direction, created.num_segments, created.num_media) == (
         "queued", "outbound-api", "1", "0")
     assert (created.to, created.from_, created.body, created.account_sid) == (CONSUMER, BRAND, "Hello {there}",
                                                                              ACCOUNT_SID)
-    assert client.messages(created.sid).fetch().sid == created.sid
+    assert run(client.messages(created.sid).fetch_async()).sid == created.sid
 
 
 @pytest.mark.parametrize(
@@ -44,39 +62,37 @@ def test_a_created_message_has_the_documented_shape(client, fake_twilio):
         pytest.param({"to": "12345", "from_": BRAND, "body": "x"}, 400, 21211, id="To not E.164"),
     ],
 )
-def test_an_invalid_create_gets_twilios_error(kwargs, status, code, client, fake_twilio):
+def test_an_invalid_create_gets_twilios_error(kwargs, status, code, run, client, fake_twilio):
     with pytest.raises(TwilioRestException) as raised:
-        client.messages.create(**kwargs)
+        run(client.messages.create_async(**kwargs))
 
     assert (raised.value.status, raised.value.code) == (status, code)
     assert fake_twilio.messages == {}
 
 
-def test_wrong_credentials_get_20003_and_another_account_20404(fake_twilio):
-    wrong = make_client(Settings(account_sid=ACCOUNT_SID, auth_token="f" * 32, api_base_url=fake_twilio.url),
-                        pool_size=1)
-    other = make_client(Settings(account_sid="AC" + "ee" * 16, auth_token=AUTH_TOKEN, api_base_url=fake_twilio.url),
-                        pool_size=1)
+def test_wrong_credentials_get_20003_and_another_account_20404(run, fake_twilio):
+    wrong = open_client(run, fake_twilio.url, auth_token="f" * 32)
+    other = open_client(run, fake_twilio.url, account_sid="AC" + "ee" * 16)
     fake_twilio.api_keys["AC" + "ee" * 16] = AUTH_TOKEN  # authenticated, but not this account's resources
 
     with pytest.raises(TwilioRestException) as unauthenticated:
-        wrong.messages.create(to=CONSUMER, from_=BRAND, body="x")
+        run(wrong.messages.create_async(to=CONSUMER, from_=BRAND, body="x"))
     with pytest.raises(TwilioRestException) as elsewhere:
-        other.messages.create(to=CONSUMER, from_=BRAND, body="x")
+        run(other.messages.create_async(to=CONSUMER, from_=BRAND, body="x"))
 
     assert (unauthenticated.value.status, unauthenticated.value.code) == (401, 20003)
     assert (elsewhere.value.status, elsewhere.value.code) == (404, 20404)
-    close_client(wrong)
-    close_client(other)
+    run(close_client(wrong))
+    run(close_client(other))
 
 
-def test_scripted_failures_are_used_once_each_destination_first(client, fake_twilio):
+def test_scripted_failures_are_used_once_each_destination_first(run, client, fake_twilio):
     fake_twilio.fail(SERVER_ERROR)
     fake_twilio.fail(OPTED_OUT, to=CONSUMER)
     outcomes = []
     for to in (CONSUMER, CONSUMER, "+14155550199", CONSUMER):
         try:
-            client.messages.create(to=to, from_=BRAND, body="x")
+            run(client.messages.create_async(to=to, from_=BRAND, body="x"))
             outcomes.append("created")
         except TwilioRestException as exc:
             outcomes.append(exc.code)
@@ -85,12 +101,12 @@ def test_scripted_failures_are_used_once_each_destination_first(client, fake_twi
     assert [r.status for r in fake_twilio.message_requests()] == [400, 500, 201, 201]
 
 
-def test_listing_follows_twilios_pages(client, fake_twilio):
+def test_listing_follows_twilios_pages(run, client, fake_twilio):
     numbers = [f"+1415555{n:04d}" for n in range(300, 307)]
     for number in numbers:
         fake_twilio.add_number(number)
 
-    listed = client.incoming_phone_numbers.list(page_size=3)
+    listed = run(client.incoming_phone_numbers.list_async(page_size=3))
 
     assert [n.phone_number for n in listed] == numbers
     assert [dict(r.query).get("Page", "0") for r in fake_twilio.requests] == ["0", "1", "2"]

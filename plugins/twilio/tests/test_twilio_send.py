@@ -246,14 +246,12 @@ def send_directly(settings: Settings) -> None:
     from smsconnector_twilio.client import close_client, make_client
 
     async def run() -> None:
-        import anyio
-
         client = make_client(settings, pool_size=1)
         try:
-            await MessageSender(client, settings, anyio.CapacityLimiter(1), None).send(
+            await MessageSender(client, settings, in_flight=1, status_callback=None).send(
                 OutboundMessage(id=1, provider="twilio", from_number=BRAND, to_number=CONSUMER, text="Hi"))
         finally:
-            close_client(client)
+            await close_client(client)
 
     asyncio.run(run())
 

@@ -10,13 +10,13 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-import requests
 from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
 from twilio.http.response import Response
 from twilio.rest import Client
@@ -25,18 +25,18 @@ from smsconnector.config import Config, default_config_path, load_config
 from smsconnector.errors import ConfigError
 from smsconnector.messages import InvalidNumber, to_e164
 
-from .client import close_client, make_client
+from .client import NETWORK_ERRORS, close_client, make_client
 from .numbers import INBOUND_PATH, Number, NumberError, buy_number, list_numbers, point_number
 from .send import reason
-from .settings import NAME, load_settings
+from .settings import NAME, Settings, load_settings
 
 
 def _inbound_url(config: Config) -> str | None:
     return config.public_url + INBOUND_PATH if config.public_url else None
 
 
-def cmd_list(client: Client, config: Config, args: argparse.Namespace) -> int:
-    numbers = list_numbers(client)
+async def cmd_list(client: Client, config: Config, args: argparse.Namespace) -> int:
+    numbers = await list_numbers(client)
     ours = _inbound_url(config)
     if args.json:
         print(json.dumps([{**asdict(n), "points_here": n.sms_url == ours} for n in numbers], indent=2))
@@ -50,9 +50,9 @@ def cmd_list(client: Client, config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_buy(client: Client, config: Config, args: argparse.Namespace) -> int:
+async def cmd_buy(client: Client, config: Config, args: argparse.Namespace) -> int:
     sms_url = None if args.no_point else _inbound_url(config)
-    number = buy_number(client, args.country, area_code=args.area_code, sms_url=sms_url)
+    number = await buy_number(client, args.country, area_code=args.area_code, sms_url=sms_url)
     print(f"bought {number.phone_number} ({number.sid})")
     if sms_url:
         print(f"its SMS webhook is {sms_url}")
@@ -61,7 +61,7 @@ def cmd_buy(client: Client, config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_point(client: Client, config: Config, args: argparse.Namespace) -> int:
+async def cmd_point(client: Client, config: Config, args: argparse.Namespace) -> int:
     sms_url = _inbound_url(config)
     if sms_url is None:
         raise ConfigError("public_url", "needed to point a number at this deployment")
@@ -69,7 +69,7 @@ def cmd_point(client: Client, config: Config, args: argparse.Namespace) -> int:
         phone_number = to_e164(args.number)
     except InvalidNumber as exc:
         raise NumberError(str(exc)) from None
-    number = point_number(client, phone_number, sms_url)
+    number = await point_number(client, phone_number, sms_url)
     print(f"{number.phone_number} ({number.sid}) now posts incoming messages to {sms_url}")
     if number.sms_application_sid:
         print(f"warning: TwiML App {number.sms_application_sid} handles this number's messages and overrides "
@@ -123,6 +123,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+async def _run(args: argparse.Namespace, config: Config, settings: Settings) -> int:
+    client = make_client(settings, pool_size=1)
+    try:
+        return int(await args.func(client, config, args))
+    finally:
+        await close_client(client)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -131,11 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if settings is None:
             raise ConfigError(f"plugins.{NAME}", "missing: add a [plugins.twilio] section with account_sid and "
                                                  "auth_token")
-        client = make_client(settings, pool_size=1)
-        try:
-            return int(args.func(client, config, args))
-        finally:
-            close_client(client)
+        return asyncio.run(_run(args, config, settings))
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -145,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TwilioException as exc:
         print(f"error: Twilio refused: {_refusal(exc)}", file=sys.stderr)
         return 1
-    except requests.RequestException as exc:
+    except NETWORK_ERRORS as exc:
         print(f"error: cannot reach Twilio: {type(exc).__name__}", file=sys.stderr)
         return 1
 

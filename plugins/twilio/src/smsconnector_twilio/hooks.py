@@ -6,8 +6,6 @@ import logging
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
-import anyio
-
 from smsconnector.decisions import SegmentPolicy
 from smsconnector.messages import InboundMessage, OutboundMessage, SendResult, StatusUpdate
 from smsconnector.plugins import hookimpl
@@ -46,20 +44,20 @@ class TwilioPlugin:
 
     @hookimpl
     async def smsconnector_startup(self, app: App) -> None:
-        """Open the account's client, its connection pool and the thread limit for sends."""
+        """Open the account's client: its connection pool, sized to the sends allowed in flight."""
         if self.settings is None:
             return
         in_flight = self.settings.max_concurrent_requests or app.config.sender.concurrency
         self.client = make_client(self.settings, pool_size=in_flight)
         callback = app.public_url(STATUS_CALLBACK_PATH) if app.config.public_url else None
-        self.sender = MessageSender(self.client, self.settings, anyio.CapacityLimiter(in_flight), callback)
+        self.sender = MessageSender(self.client, self.settings, in_flight=in_flight, status_callback=callback)
         log.info("twilio: account %s ready, up to %d sends in flight", self.settings.account_sid, in_flight)
 
     @hookimpl
-    def smsconnector_shutdown(self) -> None:
+    async def smsconnector_shutdown(self) -> None:
         """Close the client's pooled connections (the host has let in-flight sends finish)."""
         if self.client is not None:
-            close_client(self.client)
+            await close_client(self.client)
         self.client = self.sender = None
 
     @hookimpl
@@ -83,7 +81,7 @@ class TwilioPlugin:
 
     @hookimpl
     def smsconnector_send(self, provider: str, message: OutboundMessage) -> Awaitable[SendResult] | None:
-        """Send through ``messages.create`` in a worker thread; failures are sorted retryable or permanent."""
+        """Send through ``messages.create_async``; failures are sorted retryable or permanent."""
         if provider != NAME or self.sender is None:
             return None
         return self.sender.send(message)

@@ -39,12 +39,13 @@ class Number:
                    sms_application_sid=instance.sms_application_sid or None)
 
 
-def list_numbers(client: Client) -> list[Number]:
+async def list_numbers(client: Client) -> list[Number]:
     """Every number of the account."""
-    return [Number.of(n) for n in client.incoming_phone_numbers.list()]
+    return [Number.of(n) for n in await client.incoming_phone_numbers.list_async()]
 
 
-def buy_number(client: Client, country: str, *, area_code: str | None = None, sms_url: str | None = None) -> Number:
+async def buy_number(client: Client, country: str, *, area_code: str | None = None,
+                     sms_url: str | None = None) -> Number:
     """Buy the first SMS-capable local number Twilio offers in ``country`` (and ``area_code``, US and CA only).
 
     :param sms_url: set as the number's "A message comes in" webhook right away, when given.
@@ -53,23 +54,23 @@ def buy_number(client: Client, country: str, *, area_code: str | None = None, sm
     search: dict[str, Any] = {"sms_enabled": True, "limit": 1}
     if area_code is not None:
         search["area_code"] = area_code
-    offered = client.available_phone_numbers(country.upper()).local.list(**search)
+    offered = await client.available_phone_numbers(country.upper()).local.list_async(**search)
     if not offered:
         where = f"{country.upper()}" + (f" area code {area_code}" if area_code else "")
         raise NumberError(f"Twilio offers no SMS-capable local number in {where}")
     purchase: dict[str, Any] = {"phone_number": offered[0].phone_number}
     if sms_url is not None:
         purchase.update(sms_url=sms_url, sms_method="POST")
-    return Number.of(client.incoming_phone_numbers.create(**purchase))
+    return Number.of(await client.incoming_phone_numbers.create_async(**purchase))
 
 
-def point_number(client: Client, phone_number: str, sms_url: str) -> Number:
+async def point_number(client: Client, phone_number: str, sms_url: str) -> Number:
     """Set ``phone_number``'s "A message comes in" webhook to ``sms_url`` (POST).
 
     :raises NumberError: the account has no such number.
     """
-    found = client.incoming_phone_numbers.list(phone_number=phone_number, limit=1)
+    found = await client.incoming_phone_numbers.list_async(phone_number=phone_number, limit=1)
     if not found:
         raise NumberError(f"the account has no number {phone_number}")
-    updated = client.incoming_phone_numbers(found[0].sid).update(sms_url=sms_url, sms_method="POST")
+    updated = await client.incoming_phone_numbers(found[0].sid).update_async(sms_url=sms_url, sms_method="POST")
     return Number.of(updated)

@@ -1,24 +1,22 @@
-"""Twilio's REST API out: one ``messages.create`` per outbound message, its failures sorted for the sender.
+"""Twilio's REST API out: one ``messages.create_async`` per outbound message, its failures sorted for the sender.
 
-The official client is synchronous, so each call runs in a worker thread, at most ``limiter`` of them at
-once, keeping the event loop free for webhooks while many sends wait on Twilio.
+At most ``in_flight`` calls wait on Twilio at once (an account's concurrency limit may be below the host's);
+a send's timeout starts when its call does, not while it waits for its turn.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
-import anyio
-import anyio.to_thread
-import requests
 from twilio.base.exceptions import TwilioRestException, TwilioServiceException
 from twilio.rest import Client
 
 from smsconnector.errors import PermanentSendError, RetryableSendError, SendError
 from smsconnector.messages import DeliveryStatus, OutboundMessage, SendResult
 
-from .client import PooledHttpClient
+from .client import NETWORK_ERRORS, PooledHttpClient
 from .settings import Settings
 from .webhook import STATUSES
 
@@ -36,12 +34,11 @@ OPTED_OUT = 21610
 class MessageSender:
     """Sends outbound messages through one account's client."""
 
-    def __init__(self, client: Client, settings: Settings, limiter: anyio.CapacityLimiter,
-                 status_callback: str | None) -> None:
+    def __init__(self, client: Client, settings: Settings, *, in_flight: int, status_callback: str | None) -> None:
         self.client = client
         self.settings = settings
-        self.limiter = limiter
         self.status_callback = status_callback
+        self._turns = asyncio.Semaphore(in_flight)
 
     async def send(self, message: OutboundMessage) -> SendResult:
         """Hand ``message`` to Twilio.
@@ -50,7 +47,25 @@ class MessageSender:
         :raises PermanentSendError: any other refusal, with Twilio's error code (21610 marked ``opted_out``).
         """
         params = self.params(message)
-        return await anyio.to_thread.run_sync(self._create, message.id, params, limiter=self.limiter)
+        async with self._turns:
+            try:
+                created = await self.client.messages.create_async(**params)
+            except (TwilioRestException, TwilioServiceException) as exc:
+                error = classify(exc.status, exc.code, reason(exc), retry_after=self._retry_after())
+                log.warning("twilio: message %s refused with HTTP %s, code %s (%s)", message.id, exc.status,
+                            exc.code, "retryable" if isinstance(error, RetryableSendError) else "permanent")
+                raise error from None
+            except NETWORK_ERRORS as exc:
+                # Connection refused, reset or timed out. A timeout after the request left may mean Twilio
+                # accepted it: the retry can then send it twice, which is the price of not losing it.
+                log.warning("twilio: message %s not sent: %s", message.id, type(exc).__name__)
+                raise RetryableSendError(f"network error talking to Twilio: {type(exc).__name__}",
+                                         code="network") from None
+        status = STATUSES.get((created.status or "").lower(), DeliveryStatus.SENDING)
+        segments = int(created.num_segments) if (created.num_segments or "").isdigit() else 0
+        log.info("twilio: message %s accepted as %s (%s)", message.id, created.sid, created.status)
+        # num_segments is "0" while a Messaging Service has not yet picked the sender: unknown, not zero.
+        return SendResult(provider_message_id=str(created.sid), status=status, segments=segments or None)
 
     def params(self, message: OutboundMessage) -> dict[str, Any]:
         """The keyword arguments of ``messages.create`` for ``message``."""
@@ -70,26 +85,6 @@ class MessageSender:
             low, high = VALIDITY_RANGE
             params["validity_period"] = min(high, max(low, message.validity_seconds))
         return params
-
-    def _create(self, message_id: int, params: dict[str, Any]) -> SendResult:
-        # Runs in a worker thread, so the response this thread saw last is this call's (for Retry-After).
-        try:
-            created = self.client.messages.create(**params)
-        except (TwilioRestException, TwilioServiceException) as exc:
-            error = classify(exc.status, exc.code, reason(exc), retry_after=self._retry_after())
-            log.warning("twilio: message %s refused with HTTP %s, code %s (%s)", message_id, exc.status, exc.code,
-                        "retryable" if isinstance(error, RetryableSendError) else "permanent")
-            raise error from None
-        except requests.RequestException as exc:
-            # Connection refused, reset or timed out. A timeout after the request left may mean Twilio
-            # accepted it: the retry can then send it twice, which is the price of not losing it.
-            log.warning("twilio: message %s not sent: %s", message_id, type(exc).__name__)
-            raise RetryableSendError(f"network error talking to Twilio: {type(exc).__name__}", code="network") from None
-        status = STATUSES.get((created.status or "").lower(), DeliveryStatus.SENDING)
-        segments = int(created.num_segments) if (created.num_segments or "").isdigit() else 0
-        log.info("twilio: message %s accepted as %s (%s)", message_id, created.sid, created.status)
-        # num_segments is "0" while a Messaging Service has not yet picked the sender: unknown, not zero.
-        return SendResult(provider_message_id=str(created.sid), status=status, segments=segments or None)
 
     def _retry_after(self) -> float | None:
         http_client = self.client.http_client
