@@ -278,6 +278,20 @@ def test_a_connection_refused_is_a_retryable_network_error():
     assert raised.value.code == "network"
 
 
+def test_twilio_not_answering_within_the_timeout_is_a_retryable_network_error(fake_twilio):
+    fake_twilio.hold()
+    settings = Settings(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, api_base_url=fake_twilio.url,
+                        timeout_seconds=0.5)
+    try:
+        with pytest.raises(RetryableSendError) as raised:
+            send_directly(settings)
+    finally:
+        fake_twilio.release()
+
+    assert raised.value.code == "network"
+    assert "TimeoutError" in raised.value.reason
+
+
 # -- many sends in flight -----------------------------------------------------------------------------------------
 
 
