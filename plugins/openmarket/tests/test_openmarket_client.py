@@ -1,4 +1,5 @@
-"""The MT client and the network: proxies named at start-up, dropped connections, redirects, the connection cap."""
+"""The MT client and the network: proxies and CA certificates named at start-up, dropped connections, redirects,
+the connection cap."""
 
 from __future__ import annotations
 
@@ -10,11 +11,14 @@ import time
 from base64 import b64encode
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import urlsplit
 
+import certifi
 import pytest
 
 from smsconnector.errors import PermanentSendError, RetryableSendError
+from smsconnector_openmarket import client
 
 from .test_openmarket_send import outbound_message
 
@@ -183,3 +187,19 @@ def test_max_connections_caps_the_requests_open_at_once(openmarket_app, live_ser
 
     assert elapsed >= 0.6  # one connection: the second send waited for the first's answer
     assert len(fake.accepted) == 2
+
+
+def test_the_ca_certificates_come_from_ssl_cert_file_else_certifi(monkeypatch, tmp_path) -> None:
+    bundle = Path(certifi.where()).read_text()
+    first = bundle[bundle.index("-----BEGIN CERTIFICATE-----"):bundle.index("-----END CERTIFICATE-----") + 25]
+    (tmp_path / "one.pem").write_text(first + "\n")
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "one.pem"))
+    named = client._ssl_context().get_ca_certs()
+    monkeypatch.delenv("SSL_CERT_FILE")
+    default = client._ssl_context().get_ca_certs()
+
+    assert len(named) == 1
+    assert named[0] in default
+    assert len(default) == bundle.count("-----BEGIN CERTIFICATE-----")
