@@ -2,7 +2,7 @@
 
     python bench/client_alone.py twilio FAKE_URL IN_FLIGHT SECONDS      # the official twilio library's async
                                                                          # calls, as the plugin sets it up
-    python bench/client_alone.py openmarket FAKE_URL IN_FLIGHT SECONDS  # the plugin's httpx client and send()
+    python bench/client_alone.py openmarket FAKE_URL IN_FLIGHT SECONDS  # the plugin's aiohttp client and send()
 
 Either way IN_FLIGHT sends at once on one event loop.
 Prints ``{"messages": n, "seconds": s}``: the most that client sends from one process on this machine, which
@@ -63,8 +63,10 @@ async def openmarket(url: str, in_flight: int, seconds: float) -> int:
             await send(client, settings, message, receipt_url="https://sms.bench.example/webhooks/openmarket/status")
             sent += 1
 
-    async with client:
+    try:
         await asyncio.gather(*(work(n) for n in range(in_flight)))
+    finally:
+        await client.aclose()
     return sent
 
 

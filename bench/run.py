@@ -452,7 +452,7 @@ def outbound_rows(ceiling: Load, args: argparse.Namespace, work: Path) -> tuple[
                     f"{SENDS_IN_FLIGHT} connections", f"{om_base.requests_per_second:,.0f} msg/s, "
                     f"p99 {om_base.p99_ms:.1f} ms", "", "100%"))
     om_client = client_alone_rate("openmarket", args.seconds / 2)
-    rows.append(Row(f"the OpenMarket plugin's httpx client alone to the fake OpenMarket, {SENDS_IN_FLIGHT} sends in "
+    rows.append(Row(f"the OpenMarket plugin's aiohttp client alone to the fake OpenMarket, {SENDS_IN_FLIGHT} sends in "
                     "flight (its pool: 20 connections), one process", f"{om_client:,.0f} msg/s",
                     f"{om_base.requests_per_second:,.0f} msg/s", _ratio(om_client, om_base.requests_per_second)))
     om_seeded = seed("openmarket", args.consumers, work, args)

@@ -95,6 +95,12 @@ REFUSALS = [
             retry_after=7.0),
     Refusal("server error", {"status": 500, "code": 1500}, RetryableSendError, "1500"),
     Refusal("unavailable", {"status": 503}, RetryableSendError, "503"),
+    Refusal("unavailable for a while", {"status": 503, "headers": {"Retry-After": "30"}}, RetryableSendError, "503",
+            retry_after=30.0),
+    Refusal("timed out at OpenMarket", {"status": 408, "code": 1408}, RetryableSendError, "1408"),
+    Refusal("too early", {"status": 425}, RetryableSendError, "425"),
+    Refusal("a Retry-After that is not seconds", {"status": 429, "headers": {"Retry-After": "soon"}},
+            RetryableSendError, "429"),
     Refusal("accepted without a ticket", {"status": 200}, PermanentSendError, "no_ticket"),
 ]
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
 from smsconnector.config import plugin_settings
 from smsconnector.decisions import SegmentPolicy
 from smsconnector.messages import InboundMessage, OutboundMessage, SendResult, StatusUpdate
@@ -29,7 +27,7 @@ class OpenMarket:
 
     def __init__(self) -> None:
         self.settings = Settings()
-        self.client: httpx.AsyncClient | None = None
+        self.client: client.MTClient | None = None
 
     @hookimpl
     def smsconnector_configure(self, app: App) -> None:
@@ -37,8 +35,8 @@ class OpenMarket:
         self.settings = plugin_settings(app.config, NAME, Settings)
 
     @hookimpl
-    def smsconnector_startup(self) -> None:
-        """Open the pooled MT client."""
+    async def smsconnector_startup(self) -> None:
+        """Open the pooled MT client (in the event loop that sends)."""
         self.client = client.new_client(self.settings)
 
     @hookimpl

@@ -1,0 +1,205 @@
+"""The MT client and the network: proxies and CA certificates named at start-up, dropped connections, redirects,
+the connection cap."""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import socket
+import threading
+import time
+from base64 import b64encode
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import certifi
+import pytest
+
+from smsconnector.errors import PermanentSendError, RetryableSendError
+from smsconnector_openmarket import client
+
+from .test_openmarket_send import outbound_message
+
+PROXY_VARIABLES = ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY",
+                   "no_proxy", "NO_PROXY")
+
+
+class RecordingProxy(ThreadingHTTPServer):
+    """A plain-HTTP forward proxy on loopback: notes each request's target URL, then relays it there."""
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Relay)
+        self.seen: list[str] = []
+        self.credentials: list[str | None] = []  #: each request's Proxy-Authorization
+        self.url = f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class _Relay(BaseHTTPRequestHandler):
+    server: RecordingProxy
+
+    def do_POST(self) -> None:
+        self.server.seen.append(self.path)
+        self.server.credentials.append(self.headers.get("Proxy-Authorization"))
+        target = urlsplit(self.path)
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        hop_by_hop = ("connection", "proxy-connection", "proxy-authorization", "keep-alive")
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in hop_by_hop}
+        upstream = http.client.HTTPConnection(target.netloc, timeout=10)
+        upstream.request(self.command, target.path, body, headers)
+        response = upstream.getresponse()
+        data = response.read()
+        upstream.close()
+        self.send_response(response.status)
+        for name, value in response.getheaders():
+            if name.lower() not in ("connection", "content-length", "transfer-encoding"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 -- the base class's name
+        pass
+
+
+@pytest.fixture
+def proxy(monkeypatch) -> Iterator[RecordingProxy]:
+    """A recording proxy, and an environment that names no proxy until the test sets one."""
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    server = RecordingProxy()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_proxy_named_in_the_environment_at_start_up_carries_the_sends(openmarket_app, live_server, fake, proxy,
+                                                                        monkeypatch) -> None:
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    app = openmarket_app()
+    server = live_server(app)
+
+    result = server.call(lambda: app.hooks.send("openmarket", outbound_message()))
+
+    assert proxy.seen == [f"{fake.url}/sms/v4/mt"]
+    assert proxy.credentials == [None]
+    assert [a.ticket for a in fake.accepted] == [result.provider_message_id]
+
+
+def test_credentials_in_the_proxy_url_go_to_the_proxy(openmarket_app, live_server, fake, proxy,
+                                                      monkeypatch) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://nobody.invalid:1")  # the fake is plain HTTP: this one is not used
+    monkeypatch.setenv("HTTP_PROXY", proxy.url.replace("http://", "http://relay:s%40cret@"))
+    app = openmarket_app()
+    server = live_server(app)
+
+    server.call(lambda: app.hooks.send("openmarket", outbound_message()))
+
+    assert proxy.credentials == ["Basic " + b64encode(b"relay:s@cret").decode()]
+    assert len(fake.accepted) == 1
+
+
+def test_no_proxy_at_start_up_exempts_the_api_host(openmarket_app, live_server, fake, proxy, monkeypatch) -> None:
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    app = openmarket_app()
+    server = live_server(app)
+
+    server.call(lambda: app.hooks.send("openmarket", outbound_message()))
+
+    assert proxy.seen == []
+    assert len(fake.accepted) == 1
+
+
+def test_the_environment_is_read_at_start_up_not_on_each_send(openmarket_app, live_server, fake, proxy,
+                                                              monkeypatch) -> None:
+    app = openmarket_app()
+    server = live_server(app)
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)  # after start-up: the running client does not look again
+
+    server.call(lambda: app.hooks.send("openmarket", outbound_message()))
+
+    assert proxy.seen == []
+    assert len(fake.accepted) == 1
+
+
+@pytest.fixture
+def hang_up() -> Iterator[str]:
+    """A server on loopback that reads each request and closes the connection without answering; its URL."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    stopping = threading.Event()
+
+    def serve() -> None:
+        while not stopping.is_set():
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with connection:
+                connection.recv(65536)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    stopping.set()
+    thread.join(timeout=5)
+    listener.close()
+
+
+def test_a_connection_dropped_before_the_answer_is_retryable(openmarket_app, live_server, hang_up) -> None:
+    app = openmarket_app(openmarket={"api_base_url": hang_up})
+    server = live_server(app)
+
+    with pytest.raises(RetryableSendError) as caught:
+        server.call(lambda: app.hooks.send("openmarket", outbound_message()))
+
+    assert caught.value.code == "connection"
+
+
+def test_a_redirect_is_not_followed(openmarket_app, live_server, fake) -> None:
+    app = openmarket_app()
+    server = live_server(app)
+    fake.fail_next(307, headers={"Location": f"{fake.url}/sms/v4/mt"})
+
+    with pytest.raises(PermanentSendError) as caught:
+        server.call(lambda: app.hooks.send("openmarket", outbound_message()))
+
+    assert caught.value.code == "307"
+    assert [r.status for r in fake.requests] == [307]
+
+
+def test_max_connections_caps_the_requests_open_at_once(openmarket_app, live_server, fake) -> None:
+    app = openmarket_app(openmarket={"max_connections": 1})
+    server = live_server(app)
+    fake.stall_next(0.3)
+    fake.stall_next(0.3)
+
+    async def two_at_once() -> float:
+        start = time.monotonic()
+        await asyncio.gather(*(app.hooks.send("openmarket", outbound_message()) for _ in range(2)))
+        return time.monotonic() - start
+
+    elapsed = server.call(two_at_once)
+
+    assert elapsed >= 0.6  # one connection: the second send waited for the first's answer
+    assert len(fake.accepted) == 2
+
+
+def test_the_ca_certificates_come_from_ssl_cert_file_else_certifi(monkeypatch, tmp_path) -> None:
+    bundle = Path(certifi.where()).read_text()
+    first = bundle[bundle.index("-----BEGIN CERTIFICATE-----"):bundle.index("-----END CERTIFICATE-----") + 25]
+    (tmp_path / "one.pem").write_text(first + "\n")
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "one.pem"))
+    named = client._ssl_context().get_ca_certs()
+    monkeypatch.delenv("SSL_CERT_FILE")
+    default = client._ssl_context().get_ca_certs()
+
+    assert len(named) == 1
+    assert named[0] in default
+    assert len(default) == bundle.count("-----BEGIN CERTIFICATE-----")
