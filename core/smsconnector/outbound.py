@@ -1,15 +1,24 @@
-"""Queueing outbound messages: validate, then store the message and its outbox row in one transaction."""
+"""Queueing outbound messages: validate, then store each message and its outbox row in the caller's transaction."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
 
+from sqlalchemy import insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from .errors import MessageRejected
 from .events import emit
 from .messages import AGENT_TEXT_LIMIT, DeliveryStatus, InvalidNumber, Media, MessageClass, to_e164, to_sender, utcnow
 from .store.models import Message, OutboxEntry
+
+# Built once: building a statement per batch costs about as much as running it.
+_MESSAGE_COLUMNS = [c.name for c in Message.__table__.columns if c.name != "id"]
+_INSERT_MESSAGES = insert(Message.__table__).returning(Message.__table__.c.id)
+_INSERT_MESSAGES_IN_ORDER = insert(Message.__table__).returning(Message.__table__.c.id, sort_by_parameter_order=True)
+_INSERT_OUTBOX = insert(OutboxEntry.__table__)
 
 
 def validate(text: str, media: Sequence[Media] = (), *, to_number: str, from_number: str) -> tuple[str, str]:
@@ -30,6 +39,63 @@ def validate(text: str, media: Sequence[Media] = (), *, to_number: str, from_num
         raise MessageRejected(str(exc), code="invalid_number") from None
 
 
+def draft(
+    *,
+    provider: str,
+    from_number: str,
+    to_number: str,
+    text: str,
+    media: Sequence[Media] = (),
+    conversation_id: int | None = None,
+    message_class: MessageClass = "conversational",
+    agent_id: int | None = None,
+    now: datetime | None = None,
+) -> Message:
+    """A validated outbound message, not stored yet: :func:`queue_all` stores it.
+
+    :raises MessageRejected: see :func:`validate`.
+    """
+    to_number, from_number = validate(text, media, to_number=to_number, from_number=from_number)
+    now = now or utcnow()
+    return Message(
+        direction="outbound", provider=provider, from_number=from_number, to_number=to_number, body=text,
+        media=[{"url": m.url, "content_type": m.content_type} for m in media], message_class=message_class,
+        status=DeliveryStatus.QUEUED.value, conversation_id=conversation_id, agent_id=agent_id,
+        created_at=now, updated_at=now,
+    )
+
+
+async def queue_all(session: AsyncSession, messages: Sequence[Message]) -> None:
+    """Store drafted messages with their outbox rows, in their order, with one INSERT for all the messages and
+    one for all their rows; the sender picks them up once the transaction commits.
+
+    Each message gets its id, but is not added to ``session`` (unlike :func:`queue`'s): change it afterwards
+    through statements, not attributes.
+    """
+    if not messages:
+        return
+    ids = await _insert_messages(session, [{c: getattr(m, c) for c in _MESSAGE_COLUMNS} for m in messages])
+    for message, message_id in zip(messages, ids, strict=True):
+        message.id = message_id
+        emit(session, "outbox.queued", message_id=message_id, conversation_id=message.conversation_id)
+    await session.exec(_INSERT_OUTBOX, params=[_outbox_row(m) for m in messages])
+
+
+def _outbox_row(message: Message) -> dict[str, Any]:
+    return {"message_id": message.id, "provider": message.provider, "from_number": message.from_number,
+            "due_at": message.created_at, "attempts": 0, "created_at": message.created_at}
+
+
+async def _insert_messages(session: AsyncSession, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert ``rows`` into the messages table with one statement; their ids, in the rows' order."""
+    if session.bind.dialect.name == "sqlite":
+        # SQLite numbers each new row one past the largest id so far, row after row in the statement's order, but
+        # returns them in no set order; SQLAlchemy, which cannot assume the numbering, would insert one row a
+        # statement to keep the order. Sorted, the ids are in the rows' order.
+        return sorted((await session.exec(_INSERT_MESSAGES, params=rows)).scalars())
+    return list((await session.exec(_INSERT_MESSAGES_IN_ORDER, params=rows)).scalars())
+
+
 async def queue(
     session: AsyncSession,
     *,
@@ -43,18 +109,10 @@ async def queue(
     agent_id: int | None = None,
 ) -> Message:
     """Store an outbound message with its outbox row; the sender picks it up once the transaction commits."""
-    to_number, from_number = validate(text, media, to_number=to_number, from_number=from_number)
-    now = utcnow()
-    message = Message(
-        direction="outbound", provider=provider, from_number=from_number, to_number=to_number, body=text,
-        media=[{"url": m.url, "content_type": m.content_type} for m in media], message_class=message_class,
-        status=DeliveryStatus.QUEUED.value, conversation_id=conversation_id, agent_id=agent_id,
-        created_at=now, updated_at=now,
-    )
+    message = draft(provider=provider, from_number=from_number, to_number=to_number, text=text, media=media,
+                    conversation_id=conversation_id, message_class=message_class, agent_id=agent_id)
     session.add(message)
     await session.flush()
-    assert message.id is not None
-    session.add(OutboxEntry(message_id=message.id, provider=provider, from_number=from_number, due_at=now,
-                            created_at=now))
+    session.add(OutboxEntry(**_outbox_row(message)))
     emit(session, "outbox.queued", message_id=message.id, conversation_id=conversation_id)
     return message
