@@ -15,7 +15,6 @@ from .messages import AGENT_TEXT_LIMIT, DeliveryStatus, InvalidNumber, Media, Me
 from .store.models import Message, OutboxEntry
 
 # Built once: building a statement per batch costs about as much as running it.
-_MESSAGE_COLUMNS = [c.name for c in Message.__table__.columns if c.name != "id"]
 _INSERT_MESSAGES = insert(Message.__table__).returning(Message.__table__.c.id)
 _INSERT_MESSAGES_IN_ORDER = insert(Message.__table__).returning(Message.__table__.c.id, sort_by_parameter_order=True)
 _INSERT_OUTBOX = insert(OutboxEntry.__table__)
@@ -50,43 +49,43 @@ def draft(
     message_class: MessageClass = "conversational",
     agent_id: int | None = None,
     now: datetime | None = None,
-) -> Message:
-    """A validated outbound message, not stored yet: :func:`queue_all` stores it.
+) -> dict[str, Any]:
+    """The row of a validated outbound message, every column but the id: :func:`queue_all` stores it.
+
+    A plain row, not a :class:`Message`: building an ORM object costs more than storing it in a batch.
 
     :raises MessageRejected: see :func:`validate`.
     """
     to_number, from_number = validate(text, media, to_number=to_number, from_number=from_number)
     now = now or utcnow()
-    return Message(
-        direction="outbound", provider=provider, from_number=from_number, to_number=to_number, body=text,
-        media=[{"url": m.url, "content_type": m.content_type} for m in media], message_class=message_class,
-        status=DeliveryStatus.QUEUED.value, conversation_id=conversation_id, agent_id=agent_id,
-        created_at=now, updated_at=now,
-    )
+    return {
+        "conversation_id": conversation_id, "direction": "outbound", "provider": provider, "provider_message_id": None,
+        "from_number": from_number, "to_number": to_number, "body": text,
+        "media": [{"url": m.url, "content_type": m.content_type} for m in media], "message_class": message_class,
+        "status": DeliveryStatus.QUEUED.value, "error_code": None, "error_message": None, "num_segments": None,
+        "incomplete": False, "handled_by": None, "agent_id": agent_id, "notes": [], "details": {},
+        "created_at": now, "updated_at": now,
+    }
 
 
-async def queue_all(session: AsyncSession, messages: Sequence[Message]) -> None:
+async def queue_all(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> list[int]:
     """Store drafted messages with their outbox rows, in their order, with one INSERT for all the messages and
-    one for all their rows; the sender picks them up once the transaction commits.
-
-    Each message gets its id, but is not added to ``session`` (unlike :func:`queue`'s): change it afterwards
-    through statements, not attributes.
-    """
-    if not messages:
-        return
-    ids = await _insert_messages(session, [{c: getattr(m, c) for c in _MESSAGE_COLUMNS} for m in messages])
-    for message, message_id in zip(messages, ids, strict=True):
-        message.id = message_id
-        emit(session, "outbox.queued", message_id=message_id, conversation_id=message.conversation_id)
-    await session.exec(_INSERT_OUTBOX, params=[_outbox_row(m) for m in messages])
+    one for all their outbox rows; their ids. The sender picks them up once the transaction commits."""
+    if not rows:
+        return []
+    ids = await _insert_messages(session, rows)
+    for row, message_id in zip(rows, ids, strict=True):
+        emit(session, "outbox.queued", message_id=message_id, conversation_id=row["conversation_id"])
+    await session.exec(_INSERT_OUTBOX, params=[_outbox_row(i, row) for i, row in zip(ids, rows, strict=True)])
+    return ids
 
 
-def _outbox_row(message: Message) -> dict[str, Any]:
-    return {"message_id": message.id, "provider": message.provider, "from_number": message.from_number,
-            "due_at": message.created_at, "attempts": 0, "created_at": message.created_at}
+def _outbox_row(message_id: int, message: dict[str, Any]) -> dict[str, Any]:
+    return {"message_id": message_id, "provider": message["provider"], "from_number": message["from_number"],
+            "due_at": message["created_at"], "attempts": 0, "created_at": message["created_at"]}
 
 
-async def _insert_messages(session: AsyncSession, rows: list[dict[str, Any]]) -> list[int]:
+async def _insert_messages(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> list[int]:
     """Insert ``rows`` into the messages table with one statement; their ids, in the rows' order."""
     if session.bind.dialect.name == "sqlite":
         # SQLite numbers each new row one past the largest id so far, row after row in the statement's order, but
@@ -109,10 +108,12 @@ async def queue(
     agent_id: int | None = None,
 ) -> Message:
     """Store an outbound message with its outbox row; the sender picks it up once the transaction commits."""
-    message = draft(provider=provider, from_number=from_number, to_number=to_number, text=text, media=media,
-                    conversation_id=conversation_id, message_class=message_class, agent_id=agent_id)
+    row = draft(provider=provider, from_number=from_number, to_number=to_number, text=text, media=media,
+                conversation_id=conversation_id, message_class=message_class, agent_id=agent_id)
+    message = Message(**row)
     session.add(message)
     await session.flush()
-    session.add(OutboxEntry(**_outbox_row(message)))
+    assert message.id is not None
+    session.add(OutboxEntry(**_outbox_row(message.id, row)))
     emit(session, "outbox.queued", message_id=message.id, conversation_id=conversation_id)
     return message

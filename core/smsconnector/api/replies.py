@@ -15,6 +15,8 @@ the order they arrived in.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import bindparam, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -23,11 +25,11 @@ from ..errors import RequestRejected
 from ..messages import Media, utcnow
 from ..store import Store
 from ..store.batching import Batcher, in_transaction
-from ..store.models import Conversation, Message
+from ..store.models import Conversation
 from .conversations import checked
 from .endpoints import Call
 from .schemas import MessageOut, ReplyIn
-from .views import message_out
+from .views import queued_out
 
 #: the conversations of a batch, locked in id order (built once: building it per batch costs as much as running it)
 _LOCK = (select(Conversation).where(Conversation.id.in_(bindparam("ids", expanding=True))).order_by(Conversation.id)
@@ -59,7 +61,7 @@ async def _queue(session: AsyncSession, calls: list[Call]) -> list[MessageOut | 
     ids = sorted({call.param("conversation_id") for call in calls})
     found = {c.id: c for c in (await session.exec(_LOCK, params={"ids": ids})).scalars()}
     now = utcnow()
-    outcomes: list[Message | RequestRejected] = []
+    outcomes: list[dict[str, Any] | RequestRejected] = []
     replied: dict[int, Conversation] = {}
     for call in calls:
         try:
@@ -75,8 +77,9 @@ async def _queue(session: AsyncSession, calls: list[Call]) -> list[MessageOut | 
             continue
         conversation.last_message_at = now
         replied[call.param("conversation_id")] = conversation
-    await outbound.queue_all(session, [o for o in outcomes if isinstance(o, Message)])
+    rows = [o for o in outcomes if not isinstance(o, RequestRejected)]
+    message_ids = iter(await outbound.queue_all(session, rows))
     for _, conversation in sorted(replied.items()):
         if conversation.status == assignment.QUEUED:  # still waiting: it keeps its place in the queue
             await assignment.enqueue(session, conversation)
-    return [o if isinstance(o, RequestRejected) else message_out(o)[0] for o in outcomes]
+    return [o if isinstance(o, RequestRejected) else queued_out(next(message_ids), o) for o in outcomes]
