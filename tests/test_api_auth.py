@@ -7,6 +7,8 @@ token may use are listed by name, so adding one is a decision someone makes.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import httpx
 import pytest
 
@@ -90,3 +92,30 @@ def test_a_token_without_the_right_is_403(desk, db):
     refused.add("GET /api/conversations")
     assert {_label(e) for e in ENDPOINTS} - refused == OPEN_TO_EVERY_TOKEN
     assert snapshot(db) == before
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
+def test_tokens_looked_up_together_each_name_their_agent_and_a_retired_one_stops_at_once(make_app, live_server,
+                                                                                          database_url):
+    replicas = [live_server(api_app(make_app)) for _ in range(2 if database_url.startswith("postgresql") else 1)]
+    desk = Desk(replicas[0])
+    for name in ("Ana", "Ben", "Cy"):
+        desk.agent(name)
+    callers = [*desk.tokens.items(), ("nobody", "not-a-token")] * 8
+
+    def me(n: int, token: str) -> httpx.Response:
+        return httpx.get(f"{replicas[n % len(replicas)].url}/api/me", headers=bearer(token))
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        answers = list(pool.map(lambda nc: me(nc[0], nc[1][1]), enumerate(callers)))
+        for (name, _), response in zip(callers, answers, strict=True):
+            if name == "nobody":
+                assert response.status_code == 401
+            else:
+                assert (response.status_code, response.json()["agent"]["id"]) == (200, desk.agents[name])
+        old = desk.tokens["Ana"]
+        assert desk.admin("POST", f"/api/agents/{desk.agents['Ana']}/token").status_code == 200
+        # Retired on every replica as soon as the rotation was answered, whoever shares the lookup.
+        after = list(pool.map(lambda n: me(n, old if n % 2 else desk.tokens["Ben"]).status_code, range(32)))
+    assert after == [200, 401] * 16
+    desk.close()

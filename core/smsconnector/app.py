@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from . import api, assignment, inbound, reassembly, status
+from .api.replies import Replies
 from .auth import Auth
 from .config import Config
 from .errors import PluginError, RequestRejected, SmsConnectorError, TooLarge, Unavailable
@@ -56,6 +57,7 @@ class App:
         self.store = Store(config.database_url)
         self.store.on_commit = self.events.publish
         self.inbox = Inbox(self.store)
+        self.replies = Replies(self.store)
         self.processor = InboxProcessor(self)
         self.sender = Sender(self)
         self.auth = Auth(self)
@@ -124,6 +126,7 @@ class App:
             await self.sender.stop()
             await self.processor.stop()
             await self.inbox.close()
+            await self.replies.close()
             await self.hooks.shutdown()
             await self.store.close()
 

@@ -2,6 +2,10 @@
 
 Admin tokens come from configuration (``[api] admin_tokens``); agent tokens are issued per agent and kept
 only as SHA-256 digests. A missing or unknown token is 401; a known token without the right is 403.
+
+Agent tokens are looked up in the store on every request, never remembered, so a token revoked on any replica
+stops working at once. The requests that arrive at the same moment share one lookup (one statement for all
+their tokens): a lookup each cost more than the rest of a reply's work in the store.
 """
 
 from __future__ import annotations
@@ -12,16 +16,20 @@ import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from starlette.requests import HTTPConnection
 
 from .errors import Forbidden, Unauthenticated
+from .store.batching import Batcher
 from .store.models import Agent
 
 if TYPE_CHECKING:
     from .app import App
 
 Role = Literal["admin", "agent"]
+
+#: the agents holding some of the digests (built once: building it per lookup costs as much as running it)
+_AGENTS = select(Agent.token_hash, Agent.id).where(Agent.token_hash.in_(bindparam("digests", expanding=True)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,19 +63,26 @@ class Auth:
 
     def __init__(self, app: App) -> None:
         self._app = app
+        # Reads: on PostgreSQL a few lookups may run at once; SQLite has one connection.
+        self._lookups: Batcher[str, int | None] = Batcher(
+            self._agent_ids, concurrency=4 if app.store.dialect == "postgresql" else 1)
 
     async def authenticate(self, connection: HTTPConnection) -> Principal:
+        """The caller the bearer token names; 401 when it names no one."""
         token = bearer_token(connection)
         for admin in self._app.config.api.admin_tokens:
             if hmac.compare_digest(token.encode(), admin.encode()):
                 return Principal("admin")
-        async with self._app.store.session() as session:
-            agent_id = (await session.exec(
-                select(Agent.id).where(Agent.token_hash == token_digest(token))
-            )).scalar_one_or_none()
+        agent_id = await self._lookups.submit(token_digest(token))
         if agent_id is None:
             raise Unauthenticated("unknown token")
         return Principal("agent", agent_id)
+
+    async def _agent_ids(self, digests: list[str]) -> list[int | None]:
+        """The id of the agent holding each digest (``None``: no one), with one statement for them all."""
+        async with self._app.store.engine.connect() as connection:
+            found = dict((await connection.execute(_AGENTS, {"digests": sorted(set(digests))})).all())
+        return [found.get(digest) for digest in digests]
 
     async def require(self, connection: HTTPConnection, *roles: Role) -> Principal:
         """The caller, if they hold one of ``roles``; 401 or 403 otherwise."""

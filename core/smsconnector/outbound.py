@@ -1,15 +1,23 @@
-"""Queueing outbound messages: validate, then store the message and its outbox row in one transaction."""
+"""Queueing outbound messages: validate, then store each message and its outbox row in the caller's transaction."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
 
+from sqlalchemy import insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from .errors import MessageRejected
 from .events import emit
 from .messages import AGENT_TEXT_LIMIT, DeliveryStatus, InvalidNumber, Media, MessageClass, to_e164, to_sender, utcnow
 from .store.models import Message, OutboxEntry
+
+# Built once: building a statement per batch costs about as much as running it.
+_INSERT_MESSAGES = insert(Message.__table__).returning(Message.__table__.c.id)
+_INSERT_MESSAGES_IN_ORDER = insert(Message.__table__).returning(Message.__table__.c.id, sort_by_parameter_order=True)
+_INSERT_OUTBOX = insert(OutboxEntry.__table__)
 
 
 def validate(text: str, media: Sequence[Media] = (), *, to_number: str, from_number: str) -> tuple[str, str]:
@@ -30,6 +38,63 @@ def validate(text: str, media: Sequence[Media] = (), *, to_number: str, from_num
         raise MessageRejected(str(exc), code="invalid_number") from None
 
 
+def draft(
+    *,
+    provider: str,
+    from_number: str,
+    to_number: str,
+    text: str,
+    media: Sequence[Media] = (),
+    conversation_id: int | None = None,
+    message_class: MessageClass = "conversational",
+    agent_id: int | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """The row of a validated outbound message, every column but the id: :func:`queue_all` stores it.
+
+    A plain row, not a :class:`Message`: building an ORM object costs more than storing it in a batch.
+
+    :raises MessageRejected: see :func:`validate`.
+    """
+    to_number, from_number = validate(text, media, to_number=to_number, from_number=from_number)
+    now = now or utcnow()
+    return {
+        "conversation_id": conversation_id, "direction": "outbound", "provider": provider, "provider_message_id": None,
+        "from_number": from_number, "to_number": to_number, "body": text,
+        "media": [{"url": m.url, "content_type": m.content_type} for m in media], "message_class": message_class,
+        "status": DeliveryStatus.QUEUED.value, "error_code": None, "error_message": None, "num_segments": None,
+        "incomplete": False, "handled_by": None, "agent_id": agent_id, "notes": [], "details": {},
+        "created_at": now, "updated_at": now,
+    }
+
+
+async def queue_all(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> list[int]:
+    """Store drafted messages with their outbox rows, in their order, with one INSERT for all the messages and
+    one for all their outbox rows; their ids. The sender picks them up once the transaction commits."""
+    if not rows:
+        return []
+    ids = await _insert_messages(session, rows)
+    for row, message_id in zip(rows, ids, strict=True):
+        emit(session, "outbox.queued", message_id=message_id, conversation_id=row["conversation_id"])
+    await session.exec(_INSERT_OUTBOX, params=[_outbox_row(i, row) for i, row in zip(ids, rows, strict=True)])
+    return ids
+
+
+def _outbox_row(message_id: int, message: dict[str, Any]) -> dict[str, Any]:
+    return {"message_id": message_id, "provider": message["provider"], "from_number": message["from_number"],
+            "due_at": message["created_at"], "attempts": 0, "created_at": message["created_at"]}
+
+
+async def _insert_messages(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> list[int]:
+    """Insert ``rows`` into the messages table with one statement; their ids, in the rows' order."""
+    if session.bind.dialect.name == "sqlite":
+        # SQLite numbers each new row one past the largest id so far, row after row in the statement's order, but
+        # returns them in no set order; SQLAlchemy, which cannot assume the numbering, would insert one row a
+        # statement to keep the order. Sorted, the ids are in the rows' order.
+        return sorted((await session.exec(_INSERT_MESSAGES, params=rows)).scalars())
+    return list((await session.exec(_INSERT_MESSAGES_IN_ORDER, params=rows)).scalars())
+
+
 async def queue(
     session: AsyncSession,
     *,
@@ -43,18 +108,12 @@ async def queue(
     agent_id: int | None = None,
 ) -> Message:
     """Store an outbound message with its outbox row; the sender picks it up once the transaction commits."""
-    to_number, from_number = validate(text, media, to_number=to_number, from_number=from_number)
-    now = utcnow()
-    message = Message(
-        direction="outbound", provider=provider, from_number=from_number, to_number=to_number, body=text,
-        media=[{"url": m.url, "content_type": m.content_type} for m in media], message_class=message_class,
-        status=DeliveryStatus.QUEUED.value, conversation_id=conversation_id, agent_id=agent_id,
-        created_at=now, updated_at=now,
-    )
+    row = draft(provider=provider, from_number=from_number, to_number=to_number, text=text, media=media,
+                conversation_id=conversation_id, message_class=message_class, agent_id=agent_id)
+    message = Message(**row)
     session.add(message)
     await session.flush()
     assert message.id is not None
-    session.add(OutboxEntry(message_id=message.id, provider=provider, from_number=from_number, due_at=now,
-                            created_at=now))
+    session.add(OutboxEntry(**_outbox_row(message.id, row)))
     emit(session, "outbox.queued", message_id=message.id, conversation_id=conversation_id)
     return message

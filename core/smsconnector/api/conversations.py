@@ -8,7 +8,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from .. import assignment, outbound
 from ..errors import Conflict, Forbidden, NotFound
 from ..inbound import ensure_consumer, open_conversation
-from ..messages import InvalidNumber, Media, to_e164, utcnow
+from ..messages import InvalidNumber, to_e164, utcnow
 from ..store.models import Agent, Conversation, Skill
 from .endpoints import Call, InvalidRequest, endpoint
 from .schemas import (
@@ -21,33 +21,30 @@ from .schemas import (
     ReplyIn,
     TransferIn,
 )
-from .views import conversation_detail, conversation_out, message_out
+from .views import conversation_detail, conversation_out
 
 BOTH = ("admin", "agent")
 
 
-def _check_access(call: Call, conversation: Conversation) -> None:
+def checked(call: Call, conversation: Conversation | None, *, open_: bool = False) -> Conversation:
+    """The conversation the path names, if there is one (404) and the caller may act on it (403); with
+    ``open_``, only if it is not closed (409)."""
+    if conversation is None:
+        raise NotFound(f"no conversation {call.param('conversation_id')}")
     if not call.admin and conversation.agent_id != call.principal.agent_id:
         raise Forbidden("this conversation is not assigned to you")
-
-
-async def _conversation(session: AsyncSession, call: Call, *, lock: bool = False) -> Conversation:
-    conversation_id = call.param("conversation_id")
-    if lock:
-        conversation = await assignment.lock_conversation(session, conversation_id)
-    else:
-        conversation = await session.get(Conversation, conversation_id)
-    if conversation is None:
-        raise NotFound(f"no conversation {conversation_id}")
-    _check_access(call, conversation)
+    if open_ and not conversation.is_open:
+        raise Conflict(f"conversation {conversation.id} is closed")
     return conversation
+
+
+async def _conversation(session: AsyncSession, call: Call) -> Conversation:
+    return checked(call, await session.get(Conversation, call.param("conversation_id")))
 
 
 async def _open_conversation(session: AsyncSession, call: Call) -> Conversation:
-    conversation = await _conversation(session, call, lock=True)
-    if not conversation.is_open:
-        raise Conflict(f"conversation {conversation.id} is closed")
-    return conversation
+    conversation = await assignment.lock_conversation(session, call.param("conversation_id"))
+    return checked(call, conversation, open_=True)
 
 
 async def _known_skill(session: AsyncSession, name: str) -> None:
@@ -136,19 +133,8 @@ async def read_conversation(call: Call) -> ConversationDetail:
           summary="Reply to the consumer, through the conversation's provider and brand number",
           tag="conversations", body=ReplyIn, response=MessageOut, status=201, errors=(409,))
 async def reply(call: Call) -> MessageOut:
-    async with call.app.store.transaction() as session:
-        conversation = await _open_conversation(session, call)
-        body: ReplyIn = call.body
-        message = await outbound.queue(
-            session, provider=conversation.provider, from_number=conversation.brand_number,
-            to_number=conversation.consumer_number, text=body.text, conversation_id=conversation.id,
-            media=[Media(m.url, m.content_type) for m in body.media], agent_id=call.principal.agent_id,
-        )
-        conversation.last_message_at = utcnow()
-        await session.flush()
-        if conversation.status == assignment.QUEUED:  # still waiting: it keeps its place in the queue
-            await assignment.enqueue(session, conversation)
-        return message_out(message)[0]
+    # Queued with the replies posted at the same moment, in one transaction; answered once it committed.
+    return await call.app.replies.submit(call)
 
 
 @endpoint("POST", "/api/conversations/{conversation_id:int}/transfer", roles=BOTH,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -35,20 +36,23 @@ def pieces(text: str, limit: int = CONSUMER_PIECE_LIMIT) -> list[str]:
     return out
 
 
+#: what the API shows of a message as it is stored
+_SHOWN = ("direction", "media", "status", "error_code", "error_message", "agent_id", "handled_by", "notes",
+          "incomplete", "created_at", "updated_at")
+
+
 def message_out(message: Message) -> list[MessageOut]:
     """One item per piece: consumer texts over the piece limit are shown as several consecutive messages."""
     assert message.id is not None
     texts = pieces(message.body) if message.direction == "inbound" else [message.body]
-    return [
-        MessageOut(
-            id=message.id, direction=message.direction, text=text, piece=n, pieces=len(texts),  # type: ignore[arg-type]
-            media=message.media, status=message.status, error_code=message.error_code,  # type: ignore[arg-type]
-            error_message=message.error_message, agent_id=message.agent_id, handled_by=message.handled_by,
-            notes=message.notes, incomplete=message.incomplete, created_at=message.created_at,
-            updated_at=message.updated_at,
-        )
-        for n, text in enumerate(texts, start=1)
-    ]
+    shown = {name: getattr(message, name) for name in _SHOWN}
+    return [MessageOut(id=message.id, text=text, piece=n, pieces=len(texts), **shown)
+            for n, text in enumerate(texts, start=1)]
+
+
+def queued_out(message_id: int, row: Mapping[str, Any]) -> MessageOut:
+    """An outbound message just stored from ``row`` (see :func:`smsconnector.outbound.draft`)."""
+    return MessageOut(id=message_id, text=row["body"], piece=1, pieces=1, **{name: row[name] for name in _SHOWN})
 
 
 def conversation_out(conversation: Conversation) -> ConversationOut:
