@@ -22,7 +22,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import bindparam, delete, or_, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from . import status
@@ -235,22 +235,25 @@ class Sender:
         return [verdicts[row.id] for row, _ in items]
 
     async def _record_accepted(self, session: AsyncSession, sends: list[tuple[OutboxEntry, SendResult]]) -> list[None]:
-        """Record the provider's acceptance of ``sends``: each message's provider id and status, its row gone."""
-        messages = {m.id: m for m in (await session.exec(
-            select(Message).where(Message.id.in_([row.message_id for row, _ in sends]))
-        )).scalars().all()}
+        """Record the provider's acceptance of ``sends``: each message's provider id and status, its row gone.
+
+        Plain statements, one each for all the sends (the ORM's load-modify-flush cost more than the sending).
+        """
+        found = {row.id: row for row in (await session.exec(
+            _ACCEPTED_MESSAGES, params={"ids": [row.message_id for row, _ in sends]})).all()}
         now = utcnow()
+        changes = []
         for row, result in sends:
-            message = messages[row.message_id]
-            message.provider_message_id = result.provider_message_id
-            if DeliveryStatus(message.status).rank <= result.status.rank:
-                message.status = result.status.value
-            message.num_segments = result.segments
-            message.updated_at = now
+            message = found[row.message_id]
+            # Never move a message back: a status report may have overtaken this acceptance.
+            kept = result.status if DeliveryStatus(message.status).rank <= result.status.rank else message.status
+            status_value = DeliveryStatus(kept).value
+            changes.append({"message": message.id, "provider_id": result.provider_message_id,
+                            "new_status": status_value, "segments": result.segments, "now": now})
             emit(session, "message.status", message_id=message.id, conversation_id=message.conversation_id,
-                 agent_id=message.agent_id, status=message.status, error_code=None)
-        await session.exec(delete(OutboxEntry).where(OutboxEntry.id.in_([row.id for row, _ in sends])))
-        await session.flush()
+                 agent_id=message.agent_id, status=status_value, error_code=None)
+        await session.exec(_RECORD_ACCEPTANCE, params=changes)
+        await session.exec(_LEAVE_OUTBOX, params={"ids": [row.id for row, _ in sends]})
         for provider in {row.provider for row, _ in sends}:
             await status.release(self.app, session, provider,
                                  [result.provider_message_id for row, result in sends if row.provider == provider])
@@ -298,6 +301,20 @@ class Sender:
         if status is not None:
             await session.exec(update(Message).where(Message.id == row.message_id)
                                .values(status=status.value, error_message=note, updated_at=utcnow()))
+
+
+_MESSAGES = Message.__table__  # type: ignore[attr-defined]
+_ACCEPTED_MESSAGES = (
+    select(_MESSAGES.c.id, _MESSAGES.c.status, _MESSAGES.c.conversation_id, _MESSAGES.c.agent_id)
+    .where(_MESSAGES.c.id.in_(bindparam("ids", expanding=True)))
+)
+_RECORD_ACCEPTANCE = (
+    update(_MESSAGES).where(_MESSAGES.c.id == bindparam("message"))
+    .values(provider_message_id=bindparam("provider_id"), status=bindparam("new_status"),
+            num_segments=bindparam("segments"), updated_at=bindparam("now"))
+)
+_LEAVE_OUTBOX = delete(OutboxEntry.__table__).where(  # type: ignore[attr-defined]
+    OutboxEntry.__table__.c.id.in_(bindparam("ids", expanding=True)))  # type: ignore[attr-defined]
 
 
 def _outbound(row: OutboxEntry, m: Message) -> OutboundMessage:
