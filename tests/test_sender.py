@@ -282,6 +282,7 @@ def test_throttle_spaces_segments_per_number_at_its_rate():
     assert waits == [0.0, 1.0, 4.0]  # the 3-segment message takes three one-second slots
     assert throttle.reserve("+1short", 1) == 0.0 and throttle.reserve("+1short", 1) == pytest.approx(0.01)
     assert [throttle.reserve("+1free", 5) for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert (throttle.paces("+1long"), throttle.paces("+1free")) == (True, False)
     now[0] = 110.0
     assert throttle.delay("+1long") == 0.0 and throttle.reserve("+1long", 1) == 0.0
 

@@ -194,7 +194,8 @@ class Sender:
             async with self.app.store.transaction() as session:
                 await self._reschedule(session, row, utcnow() + timedelta(seconds=wait), count_attempt=False)
             return
-        await self.throttle.acquire(message.from_number, _segments(message))
+        if self.throttle.paces(message.from_number):
+            await self.throttle.acquire(message.from_number, _segments(message))
         try:
             result = await self.app.hooks.send(row.provider, message)
         except RetryableSendError as exc:

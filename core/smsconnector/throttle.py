@@ -19,6 +19,10 @@ class Throttle:
         self._clock = clock
         self._next_free: dict[str, float] = {}
 
+    def paces(self, number: str) -> bool:
+        """Whether sends from ``number`` are throttled at all (when not, counting their segments is wasted)."""
+        return self._rate_for(number) > 0
+
     def delay(self, number: str) -> float:
         """Seconds until ``number`` may send again."""
         return max(0.0, self._next_free.get(number, 0.0) - self._clock())
