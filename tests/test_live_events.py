@@ -49,6 +49,16 @@ def test_a_client_that_reconnects_with_last_event_id_gets_what_it_missed(desk):
         assert stream.next("message.received").data["text"] == "and live again"
 
 
+@both_databases
+def test_a_new_client_without_last_event_id_hears_only_what_comes_next(desk):
+    desk.text("c1", text="before anyone listened")
+    desk.server.call(desk.server.app.live.poll)  # the poller has seen it, with no one to hand it to
+
+    with EventStream(desk.server.url, desk.tokens["Ana"]) as stream:
+        desk.text("c1", text="now")
+        assert stream.next("message.received").data["text"] == "now"
+
+
 def test_a_long_consumer_message_arrives_as_pieces_with_one_event_id(desk):
     text = "y" * (2 * CONSUMER_PIECE_LIMIT + 10)
     with EventStream(desk.server.url, desk.tokens["Ana"]) as stream:
