@@ -20,9 +20,9 @@ import random
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy import bindparam, delete, or_, select, update
+from sqlalchemy import Row, bindparam, delete, or_, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from . import status
@@ -145,31 +145,21 @@ class Sender:
         now = utcnow()
         lease = now + timedelta(seconds=self.settings.lease_seconds)
         async with self.app.store.transaction() as session:
-            stmt = (
-                select(OutboxEntry)
-                .where(OutboxEntry.due_at <= now, or_(OutboxEntry.lease_until.is_(None), OutboxEntry.lease_until < now))
-                .order_by(OutboxEntry.due_at, OutboxEntry.id)
-                .limit(self.settings.batch_size)
-                .with_for_update(skip_locked=True)
-            )
-            rows = [r for r in (await session.exec(stmt)).scalars().all() if r.id not in self._in_flight]
+            rows = [Claim(*r) for r in (await session.exec(
+                _DUE, params={"now": now, "limit": self.settings.batch_size})).all() if r.id not in self._in_flight]
             if not rows:
                 return 0
-            await session.exec(update(OutboxEntry).where(OutboxEntry.id.in_([r.id for r in rows]))
-                               .values(lease_until=lease))
+            await session.exec(_LEASE, params={"ids": [r.id for r in rows], "until": lease})
             messages = {m.id: m for m in (await session.exec(
-                select(Message).where(Message.id.in_([r.message_id for r in rows]))
-            )).scalars().all()}
+                _CLAIMED_MESSAGES, params={"ids": [r.message_id for r in rows]})).all()}
         for row in rows:
-            assert row.id is not None
             self._in_flight.add(row.id)
             task = asyncio.create_task(self._work(row, _outbound(row, messages[row.message_id])))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         return len(rows)
 
-    async def _work(self, row: OutboxEntry, message: OutboundMessage) -> None:
-        assert row.id is not None
+    async def _work(self, row: Claim, message: OutboundMessage) -> None:
         try:
             # One message at a time per recipient, taken in claim order (the lock is the task's first
             # wait, and asyncio locks are fair), so a conversation is never reordered.
@@ -181,7 +171,7 @@ class Sender:
         finally:
             self._in_flight.discard(row.id)
 
-    async def _deliver(self, row: OutboxEntry, message: OutboundMessage) -> None:
+    async def _deliver(self, row: Claim, message: OutboundMessage) -> None:
         verdict = await self._checks.submit((row, message))
         if verdict.action != "allow":
             self._count(row, DeliveryStatus.REFUSED if verdict.action == "refuse" else DeliveryStatus.DEFERRED)
@@ -217,7 +207,7 @@ class Sender:
             await self._acceptances.submit((row, result))
             self._count(row, DeliveryStatus.SENT)
 
-    async def _check(self, session: AsyncSession, items: list[tuple[OutboxEntry, OutboundMessage]]) -> list[Verdict]:
+    async def _check(self, session: AsyncSession, items: list[tuple[Claim, OutboundMessage]]) -> list[Verdict]:
         """The send checks' verdicts on ``items``, with refusals and deferrals recorded in the same transaction.
 
         The items go to distinct recipients (each send holds its recipient's lock), and are checked in
@@ -235,7 +225,7 @@ class Sender:
                                        note=verdict.reason, count_attempt=False)
         return [verdicts[row.id] for row, _ in items]
 
-    async def _record_accepted(self, session: AsyncSession, sends: list[tuple[OutboxEntry, SendResult]]) -> list[None]:
+    async def _record_accepted(self, session: AsyncSession, sends: list[tuple[Claim, SendResult]]) -> list[None]:
         """Record the provider's acceptance of ``sends``: each message's provider id and status, its row gone.
 
         Plain statements, one each for all the sends (the ORM's load-modify-flush cost more than the sending).
@@ -260,11 +250,11 @@ class Sender:
                                  [result.provider_message_id for row, result in sends if row.provider == provider])
         return [None] * len(sends)
 
-    def _count(self, row: OutboxEntry, result: str) -> None:
+    def _count(self, row: Claim, result: str) -> None:
         """Count one row's outcome (a delivery status, or "retry") once the transaction recording it committed."""
         self.app.metrics.sends.labels(row.provider, result).inc()
 
-    async def _finish(self, session: AsyncSession, row: OutboxEntry, status: DeliveryStatus,
+    async def _finish(self, session: AsyncSession, row: Claim, status: DeliveryStatus,
                       code: str | None, reason: str) -> None:
         message = await session.get(Message, row.message_id)
         assert message is not None
@@ -275,7 +265,7 @@ class Sender:
              agent_id=message.agent_id, status=message.status, error_code=code)
         log.info("outbox: message %s %s (%s)", message.id, status.value, code)
 
-    async def _retry_later(self, row: OutboxEntry, reason: str, *, code: str | None,
+    async def _retry_later(self, row: Claim, reason: str, *, code: str | None,
                            retry_after: float | None = None) -> None:
         attempts = row.attempts + 1
         gave_up = attempts >= self.settings.max_attempts
@@ -290,7 +280,7 @@ class Sender:
                                        count_attempt=True)
         self._count(row, DeliveryStatus.FAILED if gave_up else "retry")
 
-    async def _reschedule(self, session: AsyncSession, row: OutboxEntry, due: datetime, *,
+    async def _reschedule(self, session: AsyncSession, row: Claim, due: datetime, *,
                           status: DeliveryStatus | None = None, note: str | None = None,
                           count_attempt: bool) -> None:
         values: dict[str, object] = {"due_at": due, "lease_until": None}
@@ -304,7 +294,32 @@ class Sender:
                                .values(status=status.value, error_message=note, updated_at=utcnow()))
 
 
+class Claim(NamedTuple):
+    """An outbox row this sender holds the lease on."""
+
+    id: int
+    message_id: int
+    provider: str
+    attempts: int
+
+
+_OUTBOX = OutboxEntry.__table__  # type: ignore[attr-defined]
 _MESSAGES = Message.__table__  # type: ignore[attr-defined]
+_DUE = (
+    select(_OUTBOX.c.id, _OUTBOX.c.message_id, _OUTBOX.c.provider, _OUTBOX.c.attempts)
+    .where(_OUTBOX.c.due_at <= bindparam("now"),
+           or_(_OUTBOX.c.lease_until.is_(None), _OUTBOX.c.lease_until < bindparam("now")))
+    .order_by(_OUTBOX.c.due_at, _OUTBOX.c.id).limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+)
+_LEASE = (
+    update(_OUTBOX).where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True))).values(lease_until=bindparam("until"))
+)
+_CLAIMED_MESSAGES = (
+    select(_MESSAGES.c.id, _MESSAGES.c.from_number, _MESSAGES.c.to_number, _MESSAGES.c.body, _MESSAGES.c.media,
+           _MESSAGES.c.conversation_id, _MESSAGES.c.message_class)
+    .where(_MESSAGES.c.id.in_(bindparam("ids", expanding=True)))
+)
 _ACCEPTED_MESSAGES = (
     select(_MESSAGES.c.id, _MESSAGES.c.status, _MESSAGES.c.conversation_id, _MESSAGES.c.agent_id)
     .where(_MESSAGES.c.id.in_(bindparam("ids", expanding=True)))
@@ -314,16 +329,15 @@ _RECORD_ACCEPTANCE = (
     .values(provider_message_id=bindparam("provider_id"), status=bindparam("new_status"),
             num_segments=bindparam("segments"), updated_at=bindparam("now"))
 )
-_LEAVE_OUTBOX = delete(OutboxEntry.__table__).where(  # type: ignore[attr-defined]
-    OutboxEntry.__table__.c.id.in_(bindparam("ids", expanding=True)))  # type: ignore[attr-defined]
+_LEAVE_OUTBOX = delete(_OUTBOX).where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
 
 
-def _outbound(row: OutboxEntry, m: Message) -> OutboundMessage:
-    assert m.id is not None
+def _outbound(row: Claim, m: Row[Any]) -> OutboundMessage:
+    """The message ``row`` sends, from its stored columns (``_CLAIMED_MESSAGES``)."""
     return OutboundMessage(
         id=m.id, provider=row.provider, from_number=m.from_number, to_number=m.to_number, text=m.body,
         media=tuple(Media(x["url"], x.get("content_type")) for x in m.media), conversation_id=m.conversation_id,
-        message_class=m.message_class, attempt=row.attempts + 1,  # type: ignore[arg-type]
+        message_class=m.message_class, attempt=row.attempts + 1,
     )
 
 
