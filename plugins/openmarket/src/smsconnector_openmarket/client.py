@@ -14,19 +14,17 @@ from __future__ import annotations
 import json
 import os
 import ssl
-import urllib.request
 from base64 import b64encode
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 import certifi
-from yarl import URL
 
 from smsconnector.errors import PermanentSendError, RetryableSendError
 from smsconnector.messages import DeliveryStatus, OutboundMessage, SendResult
+from smsconnector.proxies import environment_proxy
 from smsconnector.segments import is_gsm, segment
 
 from .normalize import TON_ALPHANUMERIC, TON_INTERNATIONAL, TON_SHORT_CODE
@@ -50,7 +48,7 @@ class MTClient:
     #: The credentials go with each request, not as the session's default headers: aiohttp sends those to
     #: the proxy too, which would hand it the account's password as Proxy-Authorization.
     headers: dict[str, str]
-    proxy: URL | None
+    proxy: str | None
 
     async def aclose(self) -> None:
         """Close the pooled connections."""
@@ -76,7 +74,7 @@ def new_client(settings: Settings) -> MTClient | None:
     )
     headers = {"Authorization": "Basic " + b64encode(credentials).decode("ascii"),
                "Content-Type": "application/json; charset=UTF-8", "Accept": "application/json"}
-    return MTClient(session, settings.api_base_url + MT_PATH, headers, _proxy_for(settings.api_base_url))
+    return MTClient(session, settings.api_base_url + MT_PATH, headers, environment_proxy(settings.api_base_url))
 
 
 def source(number: str) -> dict[str, Any]:
@@ -165,19 +163,6 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
         return max(0.0, float(headers["retry-after"]))
     except (KeyError, ValueError):
         return None
-
-
-def _proxy_for(url: str) -> URL | None:
-    """The proxy the environment names for ``url``'s scheme (or ``ALL_PROXY``), unless ``NO_PROXY`` exempts its
-    host. Credentials in the proxy's URL go to the proxy alone (``Proxy-Authorization``, or on the ``CONNECT``)."""
-    proxies = urllib.request.getproxies_environment()
-    parts = urlsplit(url)
-    if proxies.get("no") and urllib.request.proxy_bypass_environment(parts.hostname or "", proxies):
-        return None
-    named = proxies.get(parts.scheme) or proxies.get("all")
-    if not named:
-        return None
-    return URL(named if "://" in named else f"http://{named}")
 
 
 def _ssl_context() -> ssl.SSLContext:

@@ -17,7 +17,6 @@ import json
 import logging
 import os
 import ssl
-import urllib.request
 from base64 import b64encode
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
@@ -25,7 +24,8 @@ import aiohttp
 from twilio.http import AsyncHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
-from yarl import URL
+
+from smsconnector.proxies import environment_proxy
 
 from .settings import Settings
 
@@ -60,7 +60,7 @@ class PooledHttpClient(AsyncHttpClient):
             HTTP_LOG.setLevel(logging.WARNING)
         super().__init__(logger=HTTP_LOG, is_async=True, timeout=timeout)
         self._base = urlsplit(base_url) if base_url else None
-        self._proxy = _proxy_for(base_url or DEFAULT_API_URL)
+        self._proxy = environment_proxy(base_url or DEFAULT_API_URL)
         # No retries here: the host's sender owns retrying, with backoff and an attempt budget.
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self.session = aiohttp.ClientSession(
@@ -132,19 +132,6 @@ def _pairs(params: dict[str, object] | None) -> list[tuple[str, str]] | None:
         return None
     return [(key, str(item)) for key, value in params.items()
             for item in (value if isinstance(value, list) else [value])]
-
-
-def _proxy_for(url: str) -> URL | None:
-    """The proxy the environment names for ``url``, unless ``NO_PROXY`` exempts its host. Credentials in the
-    proxy's URL are sent to the proxy alone (``Proxy-Authorization``, or on the ``CONNECT`` for HTTPS)."""
-    proxies = urllib.request.getproxies_environment()
-    parts = urlsplit(url)
-    if proxies.get("no") and urllib.request.proxy_bypass_environment(parts.hostname or "", proxies):
-        return None
-    named = proxies.get(parts.scheme) or proxies.get("all")
-    if not named:
-        return None
-    return URL(named if "://" in named else f"http://{named}")
 
 
 def _basic(user: str, password: str) -> str:
