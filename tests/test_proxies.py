@@ -5,14 +5,12 @@ from __future__ import annotations
 import pytest
 
 from smsconnector.proxies import environment_proxy
-
-VARIABLES = ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY", "no_proxy",
-             "NO_PROXY")
+from smsconnector.testing import PROXY_VARIABLES
 
 
 @pytest.fixture(autouse=True)
 def no_proxies(monkeypatch):
-    for name in VARIABLES:
+    for name in PROXY_VARIABLES:
         monkeypatch.delenv(name, raising=False)
 
 

@@ -18,6 +18,8 @@ Fixtures:
 - ``make_app``: builds an :class:`~smsconnector.app.App` on that database with fast sender timings, migrated.
 - ``live_server``: serves an app with uvicorn on a loopback port over real HTTP; stopped after the test.
 - ``db``: a synchronous view of the test database for counting rows.
+- ``recording_proxy``: a forward proxy on loopback that notes what passes through it (a plugin's proxy
+  settings), with the proxy variables cleared from the environment until the test sets them.
 
 Helpers: ``assert_declines_other_providers(plugin, app)``; ``eventually(probe, timeout=...)`` polls until true.
 """
@@ -28,12 +30,15 @@ from .checks import assert_declines_other_providers
 from .database import Database, postgres_available, postgres_url
 from .fixtures import BRAND_NUMBER, app_defaults, database_url, db, live_server, make_app
 from .polling import eventually
+from .proxy import PROXY_VARIABLES, RecordingProxy, recording_proxy
 from .server import LiveServer
 
 __all__ = [
     "BRAND_NUMBER",
     "Database",
     "LiveServer",
+    "PROXY_VARIABLES",
+    "RecordingProxy",
     "app_defaults",
     "assert_declines_other_providers",
     "database_url",
@@ -43,4 +48,5 @@ __all__ = [
     "make_app",
     "postgres_available",
     "postgres_url",
+    "recording_proxy",
 ]

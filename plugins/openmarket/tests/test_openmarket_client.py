@@ -4,15 +4,12 @@ the connection cap."""
 from __future__ import annotations
 
 import asyncio
-import http.client
 import socket
 import threading
 import time
 from base64 import b64encode
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import certifi
 import pytest
@@ -22,107 +19,56 @@ from smsconnector_openmarket import client
 
 from .test_openmarket_send import outbound_message
 
-PROXY_VARIABLES = ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY",
-                   "no_proxy", "NO_PROXY")
 
-
-class RecordingProxy(ThreadingHTTPServer):
-    """A plain-HTTP forward proxy on loopback: notes each request's target URL, then relays it there."""
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Relay)
-        self.seen: list[str] = []
-        self.credentials: list[str | None] = []  #: each request's Proxy-Authorization
-        self.url = f"http://127.0.0.1:{self.server_address[1]}"
-
-
-class _Relay(BaseHTTPRequestHandler):
-    server: RecordingProxy
-
-    def do_POST(self) -> None:
-        self.server.seen.append(self.path)
-        self.server.credentials.append(self.headers.get("Proxy-Authorization"))
-        target = urlsplit(self.path)
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        hop_by_hop = ("connection", "proxy-connection", "proxy-authorization", "keep-alive")
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in hop_by_hop}
-        upstream = http.client.HTTPConnection(target.netloc, timeout=10)
-        upstream.request(self.command, target.path, body, headers)
-        response = upstream.getresponse()
-        data = response.read()
-        upstream.close()
-        self.send_response(response.status)
-        for name, value in response.getheaders():
-            if name.lower() not in ("connection", "content-length", "transfer-encoding"):
-                self.send_header(name, value)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 -- the base class's name
-        pass
-
-
-@pytest.fixture
-def proxy(monkeypatch) -> Iterator[RecordingProxy]:
-    """A recording proxy, and an environment that names no proxy until the test sets one."""
-    for name in PROXY_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    server = RecordingProxy()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-
-
-def test_a_proxy_named_in_the_environment_at_start_up_carries_the_sends(openmarket_app, live_server, fake, proxy,
+def test_a_proxy_named_in_the_environment_at_start_up_carries_the_sends(openmarket_app, live_server, fake,
+                                                                        recording_proxy,
                                                                         monkeypatch) -> None:
-    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    monkeypatch.setenv("HTTP_PROXY", recording_proxy.url)
     app = openmarket_app()
     server = live_server(app)
 
     result = server.call(lambda: app.hooks.send("openmarket", outbound_message()))
 
-    assert proxy.seen == [f"{fake.url}/sms/v4/mt"]
-    assert proxy.credentials == [None]
+    assert recording_proxy.seen == [f"{fake.url}/sms/v4/mt"]
+    assert recording_proxy.credentials == [None]
     assert [a.ticket for a in fake.accepted] == [result.provider_message_id]
 
 
-def test_credentials_in_the_proxy_url_go_to_the_proxy(openmarket_app, live_server, fake, proxy,
+def test_credentials_in_the_proxy_url_go_to_the_proxy(openmarket_app, live_server, fake, recording_proxy,
                                                       monkeypatch) -> None:
     monkeypatch.setenv("HTTPS_PROXY", "http://nobody.invalid:1")  # the fake is plain HTTP: this one is not used
-    monkeypatch.setenv("HTTP_PROXY", proxy.url.replace("http://", "http://relay:s%40cret@"))
+    monkeypatch.setenv("HTTP_PROXY", recording_proxy.url.replace("http://", "http://relay:s%40cret@"))
     app = openmarket_app()
     server = live_server(app)
 
     server.call(lambda: app.hooks.send("openmarket", outbound_message()))
 
-    assert proxy.credentials == ["Basic " + b64encode(b"relay:s@cret").decode()]
+    assert recording_proxy.credentials == ["Basic " + b64encode(b"relay:s@cret").decode()]
     assert len(fake.accepted) == 1
 
 
-def test_no_proxy_at_start_up_exempts_the_api_host(openmarket_app, live_server, fake, proxy, monkeypatch) -> None:
-    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+def test_no_proxy_at_start_up_exempts_the_api_host(openmarket_app, live_server, fake, recording_proxy,
+                                                   monkeypatch) -> None:
+    monkeypatch.setenv("HTTP_PROXY", recording_proxy.url)
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
     app = openmarket_app()
     server = live_server(app)
 
     server.call(lambda: app.hooks.send("openmarket", outbound_message()))
 
-    assert proxy.seen == []
+    assert recording_proxy.seen == []
     assert len(fake.accepted) == 1
 
 
-def test_the_environment_is_read_at_start_up_not_on_each_send(openmarket_app, live_server, fake, proxy,
+def test_the_environment_is_read_at_start_up_not_on_each_send(openmarket_app, live_server, fake, recording_proxy,
                                                               monkeypatch) -> None:
     app = openmarket_app()
     server = live_server(app)
-    monkeypatch.setenv("HTTP_PROXY", proxy.url)  # after start-up: the running client does not look again
+    monkeypatch.setenv("HTTP_PROXY", recording_proxy.url)  # after start-up: the running client does not look again
 
     server.call(lambda: app.hooks.send("openmarket", outbound_message()))
 
-    assert proxy.seen == []
+    assert recording_proxy.seen == []
     assert len(fake.accepted) == 1
 
 
