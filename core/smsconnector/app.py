@@ -59,8 +59,6 @@ class App:
         self.inbox = Inbox(self.store)
         self.replies = Replies(self.store)
         self.processor = InboxProcessor(self)
-        #: webhooks being answered at this moment (the inbox processor gives way while several are)
-        self.webhooks_in_flight = 0
         self.sender = Sender(self)
         self.auth = Auth(self)
         self.metrics = Metrics()
@@ -174,13 +172,6 @@ class App:
         return await self._webhook(request, "status")
 
     async def _webhook(self, request: Request, kind: WebhookKind) -> Response:
-        self.webhooks_in_flight += 1
-        try:
-            return await self._answer(request, kind)
-        finally:
-            self.webhooks_in_flight -= 1
-
-    async def _answer(self, request: Request, kind: WebhookKind) -> Response:
         provider = request.path_params["provider"]
         started = time.perf_counter()
         body = await self.read_body(request)

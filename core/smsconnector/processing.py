@@ -8,8 +8,7 @@ there when the host starts again.
 
 **Webhooks first.** Answering providers quickly is what keeps a burst from turning into a storm of
 retries. While webhooks come in, the processor routes a few entries at a time, so none waits long behind
-it; when they queue (several are being answered at once, writes wait to be stored, or the event loop comes
-round late), it takes one entry at
+it; when they queue (writes wait to be stored, or the event loop comes round late), it takes one entry at
 a time with a pause before each, leaving them the loop (and, on SQLite, the one connection); between
 bursts, whole batches.
 A burst is absorbed by the inbox and routed as soon as it ebbs (``smsconnector_inbox_pending`` shows the
@@ -48,8 +47,6 @@ BUSY_WINDOW = 0.1
 SLICE = 4
 #: the event loop coming round later than this means webhooks are queueing for it
 CONTENDED_SECONDS = 0.002
-#: this many webhooks being answered at once means they are queueing too
-CONTENDED_WEBHOOKS = 4
 #: then, the pause before each single entry the processor takes (at most 1/this entries a second)
 GIVE_WAY_SECONDS = 0.05
 #: how often it looks for entries it was not told about (retries that came due, another replica's leftovers)
@@ -132,8 +129,7 @@ class InboxProcessor:
             return settings.batch_size
         asked = loop.time()
         await asyncio.sleep(0)  # back of the queue: how long it takes to come round is how much waits
-        if (not self._app.inbox.busy and self._app.webhooks_in_flight < CONTENDED_WEBHOOKS
-                and loop.time() - asked < CONTENDED_SECONDS):
+        if not self._app.inbox.busy and loop.time() - asked < CONTENDED_SECONDS:
             return min(SLICE, settings.batch_size)
         await asyncio.sleep(GIVE_WAY_SECONDS)
         return 1
