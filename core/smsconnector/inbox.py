@@ -110,9 +110,9 @@ class Inbox:
         return ids
 
     @property
-    def busy(self) -> bool:
-        """Whether webhooks' writes are waiting to be committed."""
-        return self._batcher.busy
+    def waiting(self) -> int:
+        """How many webhooks' writes wait behind the one being committed."""
+        return self._batcher.waiting
 
     async def close(self) -> None:
         await self._batcher.close()

@@ -8,9 +8,10 @@ there when the host starts again.
 
 **Webhooks first.** Answering providers quickly is what keeps a burst from turning into a storm of
 retries. While webhooks come in, the processor routes a few entries at a time, so none waits long behind
-it; when they queue (writes wait to be stored, or the event loop comes round late), it takes one entry at
-a time with a pause before each, leaving them the loop (and, on SQLite, the one connection); between
-bursts, whole batches.
+it; when they queue (several writes wait behind the one being committed, or the event loop comes round
+late), it takes one entry at a time with a pause before each, leaving them the loop (and, on SQLite, the one
+connection); between bursts, whole batches. A write merely under way is not queueing: at a steady rate the
+host keeps up with, the processor keeps routing as the webhooks come.
 A burst is absorbed by the inbox and routed as soon as it ebbs (``smsconnector_inbox_pending`` shows the
 backlog); a sustained rate above what one host routes calls for more replicas on PostgreSQL.
 
@@ -47,6 +48,8 @@ BUSY_WINDOW = 0.1
 SLICE = 4
 #: the event loop coming round later than this means webhooks are queueing for it
 CONTENDED_SECONDS = 0.002
+#: this many webhooks' writes waiting behind the one being committed means they queue for the store
+CONTENDED_WRITES = 4
 #: then, the pause before each single entry the processor takes (at most 1/this entries a second)
 GIVE_WAY_SECONDS = 0.05
 #: how often it looks for entries it was not told about (retries that came due, another replica's leftovers)
@@ -129,7 +132,7 @@ class InboxProcessor:
             return settings.batch_size
         asked = loop.time()
         await asyncio.sleep(0)  # back of the queue: how long it takes to come round is how much waits
-        if not self._app.inbox.busy and loop.time() - asked < CONTENDED_SECONDS:
+        if self._app.inbox.waiting < CONTENDED_WRITES and loop.time() - asked < CONTENDED_SECONDS:
             return min(SLICE, settings.batch_size)
         await asyncio.sleep(GIVE_WAY_SECONDS)
         return 1

@@ -44,9 +44,9 @@ class Batcher(Generic[T, R]):
         self._worker: asyncio.Task[None] | None = None
 
     @property
-    def busy(self) -> bool:
-        """Whether items are waiting or being flushed."""
-        return bool(self._waiting or self._flushing)
+    def waiting(self) -> int:
+        """How many items wait for a flush (not counting those being flushed)."""
+        return len(self._waiting)
 
     async def submit(self, item: T) -> R:
         """Flush ``item`` with whatever else is waiting; its result once that flush is done."""
