@@ -77,6 +77,8 @@ def test_environment_overrides_the_file(config_file):
     ({"numbers": [{"number": "12", "provider": "twilio"}]}, {}, "numbers.0.number"),
     ({"providers": {"openmarket": {"segment_policy": "glue"}}}, {}, "providers.openmarket.segment_policy"),
     ({"sendr": {}}, {}, "sendr"),
+    ({"worker": {"poll_interval_seconds": 0}}, {}, "worker.poll_interval_seconds"),
+    ({}, {"SMSCONNECTOR_WORKER__IN_SERVER": "sometimes"}, "worker.in_server"),
 ])
 def test_bad_value_names_its_key(overrides, env, key):
     with pytest.raises(ConfigError) as caught:

@@ -100,6 +100,22 @@ class App:
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:
+        async with self.running(serving=True, working=self.config.worker.in_server):
+            # Everything loaded so far (modules, mappers, plugins) lives as long as the process: out of the
+            # collector's sight, a full collection under load takes a few ms instead of up to 90 ms, which was
+            # most of a webhook's p99.
+            gc.freeze()
+            yield
+
+    @contextlib.asynccontextmanager
+    async def running(self, *, serving: bool, working: bool) -> AsyncIterator[None]:
+        """The host's lifetime: the database checked, the plugins started and, at the end, everything stopped.
+
+        ``serving``: the process answers HTTP, so agents' event streams are fed. ``working``: it also does the
+        background work (routing the inbox, draining the outbox, the upkeep). ``smsconnector serve`` serves and,
+        unless ``[worker] in_server`` is off, works; ``smsconnector worker`` only works, and since no webhook or
+        reply in its own process wakes it, it looks for work every ``[worker] poll_interval_seconds``.
+        """
         pending = await asyncio.to_thread(pending_migrations, self.store.sync_url, self.hooks.migrations())
         if pending:
             raise SmsConnectorError(
@@ -108,20 +124,21 @@ class App:
         await self.hooks.startup()
         async with self.store.transaction() as session:
             await api.ensure_skills(session, (number.skill for number in self.config.numbers))
-        await self.live.start()
-        self.processor.start()
-        if self.config.sender.enabled:
-            self.sender.start()
-        maintenance = asyncio.create_task(self._maintain(), name="smsconnector-maintenance")
-        # Everything loaded so far (modules, mappers, plugins) lives as long as the process: out of the
-        # collector's sight, a full collection under load takes a few ms instead of up to 90 ms, which was
-        # most of a webhook's p99.
-        gc.freeze()
+        poll = None if serving else self.config.worker.poll_interval_seconds
+        if serving:
+            await self.live.start()
+        maintenance = None
+        if working:
+            self.processor.start(poll_seconds=poll)
+            if self.config.sender.enabled:
+                self.sender.start(poll_seconds=poll)
+            maintenance = asyncio.create_task(self._maintain(), name="smsconnector-maintenance")
         try:
             yield
         finally:
-            maintenance.cancel()
-            await asyncio.gather(maintenance, return_exceptions=True)
+            if maintenance is not None:
+                maintenance.cancel()
+                await asyncio.gather(maintenance, return_exceptions=True)
             await self.live.stop()
             await self.sender.stop()
             await self.processor.stop()

@@ -1,11 +1,13 @@
-"""The ``smsconnector`` command: serve, demo, plugins, db upgrade, segments, send."""
+"""The ``smsconnector`` command: serve, worker, demo, plugins, db upgrade, segments, send."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
+import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,12 +37,34 @@ def _app(config: Config) -> Any:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    app = _app(_config(args))
+    app = _app(_config(args, {"worker": {"in_server": False}} if args.no_worker else None))
     if args.upgrade:
         app.upgrade_database()
     uvicorn.run(app, host=args.host, port=args.port, log_level=app.config.log_level, lifespan="on",
                 timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS)
     return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    config = _config(args)
+    logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(run_worker(_app(config)))
+    return 0
+
+
+async def run_worker(app: Any) -> None:
+    """Do the background work until SIGINT or SIGTERM, then stop as the server does: sends in flight finish
+    and are recorded."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with app.running(serving=False, working=True):
+        sending = "draining the outbox" if app.config.sender.enabled else "not sending ([sender] enabled = false)"
+        print(f"smsconnector worker: routing the inbox, {sending}, looking for work every "
+              f"{app.config.worker.poll_interval_seconds:g} s", file=sys.stderr, flush=True)
+        await stop.wait()
+    print("smsconnector worker: stopped", file=sys.stderr, flush=True)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -188,7 +212,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     serve.add_argument("--upgrade", action="store_true", help="apply pending migrations first")
+    serve.add_argument("--no-worker", action="store_true",
+                       help="only answer HTTP: leave routing and sending to `smsconnector worker` processes")
     serve.set_defaults(func=cmd_serve)
+
+    worker = commands.add_parser("worker", help="route the inbox and drain the outbox, without serving HTTP "
+                                                "(beside `serve --no-worker`, or as many as the work needs)")
+    worker.set_defaults(func=cmd_worker)
 
     demo = commands.add_parser("demo", help="run on SQLite with the simulator: no provider account needed")
     demo.add_argument("--host", default="127.0.0.1")

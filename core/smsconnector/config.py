@@ -61,6 +61,17 @@ class InboundSettings(_Section):
     max_attempts: int = Field(5, ge=1, le=100)
 
 
+class WorkerSettings(_Section):
+    """Where the background work runs: routing the inbox, draining the outbox, and the upkeep."""
+
+    #: ``smsconnector serve`` does the work too; off, it only answers HTTP and ``smsconnector worker``
+    #: processes do the work (web and worker then scale, and take cores, apart)
+    in_server: bool = True
+    #: how often a worker process looks for inbox entries and outbox rows: other processes stored them,
+    #: so nothing in its own process says when
+    poll_interval_seconds: float = Field(0.05, gt=0, le=60)
+
+
 class ApiSettings(_Section):
     """The agent and admin API."""
 
@@ -117,6 +128,7 @@ class Config(_Section):
     log_level: str = "info"
     inbound: InboundSettings = InboundSettings()
     sender: SenderSettings = SenderSettings()
+    worker: WorkerSettings = WorkerSettings()
     api: ApiSettings = ApiSettings()
     providers: dict[str, ProviderSettings] = {}
     numbers: tuple[NumberSettings, ...] = ()

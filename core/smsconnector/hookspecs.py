@@ -75,7 +75,8 @@ def smsconnector_register_routes(app: App) -> Sequence[BaseRoute] | None:
 
 @_spec
 def smsconnector_startup(app: App) -> Awaitable[None] | None:
-    """Called once the store is open, before the first request; open clients and pools here.
+    """Called once the store is open, before the first request or background work; open clients and pools
+    here. Every process calls it: `serve` and each `smsconnector worker`.
 
     All implementations are called and awaited, in registration order.
     """
@@ -83,7 +84,8 @@ def smsconnector_startup(app: App) -> Awaitable[None] | None:
 
 @_spec
 def smsconnector_shutdown(app: App) -> Awaitable[None] | None:
-    """Called when the host stops, after the last request; close what ``smsconnector_startup`` opened.
+    """Called when the process stops, after the last request or send; close what ``smsconnector_startup``
+    opened.
 
     All implementations are called and awaited; one that raises is logged and the rest still run.
     """

@@ -52,7 +52,8 @@ CONTENDED_SECONDS = 0.002
 CONTENDED_WRITES = 4
 #: then, the pause before each single entry the processor takes (at most 1/this entries a second)
 GIVE_WAY_SECONDS = 0.05
-#: how often it looks for entries it was not told about (retries that came due, another replica's leftovers)
+#: how often it looks for entries it was not told about (retries that came due, another replica's leftovers);
+#: a worker process, which is told about none, looks every ``[worker] poll_interval_seconds``
 POLL_SECONDS = 1.0
 #: how often a webhook answered once routed looks again for entries another replica holds
 ROUTED_RECHECK_SECONDS = 0.05
@@ -73,6 +74,7 @@ class InboxProcessor:
         self._wake = asyncio.Event()
         self._last_write = float("-inf")
         self._task: asyncio.Task[None] | None = None
+        self._poll_seconds = POLL_SECONDS
 
     # -- what the webhook path calls -------------------------------------------------------------------
 
@@ -101,7 +103,10 @@ class InboxProcessor:
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
-    def start(self) -> None:
+    def start(self, *, poll_seconds: float | None = None) -> None:
+        """Route in the background, looking for entries nobody told it about every ``poll_seconds`` (default:
+        :data:`POLL_SECONDS`)."""
+        self._poll_seconds = poll_seconds or POLL_SECONDS
         self._task = asyncio.create_task(self._run(), name="smsconnector-inbox")
 
     async def stop(self) -> None:
@@ -113,7 +118,7 @@ class InboxProcessor:
     async def _run(self) -> None:
         while True:
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(POLL_SECONDS):
+                async with asyncio.timeout(self._poll_seconds):
                     await self._wake.wait()
             self._wake.clear()
             try:

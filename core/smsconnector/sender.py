@@ -100,6 +100,7 @@ class Sender:
                                     max_batch=self.settings.batch_size)
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[None] | None = None
+        self._poll_seconds = self.settings.poll_interval_seconds
 
     def _rate_for(self, number: str) -> float:
         configured = self.app.config.number(number)
@@ -111,7 +112,10 @@ class Sender:
         if event.kind == "outbox.queued":
             self._wake.set()
 
-    def start(self) -> None:
+    def start(self, *, poll_seconds: float | None = None) -> None:
+        """Drain in the background, looking for rows nobody told it about every ``poll_seconds`` (default:
+        ``[sender] poll_interval_seconds``)."""
+        self._poll_seconds = poll_seconds or self.settings.poll_interval_seconds
         self._loop_task = asyncio.create_task(self._run(), name="smsconnector-sender")
 
     async def stop(self) -> None:
@@ -136,7 +140,7 @@ class Sender:
                 continue
             self._wake.clear()
             try:
-                await asyncio.wait_for(self._wake.wait(), self.settings.poll_interval_seconds)
+                await asyncio.wait_for(self._wake.wait(), self._poll_seconds)
             except TimeoutError:
                 pass
 

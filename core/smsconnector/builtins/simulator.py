@@ -6,7 +6,8 @@ Consumers are simulated by posting JSON to ``/webhooks/simulator/inbound``::
      "media": [{"url": "https://example.com/a.jpg", "content_type": "image/jpeg"}],
      "segment": {"reference": 7, "total": 2, "sequence": 1}}
 
-What the host sends is kept in memory and listed at ``GET /simulator/outbox``; each send is reported
+What the host sends is kept in the memory of the process that sent it (with ``serve --no-worker``, a worker,
+which serves no HTTP) and listed at ``GET /simulator/outbox``; each send is reported
 ``delivered`` shortly after (``auto_deliver``), or by posting ``{"id": ..., "status": "delivered"}``
 to ``/webhooks/simulator/status`` as a real provider would.
 """
