@@ -9,6 +9,7 @@ import contextlib
 import json
 import os
 import re
+import select
 import shutil
 import signal
 import socket
@@ -92,15 +93,57 @@ class Server:
 
     def __exit__(self, *exc: object) -> None:
         assert self.process is not None
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        # Drain stderr only now: a crash that made the scenario fail is then worth reading.
-        with contextlib.suppress(Exception):
-            self.process.stderr.close()  # type: ignore[union-attr]
+        stop(self.process)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL if it has not stopped within 30 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    with contextlib.suppress(Exception):
+        process.stderr.close()  # type: ignore[union-attr]
+
+
+@dataclass
+class Worker:
+    """``smsconnector worker`` in its own process, beside a host whose configuration says ``[worker] in_server =
+    false``: the web process answers, this one routes and sends."""
+
+    config: Path
+    cwd: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def statements(self) -> dict[str, int]:
+        return {}  # it serves no HTTP to ask
+
+    def __enter__(self) -> Worker:
+        env = {**os.environ, "SMSCONNECTOR_CONFIG": str(self.config)}
+        self.process = subprocess.Popen([PYTHON, "-m", "smsconnector.cli", "worker"], env=env, cwd=self.cwd,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        stderr = self.process.stderr
+        assert stderr is not None
+        said, deadline = b"", time.monotonic() + 30
+        while b"smsconnector worker:" not in said:  # it says so once it is working
+            ready, _, _ = select.select([stderr], [], [], max(0.0, deadline - time.monotonic()))
+            chunk = os.read(stderr.fileno(), 4096) if ready else b""
+            if not chunk:
+                self.process.kill()
+                raise RuntimeError(f"the worker did not start: {said.decode()[-2000:]}")
+            said += chunk
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.process is not None
+        stop(self.process)
 
 
 #: where ``profiled`` writes py-spy's raw samples (``run.py --profile DIR``); None: no profiling
@@ -135,7 +178,7 @@ class Busy:
 
 
 @contextlib.contextmanager
-def watched(server: Server, name: str) -> Iterator[Busy]:
+def watched(server: Server | Worker, name: str) -> Iterator[Busy]:
     """Measure the server's CPU share (and SQL) while the block runs; with ``PROFILE_DIR`` set, also sample it
     with py-spy into ``PROFILE_DIR/name.txt`` (collapsed stacks: read them with ``profile.py``)."""
     pid = server.pid
@@ -329,8 +372,10 @@ def entry_point_names() -> list[str]:
 
 
 def host_config(folder: Path, database_url: str, *, numbers: Mapping[str, str], rate: float = 0,
-                fake_twilio: str | None = None, fake_openmarket: str | None = None, sender: bool = True) -> Path:
-    """The host's TOML: ``numbers`` maps each brand number to its provider."""
+                fake_twilio: str | None = None, fake_openmarket: str | None = None, sender: bool = True,
+                in_server: bool = True) -> Path:
+    """The host's TOML: ``numbers`` maps each brand number to its provider; ``in_server``: false for a web
+    process beside a :class:`Worker`."""
     path = folder / "smsconnector.toml"
     listed = "".join(f"""
 [[numbers]]
@@ -351,6 +396,9 @@ log_level = "warning"
 [sender]
 default_rate_per_second = {rate}
 enabled = {str(sender).lower()}
+
+[worker]
+in_server = {str(in_server).lower()}
 
 [api]
 admin_tokens = ["{ADMIN_TOKEN}"]

@@ -42,6 +42,7 @@ from harness import (
     Load,
     RssSampler,
     Server,
+    Worker,
     database,
     host,
     host_config,
@@ -205,6 +206,42 @@ def inbound_rows(kind: str, ceiling: Load, args: argparse.Namespace, work: Path)
     return rows
 
 
+def inbound_split_rows(ceiling: Load, args: argparse.Namespace, work: Path) -> list[Row]:
+    """The same burst on SQLite, answered by a web process while a worker process routes."""
+    folder = Path(tempfile.mkdtemp(dir=work))
+    url = f"sqlite:///{folder / 'bench.db'}"
+    config = host_config(folder, url, numbers={BRAND: "twilio"}, in_server=False)
+    migrate(config)
+    bodies = write_lines(folder / "inbound.txt", [line for _, line in (
+        twilio_inbound(n, prefix="SMsp") for n in range(args.messages))])
+    db = Db(url)
+    with Worker(config, folder) as worker, host(config, folder) as server, \
+            watched(server, "inbound-split") as busy, watched(worker, "inbound-split-worker") as worker_busy:
+        started = time.monotonic()
+        load = wrk(server.url, bodies, connections=args.connections, seconds=args.seconds)
+        burst_over = time.monotonic()
+        routed_during = db.scalar("SELECT count(*) FROM messages WHERE direction = 'inbound'")
+        db.wait_quiet(PENDING, until=0)
+        routed_at = time.monotonic()
+        stored = db.wait_quiet("SELECT count(*) FROM messages WHERE direction = 'inbound'")
+    in_inbox = db.scalar("SELECT count(*) FROM inbox")
+    db.close()
+    answered = load.requests - load.errors
+    routed_rate = stored / (routed_at - started)
+    return [
+        Row("inbound, sqlite, web process (`serve --no-worker`) and worker process: answered", _rate(load),
+            f"{ceiling.requests_per_second:,.0f} req/s", _ratio(load.requests_per_second,
+                                                                ceiling.requests_per_second),
+            f"{_ok(in_inbox >= answered, 'LOST')}: {in_inbox:,} stored, {answered:,} answered 2xx, "
+            f"{load.errors} errors", f"web {_host(busy, in_inbox)}; worker {_host(worker_busy, in_inbox)}"),
+        Row("inbound, sqlite, web process and worker process: routed (by the worker, during the burst and after)",
+            f"{routed_rate:,.0f} msg/s; {routed_during:,} routed during the burst, the rest "
+            f"{routed_at - burst_over:.1f} s after it", f"{ceiling.requests_per_second:,.0f} req/s",
+            _ratio(routed_rate, ceiling.requests_per_second),
+            f"{_ok(stored == in_inbox, 'NOT ROUTED')}: {stored:,} of {in_inbox:,} routed into messages"),
+    ]
+
+
 # -- outbound ----------------------------------------------------------------------------------------------
 
 
@@ -306,6 +343,7 @@ class Drained:
     seconds: float  #: from the first reply queued (or, drain only, the first acceptance) to the last acceptance
     busy: Busy  #: the host while it sent (and, end to end, took the replies too)
     api_busy: Busy | None = None  #: the host while it took the replies, sender off
+    worker_busy: Busy | None = None  #: split: the worker process while it sent
     samples: RssSampler | None = None
 
     @property
@@ -324,11 +362,13 @@ class Drained:
 
 
 def drain(name: str, seeded: Seeded, count: int, *, latency: float, rate: float, phased: bool,
-          args: argparse.Namespace, work: Path, sample: bool = False, numbers: int | None = None) -> Drained:
+          args: argparse.Namespace, work: Path, sample: bool = False, numbers: int | None = None,
+          split: bool = False) -> Drained:
     """Post ``count`` agent replies through the API and let the sender deliver them to the fake provider.
 
     ``phased``: the replies are queued with the sender off, then a host with the sender on drains them, so
     the drain is measured alone; otherwise both run at once (end to end, as agents and sends share a host).
+    ``split``: end to end, with a web process taking the replies and a worker process sending them.
     ``numbers``: only the conversations with the first so many brand numbers get replies.
     """
     folder = Path(tempfile.mkdtemp(dir=work))
@@ -342,14 +382,16 @@ def drain(name: str, seeded: Seeded, count: int, *, latency: float, rate: float,
 
         def config(sender: bool) -> Path:
             return host_config(folder, url, numbers=seeded.numbers, rate=rate, sender=sender, fake_twilio=twilio,
-                               fake_openmarket=openmarket)
+                               fake_openmarket=openmarket, in_server=not split)
 
         if phased:
             with host(config(sender=False), folder) as server, watched(server, f"{name}-api") as api_busy:
                 api = wrk_once(server.url, lines, connections=args.connections, limit=300)
-        with host(config(sender=True), folder) as server, \
+        with (Worker(config(sender=True), folder) if split else nullcontext()) as worker, \
+                host(config(sender=True), folder) as server, \
                 (RssSampler(server.pid, lambda: db.scalar(accepted_sql)) if sample else nullcontext()) as sampler, \
-                watched(server, name) as busy:
+                watched(server, name) as busy, \
+                (watched(worker, f"{name}-worker") if worker else nullcontext()) as worker_busy:
             if not phased:
                 api = wrk_once(server.url, lines, connections=args.connections, limit=300)
             db.wait_quiet("SELECT count(*) FROM outbox", until=0, limit=600)
@@ -366,7 +408,7 @@ def drain(name: str, seeded: Seeded, count: int, *, latency: float, rate: float,
         distinct=db.scalar("SELECT count(DISTINCT provider_message_id) FROM messages WHERE direction = 'outbound'"),
         left=db.scalar("SELECT count(*) FROM outbox"), arrived=arrivals["by_sender"],
         max_in_flight=arrivals["max_in_flight"], seconds=_seconds(times["last_accepted"]) - _seconds(start),
-        busy=busy, samples=sampler)
+        busy=busy, worker_busy=worker_busy, samples=sampler)
     db.close()
     if phased:
         drained.api, drained.api_busy = api, api_busy
@@ -421,6 +463,14 @@ def outbound_rows(ceiling: Load, args: argparse.Namespace, work: Path) -> tuple[
                     "throttling off", f"{both.rate:,.0f} msg/s from first queued to last accepted",
                     f"{base.requests_per_second:,.0f} msg/s", _ratio(both.rate, base.requests_per_second),
                     both.check(n), _host(both.busy, n)))
+
+    split = drain("end-to-end-twilio-split", seeded, n, latency=0, rate=0, phased=False, split=True, args=args,
+                  work=work)
+    rows.append(Row("outbound end to end, web process (`serve --no-worker`) and worker process (`smsconnector "
+                    "worker`), to the fake Twilio (no latency), sqlite, throttling off",
+                    f"{split.rate:,.0f} msg/s from first queued to last accepted",
+                    f"{base.requests_per_second:,.0f} msg/s", _ratio(split.rate, base.requests_per_second),
+                    split.check(n), f"web {_host(split.busy, n)}; worker {_host(split.worker_busy, n)}"))
 
     slow_base = fake_baseline("twilio", REALISTIC_LATENCY, args.seconds / 2)
     latency_ms = f"{REALISTIC_LATENCY * 1000:.0f} ms"
@@ -624,6 +674,7 @@ def main() -> None:
         if "inbound" in only:
             for kind in kinds:
                 rows += inbound_rows(kind, form_ceiling, args, work)
+            rows += inbound_split_rows(form_ceiling, args, work)
         if "outbound" in only:
             outbound, sampled = outbound_rows(form_ceiling, args, work)
             rows += outbound
