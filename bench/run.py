@@ -654,7 +654,7 @@ def main() -> None:
     args = parser.parse_args()
     args.seconds = args.seconds or (5.0 if args.quick else 15.0)
     args.messages = args.messages or (30_000 if args.quick else 100_000)
-    args.outbound = args.outbound or (500 if args.quick else 2_000)
+    args.outbound = args.outbound or (500 if args.quick else 5_000)
     args.consumers = args.consumers or (200 if args.quick else 1_000)
     args.throttled_seconds = 3.0 if args.quick else 8.0
     args.memory_messages = args.memory_messages or (4_000 if args.quick else 100_000)
