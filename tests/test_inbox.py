@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections import Counter
 from datetime import timedelta
 
 import httpx
@@ -213,3 +214,43 @@ def test_the_same_status_again_is_a_retry_but_a_new_status_or_part_is_not():
     assert key(report(DeliveryStatus.SENT)) == key(report(DeliveryStatus.SENT))
     assert len({key(report(DeliveryStatus.SENT)), key(report(DeliveryStatus.DELIVERED)),
                 key(report(DeliveryStatus.DELIVERED, 1)), key(report(DeliveryStatus.DELIVERED, 2))}) == 4
+
+
+class Overlaps:
+    """A route hook that takes a moment and notes how many routings run at once, in all and per consumer."""
+
+    def __init__(self) -> None:
+        self.running: Counter[str] = Counter()
+        self.most = self.most_for_one = 0
+
+    @hookimpl(tryfirst=True)
+    async def smsconnector_route(self, message):
+        self.running[message.from_number] += 1
+        self.most = max(self.most, sum(self.running.values()))
+        self.most_for_one = max(self.most_for_one, self.running[message.from_number])
+        try:
+            await asyncio.sleep(0.02)
+        finally:
+            self.running[message.from_number] -= 1
+        return None
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_on_postgres_consumers_are_routed_alongside_each_in_arrival_order(make_app, live_server, db):
+    overlaps = Overlaps()
+    app = make_app(register=[("overlaps", overlaps)], **STORED)
+    held = Held(app)
+    server = live_server(app)
+    consumers = [f"+141555501{n:02d}" for n in range(6)]
+    for n in range(30):
+        texted = {"id": f"sim-{n}", "from": consumers[n % 6], "to": BRAND_NUMBER, "text": f"text {n}"}
+        assert httpx.post(f"{server.url}/webhooks/simulator/inbound", json=texted).status_code == 200
+
+    held.release.set()
+    eventually(lambda: db.count("inbox", "processed_at IS NULL") == 0)
+
+    assert overlaps.most > 1  # different consumers at once...
+    assert overlaps.most_for_one == 1  # ...but never two of one consumer's texts
+    for consumer in consumers:
+        rows = db.rows("SELECT body FROM messages WHERE from_number = :consumer ORDER BY id", consumer=consumer)
+        assert [r["body"] for r in rows] == [f"text {n}" for n in range(30) if consumers[n % 6] == consumer]
