@@ -206,35 +206,37 @@ def inbound_rows(kind: str, ceiling: Load, args: argparse.Namespace, work: Path)
     return rows
 
 
-def inbound_split_rows(ceiling: Load, args: argparse.Namespace, work: Path) -> list[Row]:
-    """The same burst on SQLite, answered by a web process while a worker process routes."""
+def inbound_split_rows(kind: str, ceiling: Load, args: argparse.Namespace, work: Path) -> list[Row]:
+    """The same burst, answered by a web process while a worker process routes."""
     folder = Path(tempfile.mkdtemp(dir=work))
-    url = f"sqlite:///{folder / 'bench.db'}"
-    config = host_config(folder, url, numbers={BRAND: "twilio"}, in_server=False)
-    migrate(config)
-    bodies = write_lines(folder / "inbound.txt", [line for _, line in (
-        twilio_inbound(n, prefix="SMsp") for n in range(args.messages))])
-    db = Db(url)
-    with Worker(config, folder) as worker, host(config, folder) as server, \
-            watched(server, "inbound-split") as busy, watched(worker, "inbound-split-worker") as worker_busy:
-        started = time.monotonic()
-        load = wrk(server.url, bodies, connections=args.connections, seconds=args.seconds)
-        burst_over = time.monotonic()
-        routed_during = db.scalar("SELECT count(*) FROM messages WHERE direction = 'inbound'")
-        db.wait_quiet(PENDING, until=0)
-        routed_at = time.monotonic()
-        stored = db.wait_quiet("SELECT count(*) FROM messages WHERE direction = 'inbound'")
-    in_inbox = db.scalar("SELECT count(*) FROM inbox")
-    db.close()
+    inbound = "SELECT count(*) FROM messages WHERE direction = 'inbound'"
+    with database(kind, folder) as url:
+        config = host_config(folder, url, numbers={BRAND: "twilio"}, in_server=False)
+        migrate(config)
+        bodies = write_lines(folder / "inbound.txt", [line for _, line in (
+            twilio_inbound(n, prefix="SMs" + kind[0]) for n in range(args.messages))])
+        db = Db(url)
+        with Worker(config, folder) as worker, host(config, folder) as server, \
+                watched(server, f"inbound-split-{kind}") as busy, \
+                watched(worker, f"inbound-split-{kind}-worker") as worker_busy:
+            started = time.monotonic()
+            load = wrk(server.url, bodies, connections=args.connections, seconds=args.seconds)
+            burst_over = time.monotonic()
+            routed_during = db.scalar(inbound)
+            db.wait_quiet(PENDING, until=0)
+            routed_at = time.monotonic()
+            stored = db.wait_quiet(inbound)
+        in_inbox = db.scalar("SELECT count(*) FROM inbox")
+        db.close()
     answered = load.requests - load.errors
     routed_rate = stored / (routed_at - started)
     return [
-        Row("inbound, sqlite, web process (`serve --no-worker`) and worker process: answered", _rate(load),
+        Row(f"inbound, {kind}, web process (`serve --no-worker`) and worker process: answered", _rate(load),
             f"{ceiling.requests_per_second:,.0f} req/s", _ratio(load.requests_per_second,
                                                                 ceiling.requests_per_second),
             f"{_ok(in_inbox >= answered, 'LOST')}: {in_inbox:,} stored, {answered:,} answered 2xx, "
             f"{load.errors} errors", f"web {_host(busy, in_inbox)}; worker {_host(worker_busy, in_inbox)}"),
-        Row("inbound, sqlite, web process and worker process: routed (by the worker, during the burst and after)",
+        Row(f"inbound, {kind}, web process and worker process: routed (by the worker, during the burst and after)",
             f"{routed_rate:,.0f} msg/s; {routed_during:,} routed during the burst, the rest "
             f"{routed_at - burst_over:.1f} s after it", f"{ceiling.requests_per_second:,.0f} req/s",
             _ratio(routed_rate, ceiling.requests_per_second),
@@ -674,7 +676,8 @@ def main() -> None:
         if "inbound" in only:
             for kind in kinds:
                 rows += inbound_rows(kind, form_ceiling, args, work)
-            rows += inbound_split_rows(form_ceiling, args, work)
+            for kind in kinds:
+                rows += inbound_split_rows(kind, form_ceiling, args, work)
         if "outbound" in only:
             outbound, sampled = outbound_rows(form_ceiling, args, work)
             rows += outbound
