@@ -73,7 +73,8 @@ conversational = "none"
         assert db.rows("SELECT processed_at FROM inbox") == [{"processed_at": None}]
         assert db.scalar("SELECT count(*) FROM messages") == 0
 
-        worker = _command("worker", cwd=tmp_path, env=env)
+        metrics_port = _free_port()
+        worker = _command("worker", "--metrics-port", str(metrics_port), cwd=tmp_path, env=env)
         routed = eventually(lambda: db.rows("SELECT id, agent_id FROM conversations"), timeout=30)
         assert routed == [{"id": routed[0]["id"], "agent_id": agent["id"]}]
 
@@ -84,6 +85,12 @@ conversational = "none"
                                           "WHERE direction = 'outbound' AND status = 'delivered'"), timeout=15)
         assert sent[0]["provider_message_id"].startswith("SIM")
         assert db.scalar("SELECT count(*) FROM outbox") == 0
+
+        # What the worker did is counted where it did it, and served for scraping.
+        metrics = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text
+        assert 'smsconnector_sends_total{provider="simulator",result="sent"} 1.0' in metrics
+        assert 'smsconnector_inbound_messages_total{outcome="stored",provider="simulator"} 1.0' in metrics
+        assert CONSUMER not in metrics and "It ships today" not in metrics
 
         worker.send_signal(signal.SIGTERM)
         _, said = worker.communicate(timeout=30)
@@ -108,3 +115,19 @@ def test_a_worker_on_an_unmigrated_database_stops_with_what_to_run(tmp_path):
 
     assert result.returncode == 2
     assert "needs" in result.stderr and "run `smsconnector db upgrade`" in result.stderr
+
+
+def test_a_worker_whose_metrics_port_is_taken_stops_with_the_reason(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SMSCONNECTOR_")}
+    env["SMSCONNECTOR_DATABASE_URL"] = f"sqlite:///{tmp_path / 'sms.db'}"
+    subprocess.run([sys.executable, "-m", "smsconnector.cli", "db", "upgrade"], env=env, check=True,
+                   capture_output=True)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run([sys.executable, "-m", "smsconnector.cli", "worker", "--metrics-port", str(port)],
+                                env=env, capture_output=True, text=True, timeout=60)
+
+    assert result.returncode == 2
+    assert f"error: cannot serve metrics at 127.0.0.1:{port}: Address already in use" in result.stderr

@@ -148,10 +148,11 @@ class App:
             await self.store.close()
 
     async def _maintain(self) -> None:
-        """Background upkeep: timed-out concatenated messages, early status reports, old inbox entries, and the
-        skill queues."""
+        """Background upkeep: timed-out concatenated messages, early status reports, old inbox entries, the
+        skill queues, and the backlog gauges (for a worker's metrics, which no request refreshes)."""
         while True:
             try:
+                await self.measure_backlogs()
                 await self.expire_segments()
                 await self.processor.prune()
                 async with self.store.transaction() as session:
@@ -261,11 +262,15 @@ class App:
         return JSONResponse({"status": "ok"})
 
     async def _metrics(self, request: Request) -> Response:
+        await self.measure_backlogs()
+        return Response(self.metrics.render(), media_type="text/plain; version=0.0.4")
+
+    async def measure_backlogs(self) -> None:
+        """Set the gauges read from the database: the outbox depth and the inbox backlog."""
         async with self.store.session() as session:
             depth = (await session.exec(select(func.count()).select_from(OutboxEntry))).scalar_one()
         self.metrics.outbox_depth.set(depth)
         self.metrics.inbox_pending.set(await self.processor.pending())
-        return Response(self.metrics.render(), media_type="text/plain; version=0.0.4")
 
     async def _error_response(self, request: Request, exc: Exception) -> Response:
         route = request.scope.get("route")

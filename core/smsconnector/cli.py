@@ -48,22 +48,39 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_worker(args: argparse.Namespace) -> int:
     config = _config(args)
     logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(run_worker(_app(config)))
+    asyncio.run(run_worker(_app(config), metrics=(args.metrics_host, args.metrics_port)
+                           if args.metrics_port is not None else None))
     return 0
 
 
-async def run_worker(app: Any) -> None:
+async def run_worker(app: Any, *, metrics: tuple[str, int] | None = None) -> None:
     """Do the background work until SIGINT or SIGTERM, then stop as the server does: sends in flight finish
-    and are recorded."""
+    and are recorded. ``metrics``: serve this process's Prometheus metrics at that address meanwhile."""
+    from prometheus_client import start_http_server
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     async with app.running(serving=False, working=True):
+        exposition = None
+        if metrics:
+            # The exposition server runs in a thread of its own: it only reads the counters.
+            try:
+                exposition = start_http_server(metrics[1], addr=metrics[0], registry=app.metrics.registry)[0]
+            except OSError as exc:
+                raise SmsConnectorError(f"cannot serve metrics at {metrics[0]}:{metrics[1]}: {exc.strerror}") from None
         sending = "draining the outbox" if app.config.sender.enabled else "not sending ([sender] enabled = false)"
         print(f"smsconnector worker: routing the inbox, {sending}, looking for work every "
-              f"{app.config.worker.poll_interval_seconds:g} s", file=sys.stderr, flush=True)
-        await stop.wait()
+              f"{app.config.worker.poll_interval_seconds:g} s"
+              + (f"; metrics at http://{metrics[0]}:{metrics[1]}/metrics" if metrics else ""),
+              file=sys.stderr, flush=True)
+        try:
+            await stop.wait()
+        finally:
+            if exposition is not None:
+                exposition.shutdown()
+                exposition.server_close()
     print("smsconnector worker: stopped", file=sys.stderr, flush=True)
 
 
@@ -218,6 +235,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker = commands.add_parser("worker", help="route the inbox and drain the outbox, without serving HTTP "
                                                 "(beside `serve --no-worker`, or as many as the work needs)")
+    worker.add_argument("--metrics-port", type=int, help="serve this worker's Prometheus metrics on this port")
+    worker.add_argument("--metrics-host", default="127.0.0.1")
     worker.set_defaults(func=cmd_worker)
 
     demo = commands.add_parser("demo", help="run on SQLite with the simulator: no provider account needed")
