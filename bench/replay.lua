@@ -2,6 +2,10 @@
 -- Each wrk thread takes its own share of the lines so that every request is distinct.
 --   wrk ... -s replay.lua URL -- FILE THREADS          after the last line a thread starts over
 --   wrk ... -s replay.lua URL -- FILE THREADS once     each line once; the thread stops when all are answered
+--   wrk ... -s replay.lua URL -- FILE THREADS pace MS  as the first form, but each connection waits MS
+--                                                      milliseconds on average before each request (at
+--                                                      random between none and twice that, so that the
+--                                                      connections do not move in step): a steady rate
 -- Should a connection ever need a request once its thread's share is used up, it asks for a path no route
 -- serves (a cheap 404 that touches nothing); done() prints how many such fillers went out.
 local threads_seen = {}
@@ -13,6 +17,13 @@ end
 function init(args)
   local path, threads = args[1], tonumber(args[2])
   once = args[3] == "once"
+  if args[3] == "pace" then
+    local pause = tonumber(args[4])
+    math.randomseed(os.time() + thread_id)
+    delay = function()
+      return math.random() * 2 * pause
+    end
+  end
   requests = {}
   local n = 0
   for line in io.lines(path) do

@@ -206,6 +206,51 @@ def inbound_rows(kind: str, ceiling: Load, args: argparse.Namespace, work: Path)
     return rows
 
 
+STEADY_RATES = (100, 400)
+
+
+def steady_rows(kind: str, ceiling: Load, args: argparse.Namespace, work: Path) -> list[Row]:
+    """Webhooks at a steady rate, as a campaign's replies come in: how soon each is answered, and how soon
+    after it was stored it was routed (what an agent waits), from the rows' own times."""
+    rows: list[Row] = []
+    for rate in STEADY_RATES:
+        folder = Path(tempfile.mkdtemp(dir=work))
+        with database(kind, folder) as url:
+            config = host_config(folder, url, numbers={BRAND: "twilio"})
+            migrate(config)
+            bodies = write_lines(folder / "inbound.txt", [line for _, line in (
+                twilio_inbound(n, prefix=f"SMst{rate}{kind[0]}") for n in range(int(rate * args.seconds * 1.2)))])
+            db = Db(url)
+            with host(config, folder) as server, watched(server, f"steady-{rate}-{kind}") as busy:
+                load = wrk(server.url, bodies, connections=args.connections, seconds=args.seconds, rate=rate)
+                burst_over = time.monotonic()
+                db.wait_quiet(PENDING, until=0)
+                behind = time.monotonic() - burst_over
+            waits = sorted(_seconds(r["created_at"]) - _seconds(r["received_at"]) for r in db.rows(
+                "SELECT m.created_at, i.received_at FROM messages m JOIN inbox i "
+                "ON i.provider = m.provider AND i.key = 'message:' || m.provider_message_id "
+                "WHERE m.direction = 'inbound'"))
+            in_inbox = db.scalar("SELECT count(*) FROM inbox")
+            db.close()
+        answered = load.requests - load.errors
+        rows.append(Row(
+            f"inbound at a steady {rate}/s, {kind}: answered, and routed after being stored",
+            f"{load.requests_per_second:,.0f} req/s, p50 {load.p50_ms:.1f} ms, p99 {load.p99_ms:.1f} ms; routed "
+            f"p50 {_percentile(waits, 50) * 1000:,.0f} ms, p99 {_percentile(waits, 99) * 1000:,.0f} ms, "
+            f"max {max(waits, default=0) * 1000:,.0f} ms after being stored",
+            f"{rate} req/s offered", _ratio(load.requests_per_second, rate),
+            f"{_ok(len(waits) == in_inbox >= answered, 'NOT ROUTED')}: {len(waits):,} routed of {in_inbox:,} "
+            f"stored, {answered:,} answered 2xx, {load.errors} errors; the last routed {behind:.1f} s after the "
+            "last request", _host(busy, in_inbox)))
+    return rows
+
+
+def _percentile(ordered: Sequence[float], percent: float) -> float:
+    if not ordered:
+        return 0.0
+    return ordered[min(len(ordered) - 1, int(len(ordered) * percent / 100))]
+
+
 def inbound_split_rows(kind: str, ceiling: Load, args: argparse.Namespace, work: Path) -> list[Row]:
     """The same burst, answered by a web process while a worker process routes."""
     folder = Path(tempfile.mkdtemp(dir=work))
@@ -676,6 +721,8 @@ def main() -> None:
         if "inbound" in only:
             for kind in kinds:
                 rows += inbound_rows(kind, form_ceiling, args, work)
+            for kind in kinds:
+                rows += steady_rows(kind, form_ceiling, args, work)
             for kind in kinds:
                 rows += inbound_split_rows(kind, form_ceiling, args, work)
         if "outbound" in only:
