@@ -7,8 +7,8 @@ transaction, so an entry is routed exactly once or not at all. Entries left by a
 there when the host starts again.
 
 **Webhooks first.** Answering providers quickly is what keeps a burst from turning into a storm of
-retries. While webhooks come in, the processor routes a slice of entries at a time, so none waits long
-behind it; when they queue (several writes wait behind the one being committed, or the event loop comes round
+retries. While webhooks come in, the processor routes a few entries at a time, so none waits long behind
+it; when they queue (several writes wait behind the one being committed, or the event loop comes round
 late), it takes one entry at a time with a pause before each, leaving them the loop (and, on SQLite, the one
 connection); between bursts, whole batches. A write merely under way is not queueing: at a steady rate the
 host keeps up with, the processor keeps routing as the webhooks come.
@@ -44,9 +44,8 @@ log = logging.getLogger(__name__)
 
 #: webhooks stored within this many seconds mean webhooks are coming in
 BUSY_WINDOW = 0.1
-#: entries taken at a time while they come in: enough to keep up with a steady few hundred a second (4 fell
-#: seconds behind at 300/s), few enough that a webhook waits behind it for tens of ms at most
-SLICE = 16
+#: entries taken at a time while they come in (a few ms of work, which is all a webhook waits behind it)
+SLICE = 4
 #: the event loop coming round later than this means webhooks are queueing for it
 CONTENDED_SECONDS = 0.002
 #: this many webhooks' writes waiting behind the one being committed means they queue for the store
