@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 
@@ -13,6 +12,8 @@ import httpx
 
 from smsconnector.cli import main
 from smsconnector.testing import Database, eventually
+
+from .processes import free_port, healthy
 
 
 def test_segments_reports_encoding_count_and_the_characters_forcing_ucs2(capsys):
@@ -78,12 +79,6 @@ def test_bad_configuration_stops_with_the_key(capsys, monkeypatch):
     assert capsys.readouterr().err.startswith("error: configuration sender.max_attempts:")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_demo_runs_end_to_end_as_the_readme_says(tmp_path):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SMSCONNECTOR_")}
@@ -91,7 +86,7 @@ def test_demo_runs_end_to_end_as_the_readme_says(tmp_path):
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        eventually(lambda: _healthy(base), timeout=30)
+        eventually(lambda: healthy(base), timeout=30)
         text = {"id": "demo-1", "from": "+14155550123", "to": "+15555550100", "text": "Hi"}
         assert httpx.post(f"{base}/webhooks/simulator/inbound", json=text).status_code == 200
         subprocess.run([sys.executable, "-m", "smsconnector.cli", "send", "--database", "smsconnector-demo.db",
@@ -102,13 +97,6 @@ def test_demo_runs_end_to_end_as_the_readme_says(tmp_path):
         demo.send_signal(signal.SIGINT)
         output, _ = demo.communicate(timeout=30)
     assert "smsconnector demo" in output and "/webhooks/simulator/inbound" in output
-
-
-def _healthy(base: str) -> bool:
-    try:
-        return httpx.get(f"{base}/healthz").status_code == 200
-    except httpx.TransportError:
-        return False
 
 
 def test_serving_an_unmigrated_database_stops_with_what_to_run(tmp_path):

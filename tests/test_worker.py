@@ -15,27 +15,16 @@ import httpx
 
 from smsconnector.testing import Database, eventually
 
+from .processes import free_port, healthy
+
 BRAND = "+15555550100"
 CONSUMER = "+14155550123"
 ADMIN = "admin-token-for-the-worker-test"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _command(*args: str, cwd: Path, env: dict[str, str], **kwargs: object) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "smsconnector.cli", *args], cwd=cwd, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)  # type: ignore[call-overload]
-
-
-def _healthy(base: str) -> bool:
-    try:
-        return httpx.get(f"{base}/healthz").status_code == 200
-    except httpx.TransportError:
-        return False
 
 
 def test_the_web_process_answers_and_the_worker_process_routes_and_sends(tmp_path):
@@ -55,13 +44,13 @@ conversational = "none"
     env = {k: v for k, v in os.environ.items() if not k.startswith("SMSCONNECTOR_")}
     subprocess.run([sys.executable, "-m", "smsconnector.cli", "db", "upgrade"], cwd=tmp_path, env=env, check=True,
                    capture_output=True)
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     web = _command("serve", "--no-worker", "--port", str(port), cwd=tmp_path, env=env)
     worker: subprocess.Popen[str] | None = None
     db = Database(f"sqlite:///{database}")
     try:
-        eventually(lambda: _healthy(base), timeout=30)
+        eventually(lambda: healthy(base), timeout=30)
         agent = httpx.post(f"{base}/api/agents", headers={"Authorization": f"Bearer {ADMIN}"},
                            json={"name": "Ada", "skills": ["support"], "status": "online"}).json()
         texted = httpx.post(f"{base}/webhooks/simulator/inbound",
@@ -73,7 +62,7 @@ conversational = "none"
         assert db.rows("SELECT processed_at FROM inbox") == [{"processed_at": None}]
         assert db.scalar("SELECT count(*) FROM messages") == 0
 
-        metrics_port = _free_port()
+        metrics_port = free_port()
         worker = _command("worker", "--metrics-port", str(metrics_port), cwd=tmp_path, env=env)
         routed = eventually(lambda: db.rows("SELECT id, agent_id FROM conversations"), timeout=30)
         assert routed == [{"id": routed[0]["id"], "agent_id": agent["id"]}]
