@@ -79,6 +79,41 @@ def test_items_submitted_together_share_one_transaction(store, db):
     assert sum(sizes) == 50 and len(sizes) < 5
 
 
+def test_idle_returns_only_once_every_write_is_committed(store, db):
+    """What the inbox processor waits for before it takes the store for a slice of routing."""
+    release = asyncio.Event()
+
+    async def flush(numbers: list[str]) -> list[None]:
+        await release.wait()
+        async with store.transaction() as session:
+            for number in numbers:
+                await session.exec(text("INSERT INTO consumers (number, created_at) VALUES (:n, '2026-01-01')"),
+                                   params={"n": number})
+        return [None] * len(numbers)
+
+    async def run() -> tuple[bool, bool, int]:
+        batcher = Batcher(flush)
+        try:
+            await asyncio.wait_for(batcher.idle(), 1)  # nothing submitted yet
+            writes = [asyncio.create_task(batcher.submit(f"+1555000{i:04d}")) for i in range(3)]
+            await asyncio.sleep(0.05)
+            busy_while_held = batcher.busy
+            idle = asyncio.create_task(batcher.idle())
+            await asyncio.sleep(0.05)
+            idle_too_soon = idle.done()
+            release.set()
+            await asyncio.wait_for(idle, 5)
+            return busy_while_held, idle_too_soon, sum(w.done() for w in writes)
+        finally:
+            await batcher.close()
+            await store.close()
+
+    busy_while_held, idle_too_soon, done = asyncio.run(run())
+
+    assert busy_while_held and not idle_too_soon
+    assert done == 3 and db.count("consumers") == 3  # idle: every write committed and answered
+
+
 def test_inbox_write_waiting_for_another_process_lock_keeps_the_event_loop_running(store, db, database_url):
     other = sqlite3.connect(database_url.removeprefix("sqlite:///"), check_same_thread=False)
     other.execute("BEGIN IMMEDIATE")  # another process holds the write lock

@@ -110,9 +110,13 @@ class Inbox:
         return ids
 
     @property
-    def waiting(self) -> int:
-        """How many webhooks' writes wait behind the one being committed."""
-        return self._batcher.waiting
+    def writing(self) -> bool:
+        """Whether webhooks' writes are under way or waiting."""
+        return self._batcher.busy
+
+    async def written(self) -> None:
+        """Return once no webhook's write is under way or waiting."""
+        await self._batcher.idle()
 
     async def close(self) -> None:
         await self._batcher.close()

@@ -7,11 +7,12 @@ transaction, so an entry is routed exactly once or not at all. Entries left by a
 there when the host starts again.
 
 **Webhooks first.** Answering providers quickly is what keeps a burst from turning into a storm of
-retries. While webhooks come in, the processor routes a few entries at a time, so none waits long behind
-it; when they queue (several writes wait behind the one being committed, or the event loop comes round
-late), it takes one entry at a time with a pause before each, leaving them the loop (and, on SQLite, the one
-connection); between bursts, whole batches. A write merely under way is not queueing: at a steady rate the
-host keeps up with, the processor keeps routing as the webhooks come.
+retries. While webhooks come in, the processor takes a slice of entries only once no webhook's write is
+under way or waiting (on SQLite a routing transaction holds the one connection, so a write that started
+first would wait behind all of it), and routes them in one transaction; if the writes have not paused
+within a moment, or the event loop comes round late, it takes a single entry, leaving the webhooks the
+loop and the store. Between bursts it takes whole batches. At a steady rate the host keeps up with, the
+writes pause often and routing follows within milliseconds; under a burst it trickles.
 A burst is absorbed by the inbox and routed as soon as it ebbs (``smsconnector_inbox_pending`` shows the
 backlog); a sustained rate above what one host routes calls for more replicas on PostgreSQL.
 
@@ -44,13 +45,12 @@ log = logging.getLogger(__name__)
 
 #: webhooks stored within this many seconds mean webhooks are coming in
 BUSY_WINDOW = 0.1
-#: entries taken at a time while they come in (a few ms of work, which is all a webhook waits behind it)
-SLICE = 4
+#: entries taken at a time between webhooks' writes: enough to keep up with a steady few hundred a second
+SLICE = 16
 #: the event loop coming round later than this means webhooks are queueing for it
 CONTENDED_SECONDS = 0.002
-#: this many webhooks' writes waiting behind the one being committed means they queue for the store
-CONTENDED_WRITES = 4
-#: then, the pause before each single entry the processor takes (at most 1/this entries a second)
+#: the longest the processor waits for the webhooks' writes to pause; if they have not, or the loop is late,
+#: it takes a single entry (so at least 1/this entries a second are routed under any load)
 GIVE_WAY_SECONDS = 0.05
 #: how often it looks for entries it was not told about (retries that came due, another replica's leftovers);
 #: a worker process, which is told about none, looks every ``[worker] poll_interval_seconds``
@@ -147,10 +147,14 @@ class InboxProcessor:
             return settings.batch_size
         asked = loop.time()
         await asyncio.sleep(0)  # back of the queue: how long it takes to come round is how much waits
-        if self._app.inbox.waiting < CONTENDED_WRITES and loop.time() - asked < CONTENDED_SECONDS:
-            return min(SLICE, settings.batch_size)
-        await asyncio.sleep(GIVE_WAY_SECONDS)
-        return 1
+        lagging = loop.time() - asked >= CONTENDED_SECONDS
+        # The webhooks' writes go first: a slice takes the store only once none is under way or waiting.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(GIVE_WAY_SECONDS):
+                await self._app.inbox.written()
+        if lagging or self._app.inbox.writing:
+            return 1
+        return min(SLICE, settings.batch_size)
 
     # -- the work --------------------------------------------------------------------------------------
 

@@ -42,16 +42,23 @@ class Batcher(Generic[T, R]):
         self._waiting: collections.deque[tuple[T, asyncio.Future[R]]] = collections.deque()
         self._flushing: set[asyncio.Task[None]] = set()
         self._worker: asyncio.Task[None] | None = None
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     @property
-    def waiting(self) -> int:
-        """How many items wait for a flush (not counting those being flushed)."""
-        return len(self._waiting)
+    def busy(self) -> bool:
+        """Whether items wait for a flush or are being flushed."""
+        return bool(self._waiting or self._flushing)
+
+    async def idle(self) -> None:
+        """Return once no item waits or is being flushed."""
+        await self._idle.wait()
 
     async def submit(self, item: T) -> R:
         """Flush ``item`` with whatever else is waiting; its result once that flush is done."""
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._waiting.append((item, future))
+        self._idle.clear()
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._run(), name="smsconnector-batcher")
         # Shielded: a submitter that stops waiting (timeout, disconnect) must not cancel a flush shared by others.
@@ -67,7 +74,12 @@ class Batcher(Generic[T, R]):
             batch = [self._waiting.popleft() for _ in range(min(self._max_batch, len(self._waiting)))]
             task = asyncio.create_task(self._flush_batch(batch))
             self._flushing.add(task)
-            task.add_done_callback(self._flushing.discard)
+            task.add_done_callback(self._flushed)
+
+    def _flushed(self, task: asyncio.Task[None]) -> None:
+        self._flushing.discard(task)
+        if not self.busy:
+            self._idle.set()
 
     async def _flush_batch(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
         try:
