@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections import Counter
 from datetime import timedelta
 
@@ -254,3 +255,39 @@ def test_on_postgres_consumers_are_routed_alongside_each_in_arrival_order(make_a
     for consumer in consumers:
         rows = db.rows("SELECT body FROM messages WHERE from_number = :consumer ORDER BY id", consumer=consumer)
         assert [r["body"] for r in rows] == [f"text {n}" for n in range(30) if consumers[n % 6] == consumer]
+
+
+class Slow:
+    """A router that takes ``seconds`` of the event loop per message, as a heavy routing chain would."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    @hookimpl(tryfirst=True)
+    def smsconnector_route(self, message):
+        time.sleep(self.seconds)
+        return None
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_on_sqlite_a_routing_transaction_stops_taking_entries_once_its_time_is_up(make_app, db, monkeypatch):
+    # While it lasts, no webhook is stored (it holds the one connection), so it must stay short whatever
+    # batch_size allows; the rest wait for the next transaction, oldest first.
+    monkeypatch.setattr(processing, "SLICE_SECONDS", 0.05)
+    app = make_app(register=[("slow", Slow(0.03))], inbound={"acknowledge": "stored", "batch_size": 64})
+    messages = [InboundMessage(provider="simulator", provider_message_id=f"sim-{n}", from_number=CONSUMER,
+                               to_number=BRAND_NUMBER, text=f"message {n}") for n in range(5)]
+
+    async def route_all() -> list[int]:
+        async with app.running(serving=False, working=False):
+            await app.inbox.put("simulator", messages)
+            taken = []
+            while count := await app.processor.process(64):
+                taken.append(count)
+            return taken
+
+    taken = asyncio.run(route_all())
+
+    assert sum(taken) == 5 and all(1 <= n <= 2 for n in taken)  # a third entry would end past the 50 ms
+    rows = db.rows("SELECT body FROM messages WHERE direction = 'inbound' ORDER BY id")
+    assert [r["body"] for r in rows] == [f"message {n}" for n in range(5)]  # once each, in arrival order

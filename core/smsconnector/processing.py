@@ -7,14 +7,20 @@ transaction, so an entry is routed exactly once or not at all. Entries left by a
 there when the host starts again.
 
 **Webhooks first.** Answering providers quickly is what keeps a burst from turning into a storm of
-retries. While webhooks come in, the processor takes a slice of entries only once no webhook's write is
-under way or waiting (on SQLite a routing transaction holds the one connection, so a write that started
-first would wait behind all of it), and routes them in one transaction; if the writes have not paused
-within a moment, or the event loop comes round late, it takes a single entry, leaving the webhooks the
-loop and the store. Between bursts it takes whole batches. At a steady rate the host keeps up with, the
-writes pause often and routing follows within milliseconds; under a burst it trickles.
-A burst is absorbed by the inbox and routed as soon as it ebbs (``smsconnector_inbox_pending`` shows the
-backlog); a sustained rate above what one host routes calls for more replicas on PostgreSQL.
+retries. On SQLite a routing transaction holds the one connection, and its statements run on the event loop,
+so while it lasts no webhook is stored, or even read. Two rules keep it short and well placed:
+
+- A routing transaction stops taking entries once it has run for :data:`SLICE_SECONDS` (it routes at least
+  one), whatever ``[inbound] batch_size`` allows: a webhook that arrives meanwhile waits at most that long.
+- While webhooks come in, the processor first lets the loop run for a moment, so webhooks that arrived during
+  the last transaction reach the store, then waits for their writes to pause, and routes a slice. If the
+  writes have not paused within a moment, or the loop came round late, it takes a single entry, leaving the
+  webhooks the loop and the store.
+
+At a steady rate the host keeps up with, the writes pause often and routing follows within milliseconds;
+under a burst it trickles. A burst is absorbed by the inbox and routed as soon as it ebbs
+(``smsconnector_inbox_pending`` shows the backlog); a sustained rate above what one host routes calls for more
+replicas on PostgreSQL.
 
 **Failures.** A batch that fails is retried an entry at a time, so one bad entry never holds up the rest.
 An entry that fails alone is tried again later with a growing delay; after ``[inbound] max_attempts`` (or at
@@ -47,6 +53,10 @@ log = logging.getLogger(__name__)
 BUSY_WINDOW = 0.1
 #: entries taken at a time between webhooks' writes: enough to keep up with a steady few hundred a second
 SLICE = 16
+#: on SQLite, how long a routing transaction keeps taking entries (so how long a webhook may wait behind it)
+SLICE_SECONDS = 0.025
+#: how long the loop is left to the webhooks before the processor looks whether their writes have paused
+BREATHE_SECONDS = 0.002
 #: the event loop coming round later than this means webhooks are queueing for it
 CONTENDED_SECONDS = 0.002
 #: the longest the processor waits for the webhooks' writes to pause; if they have not, or the loop is late,
@@ -70,6 +80,16 @@ _DUE_LANES = (
     .where(_INBOX.c.processed_at.is_(None), or_(_INBOX.c.retry_at.is_(None), _INBOX.c.retry_at <= bindparam("now")))
     .order_by(_INBOX.c.id).limit(bindparam("limit"))
 )
+#: the due entries, oldest first (built once: building it per transaction cost as much as running it)
+_DUE = (
+    select(InboxEntry)
+    .where(InboxEntry.processed_at.is_(None), or_(InboxEntry.retry_at.is_(None),
+                                                   InboxEntry.retry_at <= bindparam("now")))
+    .order_by(InboxEntry.id).limit(bindparam("limit"))
+)
+_DUE_LOCKED = _DUE.with_for_update(skip_locked=True)
+_LOCK = (select(InboxEntry).where(InboxEntry.id == bindparam("entry_id"), InboxEntry.processed_at.is_(None))
+         .with_for_update(skip_locked=True))
 _MARK_PROCESSED = (
     update(_INBOX).where(_INBOX.c.id == bindparam("entry_id"))
     .values(processed_at=bindparam("now"), payload=None, error=None, retry_at=None)
@@ -85,6 +105,7 @@ class InboxProcessor:
         self._last_write = float("-inf")
         self._task: asyncio.Task[None] | None = None
         self._poll_seconds = POLL_SECONDS
+        self._entry_seconds = 0.001  #: on SQLite, how long routing an entry has taken lately (a moving average)
 
     # -- what the webhook path calls -------------------------------------------------------------------
 
@@ -146,8 +167,9 @@ class InboxProcessor:
         if settings.acknowledge != "stored" or loop.time() - self._last_write >= BUSY_WINDOW:
             return settings.batch_size
         asked = loop.time()
-        await asyncio.sleep(0)  # back of the queue: how long it takes to come round is how much waits
-        lagging = loop.time() - asked >= CONTENDED_SECONDS
+        # A webhook that arrived during the last transaction takes several turns of the loop to reach the store.
+        await asyncio.sleep(BREATHE_SECONDS)
+        lagging = loop.time() - asked >= BREATHE_SECONDS + CONTENDED_SECONDS
         # The webhooks' writes go first: a slice takes the store only once none is under way or waiting.
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(GIVE_WAY_SECONDS):
@@ -192,11 +214,23 @@ class InboxProcessor:
         return sum(results)  # type: ignore[arg-type]
 
     async def _process_batch(self, limit: int) -> int:
+        """Route due entries in one transaction until ``limit`` or :data:`SLICE_SECONDS` is reached."""
+        loop = asyncio.get_running_loop()
         try:
             async with self._app.store.transaction() as session:
-                entries = await _due(session, limit)
-                outcomes = [await self._route(session, entry) for entry in entries]
-                await _mark_processed(session, [e.id for e in entries])
+                started = loop.time()
+                until = started + SLICE_SECONDS
+                # Read only what is likely to fit: decoding entries costs too.
+                fits = max(1, min(limit, round(SLICE_SECONDS / self._entry_seconds)))
+                entries, outcomes = await _due(session, fits), []
+                for entry in entries:
+                    outcomes.append(await self._route(session, entry))
+                    if loop.time() >= until:
+                        break
+                if outcomes:
+                    took = (loop.time() - started) / len(outcomes)
+                    self._entry_seconds += (took - self._entry_seconds) / 4
+                await _mark_processed(session, [e.id for e in entries[:len(outcomes)]])
         except Exception:
             ids = await self._due_ids(limit)
             if not ids:
@@ -205,7 +239,7 @@ class InboxProcessor:
                 await self._process_alone(entry_id)
             return len(ids)
         self._count(outcomes)
-        return len(entries)
+        return len(outcomes)
 
     async def _process_alone(self, entry_id: int) -> bool:
         """Route one entry in its own transaction; false when it is processed already or another holds it."""
@@ -278,19 +312,12 @@ class InboxProcessor:
 
 
 async def _due(session: AsyncSession, limit: int, *, lock: bool = True) -> list[InboxEntry]:
-    now = utcnow()
-    stmt = (select(InboxEntry)
-            .where(InboxEntry.processed_at.is_(None), or_(InboxEntry.retry_at.is_(None), InboxEntry.retry_at <= now))
-            .order_by(InboxEntry.id).limit(limit))
-    if lock:
-        stmt = stmt.with_for_update(skip_locked=True)
-    return list((await session.exec(stmt)).scalars().all())
+    stmt = _DUE_LOCKED if lock else _DUE
+    return list((await session.exec(stmt, params={"now": utcnow(), "limit": limit})).scalars().all())
 
 
 async def _lock(session: AsyncSession, entry_id: int) -> InboxEntry | None:
-    stmt = (select(InboxEntry).where(InboxEntry.id == entry_id, InboxEntry.processed_at.is_(None))
-            .with_for_update(skip_locked=True))
-    return (await session.exec(stmt)).scalars().first()
+    return (await session.exec(_LOCK, params={"entry_id": entry_id})).scalars().first()
 
 
 async def _mark_processed(session: AsyncSession, entry_ids: list[int | None]) -> None:
