@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import string
+import unicodedata
 from dataclasses import dataclass
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from smsconnector.config import load_config
+from smsconnector_compliance import keywords
 from smsconnector_compliance.keywords import Classifier
 from smsconnector_compliance.settings import Policy, load
 
@@ -161,3 +166,20 @@ def test_yes_does_not_opt_back_in_on_a_toll_free_number() -> None:
     assert policy.rules(toll_free).classifier.classify("YES").kind is None
     assert policy.rules(toll_free).classifier.classify("UNSTOP").kind == "opt_in"
     assert policy.rules(BRAND).classifier.classify("YES").kind == "opt_in"
+
+
+def _normalize_slowly(text: str) -> str:
+    """The normalization as COMPLIANCE.md states it, with no shortcut for ASCII texts."""
+    text = unicodedata.normalize("NFKC", text).casefold()
+    decomposed = unicodedata.normalize("NFKD", text)
+    text = unicodedata.normalize("NFC", "".join(c for c in decomposed if not unicodedata.combining(c)))
+    return keywords._OTHER_APOSTROPHE.sub("", keywords._ELISION.sub(r"\1 ", text))
+
+
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=60) | st.text(alphabet=string.printable, max_size=60))
+def test_the_fast_paths_read_a_text_exactly_as_the_definitions_do(text: str) -> None:
+    normalized = keywords.normalize(text)
+
+    assert normalized == _normalize_slowly(text)
+    assert keywords.compact(text) == "".join(c for c in text if c.isalnum())
+    assert keywords.compact(normalized) == keywords.compact(keywords.core(normalized))

@@ -24,12 +24,13 @@ _WORD = re.compile(r"[^\W_]+")
 # An apostrophe after one letter (or "qu") is a French elision: "m'écrire" is two words, "don't" is one.
 _ELISION = re.compile(rf"\b([^\W\d_]|qu)[{_APOSTROPHES}]")
 _OTHER_APOSTROPHE = re.compile(rf"[{_APOSTROPHES}]")
+_NOT_ALNUM = re.compile(r"[\W_]+")  # \w is str.isalnum() plus the underscore
 
 
 def normalize(text: str, *, fold_accents: bool = True) -> str:
     """NFKC, case-folded, accents folded (``ARRÊT`` -> ``arret``), apostrophes resolved."""
     text = unicodedata.normalize("NFKC", text).casefold()
-    if fold_accents:
+    if fold_accents and not text.isascii():  # ASCII has no accents to fold
         decomposed = unicodedata.normalize("NFKD", text)
         text = unicodedata.normalize("NFC", "".join(c for c in decomposed if not unicodedata.combining(c)))
     return _OTHER_APOSTROPHE.sub("", _ELISION.sub(r"\1 ", text))
@@ -47,7 +48,7 @@ def core(normalized: str) -> str:
 
 def compact(text: str) -> str:
     """Letters and digits only: ``stop all``, ``stop-all`` and ``s.t.o.p all`` all become ``stopall``."""
-    return "".join(c for c in text if c.isalnum())
+    return _NOT_ALNUM.sub("", text)
 
 
 def words(text: str) -> tuple[str, ...]:
@@ -74,6 +75,9 @@ class Vocabulary:
     fillers: frozenset[str]
     #: every opt-out keyword as words, to notice a mention ("cancel my appointment")
     opt_out_terms: tuple[tuple[tuple[str, ...], str], ...]
+    #: the first words of the phrases, and of the phrases and terms: most texts have none of them
+    phrase_starts: frozenset[str]
+    mention_starts: frozenset[str]
 
     @classmethod
     def build(cls, language: str, *, opt_out: Iterable[str], opt_in: Iterable[str], help: Iterable[str],
@@ -93,6 +97,8 @@ class Vocabulary:
             negations=tuple(w for w in (words(norm(n)) for n in negations) if w),
             conjunctions=frozenset(w for c in conjunctions for w in words(norm(c))),
             fillers=frozenset(w for f in fillers for w in words(norm(f))), opt_out_terms=tuple(terms),
+            phrase_starts=frozenset(p[0] for p, _ in phrase_words),
+            mention_starts=frozenset(t[0] for t, _ in (*phrase_words, *terms)),
         )
 
 
@@ -123,7 +129,7 @@ class Classifier:
 
     def classify(self, text: str) -> Classification:
         normalized = normalize(text, fold_accents=self.fold_accents)
-        key = compact(core(normalized))
+        key = compact(normalized)  # the same as of its core: compact drops what core trims
         if not key:
             return NOTHING
         for vocabulary in self.vocabularies:
@@ -150,6 +156,8 @@ class Classifier:
         for vocabulary in self.vocabularies:
             for clause in clauses:
                 present = set(clause)
+                if present.isdisjoint(vocabulary.phrase_starts):
+                    continue
                 for phrase, configured in vocabulary.phrases:
                     if phrase[0] not in present:  # the cheap test first: most texts have no word of most phrases
                         continue
@@ -182,6 +190,8 @@ class Classifier:
         for vocabulary in self.vocabularies:
             for clause in clauses:
                 present = set(clause)
+                if present.isdisjoint(vocabulary.mention_starts):
+                    continue
                 for term, configured in (*vocabulary.phrases, *vocabulary.opt_out_terms):
                     if term[0] not in present:  # as in _phrase
                         continue
