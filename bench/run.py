@@ -1,7 +1,7 @@
 """The benchmark: starts the servers it needs on loopback, drives them with wrk, prints one table.
 
-    python bench/run.py            # everything (under 15 minutes on two cores)
-    python bench/run.py --quick    # shorter runs, fewer messages (about 3 minutes)
+    python bench/run.py            # everything (about 16 minutes on two cores)
+    python bench/run.py --quick    # shorter runs, fewer messages (about 5 minutes)
 
 Every throughput figure is printed beside a baseline measured in the same run on the same machine (a bare
 Starlette endpoint with the same uvicorn settings, or a fake provider driven directly), because absolute
