@@ -55,7 +55,7 @@ class InboundSettings(_Section):
     timeout_seconds: float = Field(10.0, gt=0)
     #: hours a processed inbox entry is kept, so a provider's late retry is recognised at the door
     retention_hours: float = Field(24.0, gt=0)
-    #: inbox entries routed in one transaction at most (on SQLite one also ends after 25 ms, since no webhook is
+    #: inbox entries routed in one transaction at most (on SQLite one also ends after 50 ms, since no webhook is
     #: stored while it lasts); on PostgreSQL, entries taken at a time to route in lanes
     batch_size: int = Field(64, ge=1, le=10_000)
     #: attempts at routing an entry whose processing keeps failing before it is set aside (kept, logged)

@@ -53,8 +53,9 @@ log = logging.getLogger(__name__)
 BUSY_WINDOW = 0.1
 #: entries taken at a time between webhooks' writes: enough to keep up with a steady few hundred a second
 SLICE = 16
-#: on SQLite, how long a routing transaction keeps taking entries (so how long a webhook may wait behind it)
-SLICE_SECONDS = 0.025
+#: on SQLite, how long a routing transaction keeps taking entries (so how long a webhook may wait behind it);
+#: shorter ones pay a transaction's fixed cost too often to keep up with a steady rate the host can take
+SLICE_SECONDS = 0.05
 #: how long the loop is left to the webhooks before the processor looks whether their writes have paused
 BREATHE_SECONDS = 0.002
 #: the event loop coming round later than this means webhooks are queueing for it
