@@ -74,20 +74,16 @@ ROUTED_RECHECK_SECONDS = 0.05
 RETRY_BASE, RETRY_MAX = timedelta(seconds=1), timedelta(minutes=5)
 
 _INBOX = InboxEntry.__table__  # type: ignore[attr-defined]
+#: what makes an entry due: not processed, and not waiting for a retry
+_IS_DUE = (_INBOX.c.processed_at.is_(None), or_(_INBOX.c.retry_at.is_(None), _INBOX.c.retry_at <= bindparam("now")))
 #: the due entries' ids, oldest first, each with its lane: the consumer of a message, the message of a status
 _DUE_LANES = (
     select(_INBOX.c.id, (_INBOX.c.kind + ":" + func.coalesce(_INBOX.c.payload["from_number"].as_string(),
                                                              _INBOX.c.payload["provider_message_id"].as_string())))
-    .where(_INBOX.c.processed_at.is_(None), or_(_INBOX.c.retry_at.is_(None), _INBOX.c.retry_at <= bindparam("now")))
-    .order_by(_INBOX.c.id).limit(bindparam("limit"))
+    .where(*_IS_DUE).order_by(_INBOX.c.id).limit(bindparam("limit"))
 )
 #: the due entries, oldest first (built once: building it per transaction cost as much as running it)
-_DUE = (
-    select(InboxEntry)
-    .where(InboxEntry.processed_at.is_(None), or_(InboxEntry.retry_at.is_(None),
-                                                   InboxEntry.retry_at <= bindparam("now")))
-    .order_by(InboxEntry.id).limit(bindparam("limit"))
-)
+_DUE = select(InboxEntry).where(*_IS_DUE).order_by(InboxEntry.id).limit(bindparam("limit"))
 _DUE_LOCKED = _DUE.with_for_update(skip_locked=True)
 _LOCK = (select(InboxEntry).where(InboxEntry.id == bindparam("entry_id"), InboxEntry.processed_at.is_(None))
          .with_for_update(skip_locked=True))
