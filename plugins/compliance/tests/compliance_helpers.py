@@ -104,9 +104,11 @@ class Pipeline:
                 Message.direction == "outbound", Message.to_number == consumer).order_by(Message.id))).scalars().all())
 
     async def close(self) -> None:
-        """As the host stops: sends still in flight finish and are recorded before the store closes (a
-        commit left to its thread after the event loop closed would fail there)."""
+        """As the host stops: sends still in flight finish and are recorded, and the plugins stop their own
+        tasks (the simulator's delivery reports), before the store closes. A commit or rollback left to its
+        thread after the event loop closed would fail there."""
         await self.app.sender.stop()
+        await self.app.hooks.shutdown()
         await self.app.store.close()
 
 
