@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
+import time
 
 import httpx
 
@@ -108,3 +111,43 @@ def test_serving_an_unmigrated_database_stops_with_what_to_run(tmp_path):
 
     assert result.returncode != 0
     assert "needs" in result.stderr and "run `smsconnector db upgrade`" in result.stderr
+
+
+def test_serve_logs_the_host_in_one_format_and_never_a_message_body(tmp_path):
+    database = tmp_path / "sms.db"
+    (tmp_path / "smsconnector.toml").write_text(f"""
+database_url = "sqlite:///{database}"
+log_level = "debug"
+[[numbers]]
+number = "+15555550100"
+provider = "simulator"
+""")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SMSCONNECTOR_")}
+    subprocess.run([sys.executable, "-m", "smsconnector.cli", "db", "upgrade"], cwd=tmp_path, env=env, check=True,
+                   capture_output=True)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen([sys.executable, "-m", "smsconnector.cli", "serve", "--port", str(port)], cwd=tmp_path,
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        eventually(lambda: healthy(base), timeout=30)
+        # Another process holds the write lock for a moment, so the webhook's insert waits for it in the
+        # driver's thread: the path on which the driver logs a statement with its parameters at debug.
+        other = sqlite3.connect(database, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            texted = pool.submit(httpx.post, f"{base}/webhooks/simulator/inbound", timeout=30, json={
+                "id": "sim-1", "from": "+14155550123", "to": "+15555550100", "text": "Is my order on its way?"})
+            time.sleep(0.3)
+            other.execute("COMMIT")
+            assert texted.result().status_code == 200
+        other.close()
+        assert httpx.post(f"{base}/webhooks/simulator/inbound", json={"text": "no sender"}).status_code == 400
+    finally:
+        server.send_signal(signal.SIGINT)
+        _, logged = server.communicate(timeout=30)
+
+    assert "INFO uvicorn.error: Application startup complete." in logged
+    assert "WARNING smsconnector.app: POST /webhooks/simulator/inbound refused with 400" in logged
+    assert "DEBUG" in logged  # the level applies...
+    assert "order on its way" not in logged and "+14155550123" not in logged  # ...but no body, no number

@@ -79,6 +79,7 @@ def test_environment_overrides_the_file(config_file):
     ({"sendr": {}}, {}, "sendr"),
     ({"worker": {"poll_interval_seconds": 0}}, {}, "worker.poll_interval_seconds"),
     ({}, {"SMSCONNECTOR_WORKER__IN_SERVER": "sometimes"}, "worker.in_server"),
+    ({}, {"SMSCONNECTOR_LOG_LEVEL": "verbose"}, "log_level"),
 ])
 def test_bad_value_names_its_key(overrides, env, key):
     with pytest.raises(ConfigError) as caught:

@@ -34,20 +34,32 @@ def _app(config: Config) -> Any:
     return App(config)
 
 
+def configure_logging(level: str) -> None:
+    """Send every log of the process -- the host's, its plugins', uvicorn's -- to stderr in one format, from
+    ``level`` up. The SQLite driver stays at info or above whatever the level: its debug lines print each
+    statement with its parameters, and those are consumers' texts."""
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("aiosqlite").setLevel(max(logging.INFO, logging.getLogger().getEffectiveLevel()))
+    # The start-up check for pending migrations would say "Context impl SQLiteImpl." at every start.
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().getEffectiveLevel()))
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    app = _app(_config(args, {"worker": {"in_server": False}} if args.no_worker else None))
+    config = _config(args, {"worker": {"in_server": False}} if args.no_worker else None)
+    configure_logging(config.log_level)
+    app = _app(config)
     if args.upgrade:
         app.upgrade_database()
-    uvicorn.run(app, host=args.host, port=args.port, log_level=app.config.log_level, lifespan="on",
-                timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS)
+    uvicorn.run(app, host=args.host, port=args.port, log_config=None, log_level=app.config.log_level,
+                lifespan="on", timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS)
     return 0
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
     config = _config(args)
-    logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(config.log_level)
     asyncio.run(run_worker(_app(config), metrics=(args.metrics_host, args.metrics_port)
                            if args.metrics_port is not None else None))
     return 0
@@ -92,6 +104,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         "database_url": f"sqlite:///{args.database}", "public_url": base,
         "numbers": [{"number": DEMO_NUMBER, "provider": "simulator", "skill": "support", "rate_per_second": 0}],
     })
+    configure_logging(config.log_level)
     app = _app(config)
     app.upgrade_database()
     agent_id, token = asyncio.run(prepare_demo_agent(app))
@@ -115,7 +128,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 The whole API is described at {base}/openapi.json; health: {base}/healthz
 """, flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", lifespan="on",
+    # uvicorn's own lines would bury the instructions; the host's warnings still show
+    uvicorn.run(app, host=args.host, port=args.port, log_config=None, log_level="warning", lifespan="on",
                 timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS)
     return 0
 

@@ -126,7 +126,9 @@ class Config(_Section):
     #: rebuild the public URL from X-Forwarded-Proto/Host (only behind a proxy you control)
     trust_forwarded_headers: bool = False
     max_body_bytes: int = Field(64 * 1024, ge=1024)
-    log_level: str = "info"
+    #: the host's, its plugins' and the web server's logs, to stderr (the SQLite driver never below info: its
+    #: debug lines print statements with their parameters, consumers' texts among them)
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     inbound: InboundSettings = InboundSettings()
     sender: SenderSettings = SenderSettings()
     worker: WorkerSettings = WorkerSettings()
