@@ -247,9 +247,12 @@ class App:
 
     def _request_url(self, request: Request) -> str:
         """The URL the provider called, which is what it signed; not the socket's URL behind a proxy."""
-        path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         if self.config.public_url:
-            return self.config.public_url + path
+            # Path and query as ``request.url`` gives them, without parsing a whole URL for every webhook.
+            path = request.scope["path"].replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
+            query = request.scope.get("query_string", b"").decode()
+            return self.config.public_url + path + (f"?{query}" if query else "")
+        path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         if self.config.trust_forwarded_headers:
             proto = request.headers.get("x-forwarded-proto", request.url.scheme).split(",")[0].strip()
             host = request.headers.get("x-forwarded-host", request.headers.get("host", "")).split(",")[0].strip()

@@ -175,6 +175,23 @@ def test_a_configured_public_url_wins_over_forwarded_headers(twilio_app, serve, 
     assert response.status_code == 200, response.text
 
 
+@pytest.mark.parametrize("public_url", ["https://sms.example.com", None], ids=["public_url", "socket URL"])
+def test_a_webhook_url_with_a_query_is_signed_with_its_query(public_url, twilio_app, serve, db):
+    # A number's webhook may be configured as .../inbound?brand=acme; Twilio signs the URL with that query.
+    server = serve(twilio_app(public_url=public_url))
+    signed_for = public_url or server.url
+    path = INBOUND + "?brand=acme&campaign=spring%20sale"
+
+    without_query = post_signed(server.url, path, payload("sms_with_geo"), public_url=signed_for,
+                                sign_path=INBOUND)
+    assert without_query.status_code == 403, without_query.text
+    assert db.count("messages") == 0
+
+    response = post_signed(server.url, path, payload("sms_with_geo"), public_url=signed_for)
+    assert response.status_code == 200, response.text
+    assert db.count("messages") == 1
+
+
 # -- duplicates ------------------------------------------------------------------------------------------------
 
 

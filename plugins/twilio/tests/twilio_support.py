@@ -49,9 +49,11 @@ def sign(url: str, body: bytes, *, token: str = AUTH_TOKEN, algorithm: str | Non
 
 
 def post_signed(server_url: str, path: str, body: bytes, *, public_url: str = PUBLIC_URL, token: str = AUTH_TOKEN,
-                headers: Mapping[str, str] | None = None, shared_key_algorithm: str | None = None) -> httpx.Response:
-    """POST ``body`` to the host as Twilio would: signed over the public URL, sent to where it really listens."""
-    signature = sign(public_url + path, body, token=token, algorithm=shared_key_algorithm)
+                headers: Mapping[str, str] | None = None, shared_key_algorithm: str | None = None,
+                sign_path: str | None = None) -> httpx.Response:
+    """POST ``body`` to the host as Twilio would: signed over the public URL, sent to where it really listens.
+    ``sign_path``: sign for another path than the one posted to (a forgery)."""
+    signature = sign(public_url + (sign_path or path), body, token=token, algorithm=shared_key_algorithm)
     sent = {"Content-Type": FORM, SIGNATURE_HEADER: signature, **(headers or {})}
     if shared_key_algorithm is not None:
         sent[SIGNATURE_SETTINGS_HEADER] = f"key=webhooks_sharedkey_test,algorithm={shared_key_algorithm}"
