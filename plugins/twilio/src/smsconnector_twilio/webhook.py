@@ -129,9 +129,11 @@ def _media(params: FormData) -> tuple[Media, ...]:
 def _one(params: FormData, key: str) -> str | None:
     """The value of ``key``; a key sent twice must carry the same value twice, or the message is ambiguous."""
     values = params.getlist(key)
-    if len(set(values)) > 1:
+    if not values:
+        return None
+    value = values[0]
+    if len(values) > 1 and any(other != value for other in values):
         raise Malformed(f"{key} is given {len(values)} different values")
-    value = values[0] if values else None
     return value if isinstance(value, str) else None
 
 
