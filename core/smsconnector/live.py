@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, event, func, insert, or_, select, text
+from sqlalchemy import delete, event, func, insert, or_, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -49,6 +49,7 @@ PRUNE_SECONDS = 600.0
 SUBSCRIBER_BACKLOG = 1000
 
 _persisting: weakref.WeakSet[Engine] = weakref.WeakSet()
+_EVENTS = EventRecord.__table__  # type: ignore[attr-defined]
 
 
 def _persist(session: Session) -> None:
@@ -74,9 +75,13 @@ def _persist(session: Session) -> None:
                                      default=str))
         rows.append({"kind": e.kind, "agent_id": agent_id, "conversation_id": conversation_id, "data": data,
                      "created_at": e.at})
-    connection.execute(insert(EventRecord.__table__), rows)  # type: ignore[arg-type]
     if connection.dialect.name == "postgresql":
-        connection.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
+        # One round trip for the rows and the wake-up of every replica's poller: a data-modifying WITH runs
+        # to completion whether or not the query reads it.
+        written = insert(_EVENTS).values(rows).cte("written")
+        connection.execute(select(func.pg_notify(CHANNEL, "")).add_cte(written))
+    else:
+        connection.execute(insert(_EVENTS), rows)
 
 
 def _current_agents(connection: Any, conversation_ids: set[int]) -> dict[int, int | None]:
