@@ -5,8 +5,9 @@
 
 Every throughput figure is printed beside a baseline measured in the same run on the same machine (a bare
 Starlette endpoint with the same uvicorn settings, or a fake provider driven directly), because absolute
-figures on a shared machine drift. Correctness is checked by counting rows once the host has gone quiet:
-nothing stored twice, nothing lost.
+figures on a shared machine drift. They drift within a run too, so the inbound bursts are compared with the
+ceiling measured right before and right after each of them. Correctness is checked by counting rows once
+the host has gone quiet: nothing stored twice, nothing lost.
 """
 
 from __future__ import annotations
@@ -151,10 +152,35 @@ def ceilings(args: argparse.Namespace, work: Path) -> tuple[Load, Load, list[Row
     ]
 
 
+@dataclass
+class Bracket:
+    """The Twilio-form ceiling measured right before and right after a figure: the machine drifts within a run
+    (by a quarter in one full run), so the start-of-run ceiling alone can be far from the figure's moment."""
+
+    before: Load
+    after: Load
+
+    @property
+    def requests_per_second(self) -> float:
+        return (self.before.requests_per_second + self.after.requests_per_second) / 2
+
+    def __str__(self) -> str:
+        return (f"{self.requests_per_second:,.0f} req/s (ceiling just before {self.before.requests_per_second:,.0f},"
+                f" just after {self.after.requests_per_second:,.0f})")
+
+
+def ceiling_now(args: argparse.Namespace, work: Path) -> Load:
+    """The Twilio-form ceiling again, now (``ceilings`` wrote its requests)."""
+    with Server(uvicorn_argv("ceiling:app"), cwd=HERE, health="/") as server:
+        return wrk(server.url, work / "ceiling.txt", connections=args.connections, seconds=args.seconds)
+
+
 # -- inbound and duplicates --------------------------------------------------------------------------------
 
 
-def inbound_rows(kind: str, ceiling: Load, args: argparse.Namespace, work: Path) -> list[Row]:
+def inbound_rows(kind: str, args: argparse.Namespace, work: Path) -> list[Row]:
+    """The saturating burst, its routing, and the duplicate storm, each beside the ceiling measured right
+    before the burst and right after its routing."""
     rows: list[Row] = []
     folder = Path(tempfile.mkdtemp(dir=work))
     prefix = "SM" + kind[:2]
@@ -165,6 +191,7 @@ def inbound_rows(kind: str, ceiling: Load, args: argparse.Namespace, work: Path)
         made = [twilio_inbound(n, prefix=prefix) for n in range(args.messages)]
         bodies = write_lines(folder / "inbound.txt", [line for _, line in made])
         db = Db(url)
+        before = ceiling_now(args, work)
         with host(config, folder) as server:
             with watched(server, f"inbound-{kind}") as busy:
                 started = time.monotonic()
@@ -174,20 +201,20 @@ def inbound_rows(kind: str, ceiling: Load, args: argparse.Namespace, work: Path)
                 db.wait_quiet(PENDING, until=0)
                 routed_at = time.monotonic()
                 stored = db.wait_quiet(inbound)
+            ceiling = Bracket(before, ceiling_now(args, work))  # the host is idle meanwhile
             answered = load.requests - load.errors
             in_inbox = db.scalar("SELECT count(*) FROM inbox")
             # wrk counts the replies it read before stopping; a few more may have committed: stored >= answered.
             rows.append(Row(
                 f"inbound, {kind}: answered (stored in the inbox)", _rate(load),
-                f"{ceiling.requests_per_second:,.0f} req/s", _ratio(load.requests_per_second,
-                                                                    ceiling.requests_per_second),
+                str(ceiling), _ratio(load.requests_per_second, ceiling.requests_per_second),
                 f"{_ok(in_inbox >= answered, 'LOST')}: {in_inbox:,} stored, {answered:,} answered 2xx, "
                 f"{load.errors} errors", _host(busy, stored)))
             routed_rate = stored / (routed_at - started)
             rows.append(Row(
                 f"inbound, {kind}: routed (whole pipeline, burst and catch-up)",
                 f"{routed_rate:,.0f} msg/s; routing done {routed_at - burst_over:.1f} s after the burst",
-                f"{ceiling.requests_per_second:,.0f} req/s", _ratio(routed_rate, ceiling.requests_per_second),
+                str(ceiling), _ratio(routed_rate, ceiling.requests_per_second),
                 f"{_ok(stored == in_inbox, 'NOT ROUTED')}: {stored:,} of {in_inbox:,} routed into messages"))
             kept = {r["provider_message_id"] for r in db.rows("SELECT provider_message_id FROM messages")}
             retries = write_lines(folder / "retries.txt", [line for sid, line in made if sid in kept])
@@ -197,7 +224,7 @@ def inbound_rows(kind: str, ceiling: Load, args: argparse.Namespace, work: Path)
             twice = db.scalar("SELECT count(*) - count(DISTINCT provider_message_id) FROM messages "
                               "WHERE direction = 'inbound'")
             rows.append(Row(
-                f"duplicate storm, {kind}", _rate(storm), f"{ceiling.requests_per_second:,.0f} req/s",
+                f"duplicate storm, {kind}", _rate(storm), str(ceiling),
                 _ratio(storm.requests_per_second, ceiling.requests_per_second),
                 f"{_ok(again == stored and twice == 0, 'STORED TWICE')}: {again - stored} new rows from "
                 f"{storm.requests - storm.errors:,} retries, {storm.errors} errors",
@@ -720,7 +747,7 @@ def main() -> None:
         kinds = ["sqlite"] + (["postgres"] if postgres_available() is None else [])
         if "inbound" in only:
             for kind in kinds:
-                rows += inbound_rows(kind, form_ceiling, args, work)
+                rows += inbound_rows(kind, args, work)
             for kind in kinds:
                 rows += steady_rows(kind, form_ceiling, args, work)
             for kind in kinds:
