@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
-import os
 import signal
 import sqlite3
 import subprocess
@@ -16,7 +15,7 @@ import httpx
 from smsconnector.cli import main
 from smsconnector.testing import Database, eventually
 
-from .processes import free_port, healthy
+from .processes import command_env, free_port, healthy, upgrade
 
 
 def test_segments_reports_encoding_count_and_the_characters_forcing_ucs2(capsys):
@@ -84,7 +83,7 @@ def test_bad_configuration_stops_with_the_key(capsys, monkeypatch):
 
 def test_demo_runs_end_to_end_as_the_readme_says(tmp_path):
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SMSCONNECTOR_")}
+    env = command_env()
     demo = subprocess.Popen([sys.executable, "-m", "smsconnector.cli", "demo", "--port", str(port)], cwd=tmp_path,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
@@ -103,8 +102,7 @@ def test_demo_runs_end_to_end_as_the_readme_says(tmp_path):
 
 
 def test_serving_an_unmigrated_database_stops_with_what_to_run(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SMSCONNECTOR_")}
-    env["SMSCONNECTOR_DATABASE_URL"] = f"sqlite:///{tmp_path / 'fresh.db'}"
+    env = command_env(SMSCONNECTOR_DATABASE_URL=f"sqlite:///{tmp_path / 'fresh.db'}")
 
     result = subprocess.run([sys.executable, "-m", "smsconnector.cli", "serve", "--port", str(free_port())],
                             env=env, capture_output=True, text=True, timeout=60)
@@ -122,9 +120,8 @@ log_level = "debug"
 number = "+15555550100"
 provider = "simulator"
 """)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SMSCONNECTOR_")}
-    subprocess.run([sys.executable, "-m", "smsconnector.cli", "db", "upgrade"], cwd=tmp_path, env=env, check=True,
-                   capture_output=True)
+    env = command_env()
+    upgrade(env, cwd=tmp_path)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     server = subprocess.Popen([sys.executable, "-m", "smsconnector.cli", "serve", "--port", str(port)], cwd=tmp_path,

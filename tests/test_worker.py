@@ -3,7 +3,6 @@ and sends, each in its own process over the shared database."""
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
@@ -15,7 +14,7 @@ import httpx
 
 from smsconnector.testing import Database, eventually
 
-from .processes import free_port, healthy
+from .processes import command_env, free_port, healthy, upgrade
 
 BRAND = "+15555550100"
 CONSUMER = "+14155550123"
@@ -41,9 +40,8 @@ rate_per_second = 0
 [plugins.compliance.consent]
 conversational = "none"
 """)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SMSCONNECTOR_")}
-    subprocess.run([sys.executable, "-m", "smsconnector.cli", "db", "upgrade"], cwd=tmp_path, env=env, check=True,
-                   capture_output=True)
+    env = command_env()
+    upgrade(env, cwd=tmp_path)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     web = _command("serve", "--no-worker", "--port", str(port), cwd=tmp_path, env=env)
@@ -96,8 +94,7 @@ conversational = "none"
 
 
 def test_a_worker_on_an_unmigrated_database_stops_with_what_to_run(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SMSCONNECTOR_")}
-    env["SMSCONNECTOR_DATABASE_URL"] = f"sqlite:///{tmp_path / 'fresh.db'}"
+    env = command_env(SMSCONNECTOR_DATABASE_URL=f"sqlite:///{tmp_path / 'fresh.db'}")
 
     result = subprocess.run([sys.executable, "-m", "smsconnector.cli", "worker"], env=env, capture_output=True,
                             text=True, timeout=60)
@@ -107,10 +104,8 @@ def test_a_worker_on_an_unmigrated_database_stops_with_what_to_run(tmp_path):
 
 
 def test_a_worker_whose_metrics_port_is_taken_stops_with_the_reason(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SMSCONNECTOR_")}
-    env["SMSCONNECTOR_DATABASE_URL"] = f"sqlite:///{tmp_path / 'sms.db'}"
-    subprocess.run([sys.executable, "-m", "smsconnector.cli", "db", "upgrade"], env=env, check=True,
-                   capture_output=True)
+    env = command_env(SMSCONNECTOR_DATABASE_URL=f"sqlite:///{tmp_path / 'sms.db'}")
+    upgrade(env)
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
