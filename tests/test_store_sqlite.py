@@ -79,6 +79,39 @@ def test_items_submitted_together_share_one_transaction(store, db):
     assert sum(sizes) == 50 and len(sizes) < 5
 
 
+def test_a_submitter_that_stops_waiting_takes_no_other_write_with_it(store, db):
+    """A webhook whose deadline passes mid-write gives up; the write it shared still commits for the others
+    (and for its own item: the provider's retry is then recognised as a duplicate)."""
+    release = asyncio.Event()
+
+    async def flush(numbers: list[str]) -> list[str]:
+        await release.wait()
+        async with store.transaction() as session:
+            for number in numbers:
+                await session.exec(text("INSERT INTO consumers (number, created_at) VALUES (:n, '2026-01-01')"),
+                                   params={"n": number})
+        return numbers
+
+    async def run() -> list[object]:
+        batcher = Batcher(flush)
+        try:
+            writes = [asyncio.create_task(batcher.submit(f"+1555000{i:04d}")) for i in range(3)]
+            await asyncio.sleep(0.05)  # all three are in the flush under way
+            writes[1].cancel()
+            await asyncio.sleep(0)
+            release.set()
+            return await asyncio.wait_for(asyncio.gather(*writes, return_exceptions=True), 10)
+        finally:
+            await batcher.close()
+            await store.close()
+
+    results = asyncio.run(run())
+
+    assert results[0] == "+15550000000" and results[2] == "+15550000002"
+    assert isinstance(results[1], asyncio.CancelledError)
+    assert db.count("consumers") == 3
+
+
 def test_idle_returns_only_once_every_write_is_committed(store, db):
     """What the inbox processor waits for before it takes the store for a slice of routing."""
     release = asyncio.Event()

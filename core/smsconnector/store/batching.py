@@ -61,8 +61,9 @@ class Batcher(Generic[T, R]):
         self._idle.clear()
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._run(), name="smsconnector-batcher")
-        # Shielded: a submitter that stops waiting (timeout, disconnect) must not cancel a flush shared by others.
-        return await asyncio.shield(future)
+        # A submitter that stops waiting (timeout, disconnect) cancels only this future: the flush runs in its
+        # own task and settles the futures still waited for, so a shield would only add a future per item.
+        return await future
 
     async def _run(self) -> None:
         while self._waiting:
