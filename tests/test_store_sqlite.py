@@ -22,6 +22,13 @@ def store(make_app, database_url):
     return Store(database_url)
 
 
+async def _insert_consumers(store: Store, numbers: list[str]) -> None:
+    async with store.transaction() as session:
+        for number in numbers:
+            await session.exec(text("INSERT INTO consumers (number, created_at) VALUES (:n, '2026-01-01')"),
+                               params={"n": number})
+
+
 def test_concurrent_items_share_transactions_and_a_failing_one_takes_no_other_with_it(store, db):
     transactions = 0
 
@@ -59,10 +66,7 @@ def test_items_submitted_together_share_one_transaction(store, db):
 
     async def flush(numbers: list[str]) -> list[None]:
         sizes.append(len(numbers))
-        async with store.transaction() as session:
-            for number in numbers:
-                await session.exec(text("INSERT INTO consumers (number, created_at) VALUES (:n, '2026-01-01')"),
-                                   params={"n": number})
+        await _insert_consumers(store, numbers)
         return [None] * len(numbers)
 
     async def run():
@@ -86,10 +90,7 @@ def test_a_submitter_that_stops_waiting_takes_no_other_write_with_it(store, db):
 
     async def flush(numbers: list[str]) -> list[str]:
         await release.wait()
-        async with store.transaction() as session:
-            for number in numbers:
-                await session.exec(text("INSERT INTO consumers (number, created_at) VALUES (:n, '2026-01-01')"),
-                                   params={"n": number})
+        await _insert_consumers(store, numbers)
         return numbers
 
     async def run() -> list[object]:
@@ -118,10 +119,7 @@ def test_idle_returns_only_once_every_write_is_committed(store, db):
 
     async def flush(numbers: list[str]) -> list[None]:
         await release.wait()
-        async with store.transaction() as session:
-            for number in numbers:
-                await session.exec(text("INSERT INTO consumers (number, created_at) VALUES (:n, '2026-01-01')"),
-                                   params={"n": number})
+        await _insert_consumers(store, numbers)
         return [None] * len(numbers)
 
     async def run() -> tuple[bool, bool, int]:
