@@ -62,7 +62,7 @@ BREATHE_SECONDS = 0.002
 CONTENDED_SECONDS = 0.002
 #: the longest the processor waits for the webhooks' writes to pause; if they have not, or the loop is late,
 #: it takes a single entry (so at least 1/this entries a second are routed under any load). Only a saturating
-#: burst reaches it, and there a lone entry pays a whole routing transaction (2-6 ms of CPU): at 20 a second
+#: burst reaches it, and there a lone entry pays a whole routing transaction (2-8 ms of CPU): at 20 a second
 #: that floor cost the webhooks about a twentieth of their rate; at 5 a second the catch-up soon overtakes it
 GIVE_WAY_SECONDS = 0.2
 #: how often it looks for entries it was not told about (retries that came due, another replica's leftovers);
