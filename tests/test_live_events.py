@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import insert, select, text
 
 from smsconnector import live
+from smsconnector.events import emit
 from smsconnector.messages import CONSUMER_PIECE_LIMIT, utcnow
 from smsconnector.store.models import EventRecord
 
@@ -157,3 +159,26 @@ def test_an_agent_on_one_replica_hears_what_another_replica_committed(make_app, 
     finally:
         desk_a.close()
         desk_b.close()
+
+
+@both_databases
+def test_the_events_of_one_transaction_are_stored_in_the_order_they_were_emitted(desk, db):
+    """However many a transaction emits (PostgreSQL writes them with one statement), each keeps its kind,
+    agent, conversation and data, and their ids follow the order of emitting."""
+    app = desk.server.app
+    at = utcnow()
+
+    async def emit_three() -> None:
+        async with app.store.transaction() as session:
+            emit(session, "conversation.queued", conversation_id=None, skill="billing")
+            emit(session, "message.received", agent_id=7, conversation_id=None, text="hello", at=at)
+            emit(session, "not.live", agent_id=7)  # not an agent client's concern: not stored
+            emit(session, "conversation.closed", agent_id=None, conversation_id=None, reason="resolved")
+
+    before = db.count("events")
+    desk.server.call(emit_three)
+    rows = db.rows("SELECT kind, agent_id, data FROM events ORDER BY id")[before:]
+    assert [(r["kind"], r["agent_id"]) for r in rows] == [
+        ("conversation.queued", None), ("message.received", 7), ("conversation.closed", None)]
+    assert [json.loads(r["data"]) if isinstance(r["data"], str) else r["data"] for r in rows] == [
+        {"skill": "billing"}, {"text": "hello", "at": str(at)}, {"reason": "resolved"}]
