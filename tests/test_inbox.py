@@ -291,3 +291,20 @@ def test_on_sqlite_a_routing_transaction_stops_taking_entries_once_its_time_is_u
     assert sum(taken) == 5 and all(1 <= n <= 2 for n in taken)  # a third entry would end past the 50 ms
     rows = db.rows("SELECT body FROM messages WHERE direction = 'inbound' ORDER BY id")
     assert [r["body"] for r in rows] == [f"message {n}" for n in range(5)]  # once each, in arrival order
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_webhooks_after_postgres_dropped_every_connection_are_stored_and_routed(make_app, live_server, db):
+    """A database restart or failover closes the host's pooled connections under it: nothing is lost."""
+    server = live_server(make_app(**STORED))
+    assert httpx.post(f"{server.url}/webhooks/simulator/inbound", json=text(1)).status_code == 200
+    eventually(lambda: db.count("messages") == 1)  # the pool now holds connections that were just used
+
+    dropped = db.scalar("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                        "WHERE application_name = current_schema() AND pid <> pg_backend_pid()")
+
+    assert dropped >= 1
+    answers = [httpx.post(f"{server.url}/webhooks/simulator/inbound", json=text(n)).status_code for n in (2, 3, 4)]
+    assert answers == [200, 200, 200]
+    eventually(lambda: db.count("messages") == 4)
+    assert db.count("inbox", "processed_at IS NULL") == 0

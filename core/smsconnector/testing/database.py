@@ -42,7 +42,8 @@ def postgres_schema() -> Iterator[str]:
     admin = create_engine(make_url(postgres_url()).set(drivername="postgresql+psycopg"))
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(postgres_url()).update_query_dict({"options": f"-csearch_path={schema}"})
+    # Connections are named after the schema too, so a test can find (and drop) its own in pg_stat_activity.
+    url = make_url(postgres_url()).update_query_dict({"options": f"-csearch_path={schema}", "application_name": schema})
     try:
         yield url.render_as_string(hide_password=False)
     finally:
