@@ -308,3 +308,27 @@ def test_webhooks_after_postgres_dropped_every_connection_are_stored_and_routed(
     assert answers == [200, 200, 200]
     eventually(lambda: db.count("messages") == 4)
     assert db.count("inbox", "processed_at IS NULL") == 0
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_an_inbox_write_whose_connection_drops_after_the_pools_check_is_still_stored(make_app, db):
+    """The pool checks a connection as it hands it out; one can still drop right after. The inbox write is
+    tried once more on a new connection: stored once, and the caller never sees the drop."""
+    app = make_app()  # not running: nothing else takes a connection from the pool first
+    app.store.engine.sync_engine.pool._pre_ping = False  # the check passes, the connection drops after it
+    messages = [InboundMessage(provider="simulator", provider_message_id=f"sim-{n}", from_number=CONSUMER,
+                               to_number=BRAND_NUMBER, text=f"message {n}") for n in range(2)]
+
+    async def put_drop_put() -> list[list[int | None]]:
+        first = await app.inbox.put("simulator", messages[:1])  # the pool now holds a connection
+        await asyncio.to_thread(db.scalar, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                "WHERE application_name = current_schema() AND pid <> pg_backend_pid()")
+        second = await app.inbox.put("simulator", messages[1:])
+        await app.inbox.close()
+        await app.store.close()
+        return [first, second]
+
+    first, second = asyncio.run(put_drop_put())
+
+    assert first[0] is not None and second[0] is not None
+    assert [r["key"] for r in db.rows("SELECT key FROM inbox ORDER BY id")] == ["message:sim-0", "message:sim-1"]

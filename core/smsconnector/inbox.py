@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 
 from .messages import DeliveryStatus, InboundMessage, Media, SegmentInfo, StatusUpdate, utcnow
 from .store import Store
@@ -98,7 +99,20 @@ class Inbox:
         return await self._batcher.submit(rows)
 
     async def _insert(self, batch: list[list[dict[str, Any]]]) -> list[list[int | None]]:
-        """One transaction and one statement for every row of every waiting webhook."""
+        """One transaction and one statement for every row of every waiting webhook.
+
+        Tried once more, on a new connection, when the database dropped the one it had (a restart or a
+        failover after the pool's check): the insert is idempotent, so if the commit did land before the drop,
+        the second try inserts nothing and the entries, already stored, are answered as retries.
+        """
+        try:
+            return await self._insert_once(batch)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            return await self._insert_once(batch)
+
+    async def _insert_once(self, batch: list[list[dict[str, Any]]]) -> list[list[int | None]]:
         rows = [row for rows in batch for row in rows]
         async with self._store.engine.begin() as connection:
             result = await connection.execute(_insert(self._store.dialect), rows)
