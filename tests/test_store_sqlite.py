@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+import time
 
 import pytest
 from sqlalchemy import text
@@ -178,6 +179,32 @@ def test_inbox_write_waiting_for_another_process_lock_keeps_the_event_loop_runni
     assert result == [1] and db.count("inbox") == 1
     assert ticks > 5  # the loop kept serving other work while the write waited for the lock
 
+
+
+def test_a_write_from_a_stale_snapshot_fails_at_once_instead_of_waiting_for_the_lock(tmp_path, monkeypatch):
+    """Waiting helps only while another connection holds the lock. A snapshot another connection's commit made
+    stale stays stale until its transaction starts again, so that write fails at once, as SQLite reports it."""
+    monkeypatch.setattr(sqlite_store, "PATIENT_BUSY_MS", 30_000)
+    path = str(tmp_path / "stale.db")
+    with sqlite3.connect(path) as setup:
+        setup.execute("PRAGMA journal_mode=WAL")
+        setup.execute("CREATE TABLE t (n INTEGER)")
+
+    async def write_from_a_stale_snapshot() -> float:
+        connection = await sqlite_store.connect(path, isolation_level=None)
+        try:
+            await connection.execute("BEGIN")
+            await connection.execute_fetchall("SELECT count(*) FROM t")  # this transaction's snapshot
+            with sqlite3.connect(path) as other:
+                other.execute("INSERT INTO t VALUES (1)")  # committed after the snapshot
+            started = time.monotonic()
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                await connection.execute("INSERT INTO t VALUES (2)")
+            return time.monotonic() - started
+        finally:
+            await connection.close()
+
+    assert asyncio.run(write_from_a_stale_snapshot()) < 5  # not the 30 s a held lock may be waited for
 
 def test_only_the_connection_opening_committing_and_closing_go_to_the_worker_thread():
     connection = sqlite3.connect(":memory:")

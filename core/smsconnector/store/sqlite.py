@@ -4,21 +4,27 @@ aiosqlite runs every call in a worker thread; each hop costs more than the state
 against 0.01 ms), and a message takes several statements, so the hops, not SQLite, bound throughput. Here
 statements run on the calling thread -- in WAL mode they touch the page cache -- and only what waits on
 the disk or on another process goes to the worker thread: opening, the commit (its fsync), closing, and a
-statement that found the database locked, retried there with the patient busy timeout.
+statement that found the database locked by another process, tried again there until it gets the lock.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Callable
 from typing import Any
 
 import aiosqlite
 
-#: how long an inline statement may wait for another process's lock before moving to the worker thread
-INLINE_BUSY_MS = 5
+#: how long an inline statement waits for another process's lock: not at all, since it would wait on the event
+#: loop; it moves to the worker thread at once
+INLINE_BUSY_MS = 0
 #: how long it may then wait there
 PATIENT_BUSY_MS = 10_000
+#: how often it tries for the lock meanwhile. SQLite's own busy handler sleeps longer and longer between tries
+#: (up to 100 ms), so it mostly missed the moments another process let go: a worker routes transaction after
+#: transaction with gaps of a few milliseconds, and the web process's webhooks waited up to 360 ms (p99).
+RETRY_BUSY_MS = 1
 #: the connection's calls that go to the worker thread (a cursor's ``close`` only finalizes its statement)
 _IN_THREAD = frozenset({"connector", "commit", "close"})
 
@@ -42,9 +48,17 @@ class InlineConnection(aiosqlite.Connection):
 
     def _patiently(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         assert self._connection is not None
-        self._connection.execute(f"PRAGMA busy_timeout={PATIENT_BUSY_MS}")
+        deadline = time.monotonic() + PATIENT_BUSY_MS / 1000
+        self._connection.execute(f"PRAGMA busy_timeout={RETRY_BUSY_MS}")
         try:
-            return fn(*args, **kwargs)
+            while True:
+                try:
+                    return fn(*args, **kwargs)
+                except sqlite3.OperationalError as exc:
+                    # Only a lock another connection holds is worth waiting for; a stale snapshot
+                    # (SQLITE_BUSY_SNAPSHOT) stays stale until its transaction starts again.
+                    if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() >= deadline:
+                        raise
         finally:
             self._connection.execute(f"PRAGMA busy_timeout={INLINE_BUSY_MS}")
 
