@@ -12,10 +12,11 @@ so while it lasts no webhook is stored, or even read. Two rules keep it short an
 
 - A routing transaction stops taking entries once it has run for :data:`SLICE_SECONDS` (it routes at least
   one), whatever ``[inbound] batch_size`` allows: a webhook that arrives meanwhile waits at most that long.
-- While webhooks come in, the processor first lets the loop run for a moment, so webhooks that arrived during
-  the last transaction reach the store, then waits for their writes to pause, and routes a slice. If the
-  writes have not paused within a moment, or the loop came round late, it takes a single entry, leaving the
-  webhooks the loop and the store.
+- While webhooks come in (stored in the last moment, or waiting to be), the processor routes a slice only once
+  their writes pause: it lets the loop run for a moment, so webhooks that arrived during the last transaction
+  reach the store, then looks whether a write is under way or waiting, or the loop came round late; if so,
+  it waits for the writes to finish and looks again. If they have not paused within
+  :data:`GIVE_WAY_SECONDS`, it takes a single entry, leaving the webhooks the loop and the store.
 
 At a steady rate the host keeps up with, the writes pause often and routing follows within milliseconds;
 under a burst it trickles. A burst is absorbed by the inbox and routed as soon as it ebbs
@@ -163,19 +164,28 @@ class InboxProcessor:
         wait for routing to be answered (``acknowledge = "routed"``): then routing is their answer."""
         settings = self._app.config.inbound
         loop = asyncio.get_running_loop()
-        if settings.acknowledge != "stored" or loop.time() - self._last_write >= BUSY_WINDOW:
+        # Webhooks waiting to be written count as coming in: while a routing transaction holds SQLite's one
+        # connection none is stored, so the last write alone would soon say the burst is over, and slice after
+        # slice would take the store from the webhooks waiting for it.
+        quiet = loop.time() - self._last_write >= BUSY_WINDOW and not self._app.inbox.writing
+        if settings.acknowledge != "stored" or quiet:
             return settings.batch_size
-        asked = loop.time()
-        # A webhook that arrived during the last transaction takes several turns of the loop to reach the store.
-        await asyncio.sleep(BREATHE_SECONDS)
-        lagging = loop.time() - asked >= BREATHE_SECONDS + CONTENDED_SECONDS
-        # The webhooks' writes go first: a slice takes the store only once none is under way or waiting.
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(GIVE_WAY_SECONDS):
-                await self._app.inbox.written()
-        if lagging or self._app.inbox.writing:
-            return 1
-        return min(SLICE, settings.batch_size)
+        give_up = loop.time() + GIVE_WAY_SECONDS
+        while True:
+            asked = loop.time()
+            # A webhook that arrived during the last transaction takes several turns of the loop to reach the
+            # store. And the writes stop for an instant between batches even under a saturating burst: a slice
+            # taken then held up the next webhooks for its whole length, and one after the other, they halved
+            # the rate webhooks were answered at. So a pause counts only if it outlasts this breath.
+            await asyncio.sleep(BREATHE_SECONDS)
+            lagging = loop.time() - asked >= BREATHE_SECONDS + CONTENDED_SECONDS
+            if not lagging and not self._app.inbox.writing:
+                return min(SLICE, settings.batch_size)
+            if loop.time() >= give_up:
+                return 1
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout_at(give_up):
+                    await self._app.inbox.written()
 
     # -- the work --------------------------------------------------------------------------------------
 
