@@ -201,9 +201,22 @@ def watched(server: Server | Worker, name: str) -> Iterator[Busy]:
 
 
 def uvicorn_argv(app: str) -> list[str]:
-    """The same uvicorn settings for every server: one process, default loop and HTTP parser."""
+    """The same uvicorn settings for every server: one process, the loop and HTTP parser uvicorn picks (see
+    :func:`server_stack`), as ``smsconnector serve`` runs."""
     return [PYTHON, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", "{port}", "--log-level", "warning",
             "--no-access-log"]
+
+
+def server_stack() -> str:
+    """What uvicorn picks here on its own ("auto"): uvloop and httptools where installed (the host depends on
+    both), else asyncio's loop and h11. The ceiling's rate doubles with them, so the table names them."""
+    import importlib.util
+
+    import uvicorn
+
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    return f"uvicorn {uvicorn.__version__} ({loop}, {http})"
 
 
 @dataclass

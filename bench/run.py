@@ -705,9 +705,9 @@ def header(args: argparse.Namespace) -> str:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor() or platform.machine())
     return (f"smsconnector benchmark, {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores ({cpu}), "
-            f"Python {platform.python_version()}, {args.connections} wrk connections, {args.seconds:g} s per timed "
-            f"run, {args.messages:,} distinct inbound messages prepared, {args.outbound:,} replies per outbound run, "
-            f"{'--quick' if args.quick else 'full run'}")
+            f"Python {platform.python_version()}, {harness.server_stack()}, {args.connections} wrk connections, "
+            f"{args.seconds:g} s per timed run, {args.messages:,} distinct inbound messages prepared, "
+            f"{args.outbound:,} replies per outbound run, {'--quick' if args.quick else 'full run'}")
 
 
 def main() -> None:
