@@ -146,5 +146,6 @@ provider = "simulator"
 
     assert "INFO uvicorn.error: Application startup complete." in logged
     assert "WARNING smsconnector.app: POST /webhooks/simulator/inbound refused with 400" in logged
-    assert "DEBUG" in logged  # the level applies...
+    # the level applies: each stored webhook is logged at debug...
+    assert "DEBUG smsconnector.app: simulator inbound webhook stored: 1 event(s), 0 of them sent before" in logged
     assert "order on its way" not in logged and "+14155550123" not in logged  # ...but no body, no number

@@ -205,10 +205,16 @@ class App:
                 entry_ids = await self.inbox.put(provider, items)
         except TimeoutError:
             raise Unavailable(f"not stored within {self.config.inbound.timeout_seconds:g} s") from None
+        retries = 0
         for item, entry_id in zip(items, entry_ids, strict=True):
-            if entry_id is None and isinstance(item, InboundMessage):
-                self.metrics.inbound.labels(provider, inbound.Outcome.DUPLICATE.value).inc()
-        self.processor.stored(new=any(entry_id is not None for entry_id in entry_ids))
+            if entry_id is None:
+                retries += 1
+                if isinstance(item, InboundMessage):
+                    self.metrics.inbound.labels(provider, inbound.Outcome.DUPLICATE.value).inc()
+        self.processor.stored(new=retries < len(items))
+        # What and whence, never the content: the provider's delivery id ties this line to its own logs.
+        log.debug("%s %s webhook stored: %d event(s), %d of them sent before (delivery %s)", provider, kind,
+                  len(items), retries, received.delivery_id or "not given")
         if self.config.inbound.acknowledge == "routed":
             # Stored already, so a provider is answered 2xx all the same if routing takes longer than its wait.
             with contextlib.suppress(TimeoutError):

@@ -196,13 +196,21 @@ def test_a_webhook_url_with_a_query_is_signed_with_its_query(public_url, twilio_
 
 
 @both_databases
-def test_a_retried_webhook_is_answered_and_stored_once(twilio_app, serve, db):
+def test_a_retried_webhook_is_answered_and_stored_once(twilio_app, serve, db, caplog):
     server = serve(twilio_app())
+    token = "c3f2a1b0-retry-token"
 
-    answers = [post_signed(server.url, INBOUND, payload("sms_with_geo")).status_code for _ in range(3)]
+    with caplog.at_level(logging.DEBUG, logger="smsconnector.app"):
+        answers = [post_signed(server.url, INBOUND, payload("sms_with_geo"),
+                               headers={"I-Twilio-Idempotency-Token": token}).status_code for _ in range(3)]
 
     assert answers == [200, 200, 200]
     assert (db.count("messages"), db.count("conversations")) == (1, 1)
+    # Each delivery is logged with Twilio's own id for it, and whether it was new; never with the message.
+    stored = [r.getMessage() for r in caplog.records if "webhook stored" in r.getMessage()]
+    assert stored == [f"twilio inbound webhook stored: 1 event(s), {before} of them sent before (delivery {token})"
+                      for before in (0, 1, 1)]
+    assert "is my order" not in caplog.text and CONSUMER not in caplog.text
 
 
 @both_databases
