@@ -63,9 +63,11 @@ BREATHE_SECONDS = 0.002
 CONTENDED_SECONDS = 0.002
 #: the longest the processor waits for the webhooks' writes to pause; if they have not, or the loop is late,
 #: it takes a single entry (so at least 1/this entries a second are routed under any load). Only a saturating
-#: burst reaches it, and there a lone entry pays a whole routing transaction (2-8 ms of CPU): at 20 a second
-#: that floor cost the webhooks about a twentieth of their rate; at 5 a second the catch-up soon overtakes it
-GIVE_WAY_SECONDS = 0.2
+#: burst reaches it, and there a lone entry pays a whole routing transaction (2-8 ms of CPU) and holds the store
+#: meanwhile: at 20 a second that floor cost the webhooks about a twentieth of their rate, and at 5 a second
+#: still a few points of it (interleaved bursts on uvloop); at 1 a second the burst keeps the host, and the
+#: catch-up after it is what routes the backlog either way
+GIVE_WAY_SECONDS = 1.0
 #: how often it looks for entries it was not told about (retries that came due, another replica's leftovers);
 #: a worker process, which is told about none, looks every ``[worker] poll_interval_seconds``
 POLL_SECONDS = 1.0
