@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
@@ -32,6 +33,12 @@ def _urls(database_url: str) -> tuple[URL, URL]:
         # psycopg 3 speaks both: the async engine picks its async flavour under the same name.
         return url.set(drivername="postgresql+psycopg"), url.set(drivername="postgresql+psycopg")
     raise ConfigError("database_url", f"unsupported database {backend!r}: use sqlite:/// or postgresql://")
+
+
+def _json_text(value: Any) -> str:
+    """JSON for a JSON column: orjson writes it ten times faster than ``json.dumps`` (a webhook's inbox entry
+    is one), as compact UTF-8 text; keys that are not strings are written as strings, as ``json.dumps`` does."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def _sqlite_pragmas(busy_ms: int) -> Callable[[Any, Any], None]:
@@ -62,7 +69,8 @@ class Store:
                            connect_args={"async_creator_fn": sqlite.connect})
         else:
             options.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
-        self.engine: AsyncEngine = create_async_engine(self.async_url, **options)
+        self.engine: AsyncEngine = create_async_engine(self.async_url, json_serializer=_json_text,
+                                                       json_deserializer=orjson.loads, **options)
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas(sqlite.INLINE_BUSY_MS))
         self._sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
