@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
-from urllib.parse import unquote
+from urllib.parse import unquote, unquote_to_bytes
 
 from starlette.datastructures import FormData, Headers, QueryParams
 
@@ -65,11 +65,18 @@ def parse_form(text: str) -> list[tuple[str, str]]:
         if not equals:
             raise ValueError(f"bad query field: {pair!r}")
         if "+" in name or "%" in name:
-            name = unquote(name.replace("+", " "))
+            name = _unquote(name.replace("+", " "))
         if "+" in value or "%" in value:
-            value = unquote(value.replace("+", " "))
+            value = _unquote(value.replace("+", " "))
         pairs.append((name, value))
     return pairs
+
+
+def _unquote(text: str) -> str:
+    """``unquote(text)``; for ASCII text (a form-encoded field always is) by its faster byte-level half."""
+    if "%" not in text:
+        return text
+    return unquote_to_bytes(text).decode("utf-8", "replace") if text.isascii() else unquote(text)
 
 
 class _Form(FormData):
