@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import hmac
+from collections.abc import Iterator
 
 from starlette.datastructures import FormData
 from twilio.request_validator import (
@@ -29,17 +30,22 @@ from .settings import Settings
 _BODY_HASH = "bodySHA256"
 
 
-class _Params(dict[str, list[str]]):
-    """The form as the validator reads it, every value of a key at once. It asks ``getall`` first (Flask's
-    MultiDict), then ``getlist``; answering the first spares it a raised and caught error for every key."""
+class _Params:
+    """The form as the validator reads it: its names, and every value of a name at once. It asks ``getall``
+    first (Flask's MultiDict), then ``getlist``; answering the first spares it a raised and caught error for
+    every name. A view, not a copy: the form is read once more, not copied first."""
+
+    __slots__ = ("_form", "getall")
 
     def __init__(self, form: FormData) -> None:
-        super().__init__()
-        for key, value in form.multi_items():
-            self.setdefault(key, []).append(str(value))
+        self._form = form
+        self.getall = form.getlist
 
-    def getall(self, key: str) -> list[str]:
-        return self[key]
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._form)
+
+    def __len__(self) -> int:
+        return len(self._form)
 
 
 @functools.lru_cache(maxsize=8)
