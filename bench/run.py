@@ -184,10 +184,10 @@ class Bracket:
                 f" just after {self.after.requests_per_second:,.0f})")
 
 
-def ceiling_now(args: argparse.Namespace, work: Path) -> Load:
+def ceiling_now(args: argparse.Namespace, work: Path, *, seconds: float | None = None) -> Load:
     """The Twilio-form ceiling again, now (``ceilings`` wrote its requests)."""
     with Server(uvicorn_argv("ceiling:app"), cwd=HERE, health="/") as server:
-        return wrk(server.url, work / "ceiling.txt", connections=args.connections, seconds=args.seconds)
+        return wrk(server.url, work / "ceiling.txt", connections=args.connections, seconds=seconds or args.seconds)
 
 
 # -- inbound and duplicates --------------------------------------------------------------------------------
@@ -246,6 +246,52 @@ def inbound_rows(kind: str, args: argparse.Namespace, work: Path) -> list[Row]:
                 _host(storm_busy, storm.requests, "retry")))
         db.close()
     return rows
+
+
+#: short SQLite bursts, each taken right after a ceiling of its own
+PAIRS = 3
+#: what each of them sends before it is timed
+WARM_UP_SECONDS = 1.0
+
+
+def paired_rows(args: argparse.Namespace, work: Path) -> list[Row]:
+    """Short SQLite bursts, each on a fresh host right after the ceiling: the share of each pair, and their
+    median. The machine's speed drifts within a run, and the host's more than the ceiling's (its CPU per
+    webhook moved by half between rounds of one run while the ceiling's held), so one long burst between two
+    ceilings can land on a slow spell; a pair is measured within seconds of itself."""
+    seconds = max(3.0, args.seconds / 3)
+    loads, ceilings_, shares, checks = [], [], [], []
+    for pair in range(PAIRS):
+        ceiling = ceiling_now(args, work, seconds=seconds)
+        folder = Path(tempfile.mkdtemp(dir=work))
+        with database("sqlite", folder) as url:
+            config = host_config(folder, url, numbers={BRAND: "twilio"})
+            migrate(config)
+            prepared = round(ceiling.requests_per_second * (seconds + WARM_UP_SECONDS) * 1.25)
+            made = [line for _, line in (twilio_inbound(n, prefix=f"SMp{pair}") for n in range(prepared))]
+            warm = round(ceiling.requests_per_second * WARM_UP_SECONDS * 1.25)
+            warm_up, bodies = write_lines(folder / "warm.txt", made[:warm]), write_lines(folder / "in.txt", made[warm:])
+            db = Db(url)
+            with host(config, folder) as server:
+                # Its first second runs at about half speed (caches filling, connections opening), which a
+                # short burst would count for a fifth of itself.
+                first = wrk(server.url, warm_up, connections=args.connections, seconds=WARM_UP_SECONDS)
+                load = wrk(server.url, bodies, connections=args.connections, seconds=seconds)
+                in_inbox = db.wait_quiet("SELECT count(*) FROM inbox")
+            db.close()
+        loads.append(load)
+        ceilings_.append(ceiling)
+        shares.append(load.requests_per_second / ceiling.requests_per_second)
+        answered = first.requests - first.errors + load.requests - load.errors
+        replayed = first.requests > warm or load.requests > prepared - warm
+        checks.append("REPLAYED" if replayed else _ok(in_inbox >= answered, "LOST"))
+    middle = sorted(range(PAIRS), key=shares.__getitem__)[PAIRS // 2]
+    load = loads[middle]
+    return [Row(
+        f"inbound, sqlite: {PAIRS} bursts of {seconds:g} s, each right after a ceiling (the median pair)",
+        f"{_rate(load)}; the pairs' shares {', '.join(f'{share:.0%}' for share in shares)}",
+        f"{ceilings_[middle].requests_per_second:,.0f} req/s", f"{shares[middle]:.0%}",
+        "ok" if set(checks) == {"ok"} else "; ".join(checks))]
 
 
 STEADY_RATES = (100, 400)
@@ -766,6 +812,7 @@ def main() -> None:
         if "inbound" in only:
             for kind in kinds:
                 rows += inbound_rows(kind, args, work)
+            rows += paired_rows(args, work)
             for kind in kinds:
                 rows += steady_rows(kind, form_ceiling, args, work)
             for kind in kinds:
