@@ -260,7 +260,7 @@ def paired_rows(args: argparse.Namespace, work: Path) -> list[Row]:
     webhook moved by half between rounds of one run while the ceiling's held), so one long burst between two
     ceilings can land on a slow spell; a pair is measured within seconds of itself."""
     seconds = max(3.0, args.seconds / 3)
-    loads, ceilings_, shares, checks = [], [], [], []
+    loads, baselines, shares, checks = [], [], [], []
     for pair in range(PAIRS):
         ceiling = ceiling_now(args, work, seconds=seconds)
         folder = Path(tempfile.mkdtemp(dir=work))
@@ -280,7 +280,7 @@ def paired_rows(args: argparse.Namespace, work: Path) -> list[Row]:
                 in_inbox = db.wait_quiet("SELECT count(*) FROM inbox")
             db.close()
         loads.append(load)
-        ceilings_.append(ceiling)
+        baselines.append(ceiling)
         shares.append(load.requests_per_second / ceiling.requests_per_second)
         answered = first.requests - first.errors + load.requests - load.errors
         replayed = first.requests > warm or load.requests > prepared - warm
@@ -290,7 +290,7 @@ def paired_rows(args: argparse.Namespace, work: Path) -> list[Row]:
     return [Row(
         f"inbound, sqlite: {PAIRS} bursts of {seconds:g} s, each right after a ceiling (the median pair)",
         f"{_rate(load)}; the pairs' shares {', '.join(f'{share:.0%}' for share in shares)}",
-        f"{ceilings_[middle].requests_per_second:,.0f} req/s", f"{shares[middle]:.0%}",
+        f"{baselines[middle].requests_per_second:,.0f} req/s", f"{shares[middle]:.0%}",
         "ok" if set(checks) == {"ok"} else "; ".join(checks))]
 
 
