@@ -137,11 +137,16 @@ def openmarket_inbound(body: dict[str, object]) -> str:
                                                     "Authorization": _OM_AUTH}, json.dumps(body))
 
 
-def distinct_needed(args: argparse.Namespace, ceiling: Load | Bracket) -> int:
-    """How many distinct webhooks to prepare for a burst: wrk starts over at the end of its file, and a
+def enough_for(ceiling: Load | Bracket, seconds: float) -> int:
+    """How many distinct webhooks a burst of ``seconds`` needs: wrk starts over at the end of its file, and a
     webhook sent again is a retry (cheaper, and stored once), so a burst must not run out. The host answers no
-    faster than the ceiling, so the ceiling's rate for the whole run, with a margin for drift, is enough."""
-    return max(args.messages, round(ceiling.requests_per_second * args.seconds * 1.25))
+    faster than the ceiling, so the ceiling's rate for the whole burst, with a margin for drift, is enough."""
+    return round(ceiling.requests_per_second * seconds * 1.25)
+
+
+def distinct_needed(args: argparse.Namespace, ceiling: Load | Bracket) -> int:
+    """The distinct webhooks to prepare for a burst of the run's length: ``--messages``, or more if need be."""
+    return max(args.messages, enough_for(ceiling, args.seconds))
 
 
 def write_lines(path: Path, lines: Sequence[str]) -> Path:
@@ -267,9 +272,8 @@ def paired_rows(args: argparse.Namespace, work: Path) -> list[Row]:
         with database("sqlite", folder) as url:
             config = host_config(folder, url, numbers={BRAND: "twilio"})
             migrate(config)
-            prepared = round(ceiling.requests_per_second * (seconds + WARM_UP_SECONDS) * 1.25)
+            warm, prepared = enough_for(ceiling, WARM_UP_SECONDS), enough_for(ceiling, WARM_UP_SECONDS + seconds)
             made = [line for _, line in (twilio_inbound(n, prefix=f"SMp{pair}") for n in range(prepared))]
-            warm = round(ceiling.requests_per_second * WARM_UP_SECONDS * 1.25)
             warm_up, bodies = write_lines(folder / "warm.txt", made[:warm]), write_lines(folder / "in.txt", made[warm:])
             db = Db(url)
             with host(config, folder) as server:
