@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import concurrent.futures
+import gc
 
 import httpx
 import pytest
 
 from smsconnector import Routing, hookimpl, outbound
+from smsconnector.app import YOUNG_COLLECTION_THRESHOLD
 from smsconnector.testing import BRAND_NUMBER, eventually
 
 CONSUMER = "+14155550123"
@@ -130,3 +132,12 @@ def test_a_status_report_faster_than_the_recorded_send_is_held_then_applied(make
 
     assert eventually(lambda: db.scalar("SELECT status FROM messages WHERE id = :id", id=reply_id) == "delivered")
     assert db.count("held_statuses") == 0
+
+
+def test_serving_collects_young_garbage_less_often_and_puts_the_collectors_pace_back(make_app, live_server):
+    """A process that embeds the host gets its own garbage collector settings back when the host stops."""
+    before = gc.get_threshold()
+    server = live_server(make_app())
+    assert gc.get_threshold() == (YOUNG_COLLECTION_THRESHOLD, *before[1:])
+    server.stop()
+    assert gc.get_threshold() == before
