@@ -7,6 +7,7 @@ import gc
 
 import httpx
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from smsconnector import Routing, hookimpl, outbound
 from smsconnector.app import YOUNG_COLLECTION_THRESHOLD
@@ -79,6 +80,35 @@ def test_next_message_continues_the_open_conversation(make_app, live_server, db)
         assert httpx.post(f"{server.url}/webhooks/simulator/inbound", json=consumer_text(sid)).status_code == 200
 
     assert db.count("conversations") == 1
+    assert db.count("messages", "conversation_id IS NOT NULL") == 2
+
+
+class LockProbe:
+    """A route plugin that tries, from another connection, to take the conversation it is handed."""
+
+    def __init__(self, db) -> None:
+        self.db, self.found = db, []
+
+    @hookimpl(tryfirst=True)
+    def smsconnector_route(self, conversation):
+        if conversation is not None:
+            try:
+                self.db.execute("SELECT id FROM conversations WHERE id = :id FOR UPDATE NOWAIT", id=conversation.id)
+            except OperationalError as exc:
+                self.found.append("locked" if exc.orig.sqlstate == "55P03" else str(exc))
+            else:
+                self.found.append("free")
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_route_hooks_get_the_open_conversation_locked_until_the_message_commits(make_app, live_server, db):
+    probe = LockProbe(db)
+    server = live_server(make_app(register=[("probe", probe)]))
+
+    for sid in ("sim-a", "sim-b"):
+        assert httpx.post(f"{server.url}/webhooks/simulator/inbound", json=consumer_text(sid)).status_code == 200
+
+    assert probe.found == ["locked"]  # the second message's conversation, while it was being routed
     assert db.count("messages", "conversation_id IS NOT NULL") == 2
 
 

@@ -266,13 +266,11 @@ async def keep_or_release(session: AsyncSession, conversation: Conversation) -> 
     """Before a consumer's new message joins an assigned conversation: keep its agent while they are online,
     otherwise put it back at the front of its skill's queue.
 
-    On PostgreSQL the conversation is re-read under its row lock. An agent going offline at the same moment
-    requeues their conversations under the same row locks after changing their status, so either it sees this
-    conversation still assigned and requeues it, or this sees it requeued already. On SQLite the session's copy
-    is current: it was read in this transaction, which sees one snapshot, and writers are serialised.
+    The conversation must have been read under its row lock in this transaction (the inbound pipeline reads it
+    so). An agent going offline at the same moment requeues their conversations under the same row locks after
+    changing their status, so either it sees this conversation still assigned and requeues it, or this sees it
+    requeued already. On SQLite the lock is the database's one writer.
     """
-    if _postgres(session):
-        await session.refresh(conversation, with_for_update=True)
     if conversation.status != ASSIGNED or conversation.agent_id is None:
         return
     agent = (await session.exec(_AGENT, params={"id": conversation.agent_id})).scalars().first()

@@ -150,7 +150,8 @@ def smsconnector_route(
     (``trylast``). Decline with ``None`` (synchronously when you can) to let the next plugin decide.
 
     :param message: the consumer's message.
-    :param conversation: the consumer's open conversation with this brand number, if any.
+    :param conversation: the consumer's open conversation with this brand number, if any, read under its row
+        lock: no other transaction changes it until this one ends.
     :param session: the open transaction; the host commits it with the message.
     :returns: a :class:`~smsconnector.decisions.Routing`.
 

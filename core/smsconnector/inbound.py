@@ -75,11 +75,15 @@ _OPEN_CONVERSATION = (
            Conversation.status != "closed")
     .order_by(Conversation.id.desc()).limit(1)
 )
+_LOCK_OPEN_CONVERSATION = _OPEN_CONVERSATION.with_for_update().execution_options(populate_existing=True)
 
 
-async def open_conversation(session: AsyncSession, consumer: str, brand: str) -> Conversation | None:
-    """The consumer's open conversation with a brand number, if there is one."""
-    return (await session.exec(_OPEN_CONVERSATION, params=dict(consumer=consumer, brand=brand))).scalars().first()
+async def open_conversation(session: AsyncSession, consumer: str, brand: str, *, lock: bool = False
+                            ) -> Conversation | None:
+    """The consumer's open conversation with a brand number, if there is one; with ``lock``, read under its row
+    lock (PostgreSQL; SQLite serialises writers, and SQLAlchemy leaves the clause out there)."""
+    stmt = _LOCK_OPEN_CONVERSATION if lock else _OPEN_CONVERSATION
+    return (await session.exec(stmt, params=dict(consumer=consumer, brand=brand))).scalars().first()
 
 
 async def ensure_consumer(session: AsyncSession, number: str) -> None:
@@ -124,7 +128,10 @@ async def store(app: App, session: AsyncSession, message: InboundMessage) -> Out
     message_id = await insert_once(session, message)
     if message_id is None:
         return Outcome.DUPLICATE
-    conversation = await open_conversation(session, message.from_number, message.to_number)
+    # Locked as it is read: the route hooks and the router decide on it (is its agent still online?) while no
+    # other transaction can change it, and nothing is locked before it here, which keeps the lock order of
+    # :mod:`.assignment` (agent -> conversation -> the assignment lock).
+    conversation = await open_conversation(session, message.from_number, message.to_number, lock=True)
     routing = await app.hooks.route(message, conversation, session)
     if routing is None:  # only when the built-in router is disabled and nothing else claims it
         routing = Routing(handled_by="host", skill=_default_skill(app, message))

@@ -92,10 +92,8 @@ async def start_conversation(call: Call) -> ConversationDetail:
         if body.skill is not None:
             await _known_skill(session, body.skill)
         skill = body.skill or await _follow_up_skill(session, me, brand.skill)
-        conversation = await open_conversation(session, to_number, from_number)
+        conversation = await open_conversation(session, to_number, from_number, lock=True)
         if conversation is not None:
-            conversation = await assignment.lock_conversation(session, conversation.id)  # type: ignore[arg-type]
-            assert conversation is not None
             if conversation.status == assignment.ASSIGNED and conversation.agent_id != me:
                 raise Conflict(f"{to_number} is in an open conversation with another agent")
             conversation.context = {**conversation.context, **body.context}
