@@ -129,7 +129,7 @@ async def store(app: App, session: AsyncSession, message: InboundMessage) -> Out
     if message_id is None:
         return Outcome.DUPLICATE
     # Locked as it is read: the route hooks and the router decide on it (is its agent still online?) while no
-    # other transaction can change it, and nothing is locked before it here, which keeps the lock order of
+    # other transaction can change it. No agent is locked before it here, which keeps the lock order of
     # :mod:`.assignment` (agent -> conversation -> the assignment lock).
     conversation = await open_conversation(session, message.from_number, message.to_number, lock=True)
     routing = await app.hooks.route(message, conversation, session)
