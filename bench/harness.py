@@ -156,6 +156,63 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _machine_ticks() -> tuple[int, int]:
+    """All cores' busy and idle clock ticks so far (``/proc/stat``; time waiting for I/O counts as idle)."""
+    user, nice, system, idle, iowait, irq, softirq, steal = map(int, Path("/proc/stat").read_text().split()[1:9])
+    return user + nice + system + irq + softirq + steal, idle + iowait
+
+
+@dataclass
+class CpuSplit:
+    """Where the machine's CPU went while a block ran, each in shares of one core: the measured process (and
+    how much of it the kernel's), the processes the block ran and waited for (wrk), everything else."""
+
+    name: str = "host"
+    seconds: float = 0.0
+    process: float = 0.0
+    system: float = 0.0
+    children: float = 0.0
+    machine: float = 0.0
+    idle: float = 0.0
+
+    def __str__(self) -> str:
+        others = max(0.0, self.machine - self.process - self.children)
+        return (f"{self.name} {self.process:.0%} ({self.system:.0%} in the kernel), wrk {self.children:.0%}, "
+                f"the rest of the machine {others:.0%}, idle {self.idle:.0%}")
+
+    def per(self, count: int) -> str:
+        """The measured process's CPU for each of ``count`` requests, e.g. '213 us'."""
+        return f"{self.process * self.seconds / count * 1e6:,.0f} us" if count else ""
+
+
+@contextlib.contextmanager
+def cpu_split(pid: int, name: str = "host") -> Iterator[CpuSplit]:
+    """Measure where the CPU goes while the block runs (filled in when it ends). A server's CPU per request
+    moves from run to run on this kind of machine; this says whether the server itself, the load generator or
+    something else on the machine took it."""
+    import resource
+
+    def process() -> tuple[int, int]:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[11]), int(fields[12])
+
+    def children() -> float:
+        used = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return used.ru_utime + used.ru_stime
+
+    split, tick = CpuSplit(name), os.sysconf("SC_CLK_TCK")
+    (user, system), waited, (busy, idle), wall = process(), children(), _machine_ticks(), time.monotonic()
+    try:
+        yield split
+    finally:
+        (user_now, system_now), (busy_now, idle_now) = process(), _machine_ticks()
+        split.seconds = seconds = time.monotonic() - wall
+        split.process = (user_now - user + system_now - system) / tick / seconds
+        split.system = (system_now - system) / tick / seconds
+        split.children = (children() - waited) / seconds
+        split.machine, split.idle = (busy_now - busy) / tick / seconds, (idle_now - idle) / tick / seconds
+
+
 @dataclass
 class Busy:
     """What a server did while a block ran (filled in when the block ends): its share of one core, and for

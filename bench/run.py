@@ -39,11 +39,13 @@ from harness import (
     PUBLIC_URL,
     PYTHON,
     Busy,
+    CpuSplit,
     Db,
     Load,
     RssSampler,
     Server,
     Worker,
+    cpu_split,
     database,
     host,
     host_config,
@@ -189,10 +191,12 @@ class Bracket:
                 f" just after {self.after.requests_per_second:,.0f})")
 
 
-def ceiling_now(args: argparse.Namespace, work: Path, *, seconds: float | None = None) -> Load:
-    """The Twilio-form ceiling again, now (``ceilings`` wrote its requests)."""
-    with Server(uvicorn_argv("ceiling:app"), cwd=HERE, health="/") as server:
-        return wrk(server.url, work / "ceiling.txt", connections=args.connections, seconds=seconds or args.seconds)
+def ceiling_now(args: argparse.Namespace, work: Path, *, seconds: float | None = None) -> tuple[Load, CpuSplit]:
+    """The Twilio-form ceiling again, now (``ceilings`` wrote its requests), and where the CPU went meanwhile."""
+    with Server(uvicorn_argv("ceiling:app"), cwd=HERE, health="/") as server, \
+            cpu_split(server.pid, "ceiling") as split:
+        load = wrk(server.url, work / "ceiling.txt", connections=args.connections, seconds=seconds or args.seconds)
+    return load, split
 
 
 # -- inbound and duplicates --------------------------------------------------------------------------------
@@ -208,20 +212,21 @@ def inbound_rows(kind: str, args: argparse.Namespace, work: Path) -> list[Row]:
     with database(kind, folder) as url:
         config = host_config(folder, url, numbers={BRAND: "twilio"})
         migrate(config)
-        before = ceiling_now(args, work)
+        before, before_split = ceiling_now(args, work)
         made = [twilio_inbound(n, prefix=prefix) for n in range(distinct_needed(args, before))]
         bodies = write_lines(folder / "inbound.txt", [line for _, line in made])
         db = Db(url)
         with host(config, folder) as server:
             with watched(server, f"inbound-{kind}") as busy:
                 started = time.monotonic()
-                load = wrk(server.url, bodies, connections=args.connections, seconds=args.seconds)
+                with cpu_split(server.pid) as split:
+                    load = wrk(server.url, bodies, connections=args.connections, seconds=args.seconds)
                 burst_over = time.monotonic()
                 # wrk stops with requests in flight: they still commit; then the processor finishes routing.
                 db.wait_quiet(PENDING, until=0)
                 routed_at = time.monotonic()
                 stored = db.wait_quiet(inbound)
-            ceiling = Bracket(before, ceiling_now(args, work))  # the host is idle meanwhile
+            ceiling = Bracket(before, ceiling_now(args, work)[0])  # the host is idle meanwhile
             answered = load.requests - load.errors
             in_inbox = db.scalar("SELECT count(*) FROM inbox")
             # wrk counts the replies it read before stopping; a few more may have committed: stored >= answered.
@@ -229,7 +234,9 @@ def inbound_rows(kind: str, args: argparse.Namespace, work: Path) -> list[Row]:
                 f"inbound, {kind}: answered (stored in the inbox)", _rate(load),
                 str(ceiling), _ratio(load.requests_per_second, ceiling.requests_per_second),
                 f"{_stored(in_inbox, answered, len(made))}: {in_inbox:,} stored, {answered:,} answered 2xx, "
-                f"{load.errors} errors", _host(busy, stored)))
+                f"{load.errors} errors",
+                f"{_host(busy, stored)}; during the burst {split}; CPU a webhook {split.per(load.requests)}, the "
+                f"ceiling's a request just before {before_split.per(before.requests)}"))
             routed_rate = stored / (routed_at - started)
             rows.append(Row(
                 f"inbound, {kind}: routed (whole pipeline, burst and catch-up)",
@@ -253,8 +260,9 @@ def inbound_rows(kind: str, args: argparse.Namespace, work: Path) -> list[Row]:
     return rows
 
 
-#: short SQLite bursts, each taken right after a ceiling of its own
-PAIRS = 3
+#: short SQLite bursts, each taken right after a ceiling of its own: a pair's share moves by a third from one
+#: pair to the next (38% to 72% within a minute), so the median needs more than three
+PAIRS = 5
 #: what each of them sends before it is timed
 WARM_UP_SECONDS = 1.0
 
@@ -263,11 +271,12 @@ def paired_rows(args: argparse.Namespace, work: Path) -> list[Row]:
     """Short SQLite bursts, each on a fresh host right after the ceiling: the share of each pair, and their
     median. The machine's speed drifts within a run, and the host's more than the ceiling's (its CPU per
     webhook moved by half between rounds of one run while the ceiling's held), so one long burst between two
-    ceilings can land on a slow spell; a pair is measured within seconds of itself."""
+    ceilings can land on a slow spell; a pair is measured within seconds of itself. Each pair's CPU per request,
+    the host's and the ceiling's, shows which of the two moved."""
     seconds = max(3.0, args.seconds / 3)
-    loads, baselines, shares, checks = [], [], [], []
+    loads, baselines, shares, checks, splits = [], [], [], [], []
     for pair in range(PAIRS):
-        ceiling = ceiling_now(args, work, seconds=seconds)
+        ceiling, ceiling_split = ceiling_now(args, work, seconds=seconds)
         folder = Path(tempfile.mkdtemp(dir=work))
         with database("sqlite", folder) as url:
             config = host_config(folder, url, numbers={BRAND: "twilio"})
@@ -280,10 +289,12 @@ def paired_rows(args: argparse.Namespace, work: Path) -> list[Row]:
                 # Its first second runs at about half speed (caches filling, connections opening), which a
                 # short burst would count for a fifth of itself.
                 first = wrk(server.url, warm_up, connections=args.connections, seconds=WARM_UP_SECONDS)
-                load = wrk(server.url, bodies, connections=args.connections, seconds=seconds)
+                with cpu_split(server.pid) as split:
+                    load = wrk(server.url, bodies, connections=args.connections, seconds=seconds)
                 in_inbox = db.wait_quiet("SELECT count(*) FROM inbox")
             db.close()
         loads.append(load)
+        splits.append(f"{split.per(load.requests)} / {ceiling_split.per(ceiling.requests)}")
         baselines.append(ceiling)
         shares.append(load.requests_per_second / ceiling.requests_per_second)
         answered = first.requests - first.errors + load.requests - load.errors
@@ -295,7 +306,8 @@ def paired_rows(args: argparse.Namespace, work: Path) -> list[Row]:
         f"inbound, sqlite: {PAIRS} bursts of {seconds:g} s, each right after a ceiling (the median pair)",
         f"{_rate(load)}; the pairs' shares {', '.join(f'{share:.0%}' for share in shares)}",
         f"{baselines[middle].requests_per_second:,.0f} req/s", f"{shares[middle]:.0%}",
-        "ok" if set(checks) == {"ok"} else "; ".join(checks))]
+        "ok" if set(checks) == {"ok"} else "; ".join(checks),
+        f"CPU a request, host / ceiling: {', '.join(splits)}")]
 
 
 STEADY_RATES = (100, 400)
