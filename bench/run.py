@@ -286,8 +286,9 @@ def paired_rows(args: argparse.Namespace, work: Path) -> list[Row]:
             warm_up, bodies = write_lines(folder / "warm.txt", made[:warm]), write_lines(folder / "in.txt", made[warm:])
             db = Db(url)
             with host(config, folder) as server:
-                # Its first second runs at about half speed (caches filling, connections opening), which a
-                # short burst would count for a fifth of itself.
+                # Its first second runs at 63-98% of the host's speed after it (caches filling, connections
+                # opening), which a short burst would count for a fifth of itself. The ceiling has nothing to
+                # warm: its first second ran at 97-122% of the five after it, so it goes unwarmed.
                 first = wrk(server.url, warm_up, connections=args.connections, seconds=WARM_UP_SECONDS)
                 with cpu_split(server.pid) as split:
                     load = wrk(server.url, bodies, connections=args.connections, seconds=seconds)
