@@ -378,9 +378,10 @@ def _read_wrk(out: str) -> Load:
 def wrk(url: str, requests_file: Path, *, connections: int, seconds: float, threads: int = 2,
         rate: float | None = None) -> Load:
     """Replay ``requests_file`` against ``url`` for ``seconds``, starting over when it runs out; as fast as
-    the server answers, or with ``rate``, at about that many requests a second (each connection pausing
-    ``connections / rate`` before each request, so a little under it: the answers take time too)."""
-    pace = ["pace", f"{1000 * connections / rate:.3f}"] if rate else []
+    the server answers, or with ``rate``, that many requests a second on a fixed schedule (each thread a
+    request every ``threads / rate`` s on whichever connection is free, so slow answers lower the rate only
+    once every connection waits for one)."""
+    pace = ["every", f"{1000 * threads / rate:.3f}"] if rate else []
     out = subprocess.run(
         [ensure_wrk(), f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency",
          "--timeout", "20s", "-s", str(HERE / "replay.lua"), url, "--", str(requests_file), str(threads), *pace],

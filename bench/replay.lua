@@ -2,12 +2,26 @@
 -- Each wrk thread takes its own share of the lines so that every request is distinct.
 --   wrk ... -s replay.lua URL -- FILE THREADS          after the last line a thread starts over
 --   wrk ... -s replay.lua URL -- FILE THREADS once     each line once; the thread stops when all are answered
---   wrk ... -s replay.lua URL -- FILE THREADS pace MS  as the first form, but each connection waits MS
---                                                      milliseconds on average before each request (at
---                                                      random between none and twice that, so that the
---                                                      connections do not move in step): a steady rate
+--   wrk ... -s replay.lua URL -- FILE THREADS every MS as the first form, but at a steady rate: each
+--                                                      thread sends a request every MS milliseconds on a
+--                                                      fixed schedule, on whichever of its connections is
+--                                                      free, so slow answers do not lower the rate while
+--                                                      a connection is free (an open loop, not a pause
+--                                                      after each answer)
 -- Should a connection ever need a request once its thread's share is used up, it asks for a path no route
 -- serves (a cheap 404 that touches nothing); done() prints how many such fillers went out.
+local ffi = require("ffi")
+ffi.cdef [[
+typedef struct { long tv_sec; long tv_nsec; } replay_timespec;
+int clock_gettime(int clock, replay_timespec *now);
+]]
+local CLOCK_MONOTONIC, clock = 1, ffi.new("replay_timespec")
+
+local function now_ms()
+  ffi.C.clock_gettime(CLOCK_MONOTONIC, clock)
+  return tonumber(clock.tv_sec) * 1000 + tonumber(clock.tv_nsec) / 1e6
+end
+
 local threads_seen = {}
 function setup(thread)
   thread:set("thread_id", #threads_seen)
@@ -17,11 +31,15 @@ end
 function init(args)
   local path, threads = args[1], tonumber(args[2])
   once = args[3] == "once"
-  if args[3] == "pace" then
-    local pause = tonumber(args[4])
-    math.randomseed(os.time() + thread_id)
+  if args[3] == "every" then
+    -- wrk asks delay() before each request of a connection: the connection takes the thread's next slot
+    -- and waits for it (a slot already past goes out at once). The threads' slots interleave.
+    local every = tonumber(args[4])
+    local slot = nil
     delay = function()
-      return math.random() * 2 * pause
+      local now = now_ms()
+      slot = slot and slot + every or now + every * thread_id / threads
+      return math.max(0, slot - now)
     end
   end
   requests = {}
