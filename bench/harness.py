@@ -9,6 +9,7 @@ import contextlib
 import json
 import os
 import re
+import resource
 import select
 import shutil
 import signal
@@ -190,7 +191,6 @@ def cpu_split(pid: int, name: str = "host") -> Iterator[CpuSplit]:
     """Measure where the CPU goes while the block runs (filled in when it ends). A server's CPU per request
     moves from run to run on this kind of machine; this says whether the server itself, the load generator or
     something else on the machine took it."""
-    import resource
 
     def process() -> tuple[int, int]:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
