@@ -151,10 +151,15 @@ class Worker:
 PROFILE_DIR: Path | None = None
 
 
+def _process_ticks(pid: int) -> tuple[int, int]:
+    """The user and the system CPU clock ticks the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]), int(fields[12])
+
+
 def cpu_seconds(pid: int) -> float:
     """User and system CPU time the process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return sum(_process_ticks(pid)) / os.sysconf("SC_CLK_TCK")
 
 
 def _machine_ticks() -> tuple[int, int]:
@@ -192,20 +197,16 @@ def cpu_split(pid: int, name: str = "host") -> Iterator[CpuSplit]:
     moves from run to run on this kind of machine; this says whether the server itself, the load generator or
     something else on the machine took it."""
 
-    def process() -> tuple[int, int]:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return int(fields[11]), int(fields[12])
-
     def children() -> float:
         used = resource.getrusage(resource.RUSAGE_CHILDREN)
         return used.ru_utime + used.ru_stime
 
     split, tick = CpuSplit(name), os.sysconf("SC_CLK_TCK")
-    (user, system), waited, (busy, idle), wall = process(), children(), _machine_ticks(), time.monotonic()
+    (user, system), waited, (busy, idle), wall = _process_ticks(pid), children(), _machine_ticks(), time.monotonic()
     try:
         yield split
     finally:
-        (user_now, system_now), (busy_now, idle_now) = process(), _machine_ticks()
+        (user_now, system_now), (busy_now, idle_now) = _process_ticks(pid), _machine_ticks()
         split.seconds = seconds = time.monotonic() - wall
         split.process = (user_now - user + system_now - system) / tick / seconds
         split.system = (system_now - system) / tick / seconds
