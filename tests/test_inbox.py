@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import threading
 import time
 from collections import Counter
@@ -90,6 +91,32 @@ def test_a_retry_is_recognised_at_the_door_before_and_after_routing(make_app, li
     retry_after = httpx.post(f"{server.url}/webhooks/simulator/inbound", json=text(1))
 
     assert [r.status_code for r in (first, retry_while_waiting, retry_after)] == [200, 200, 200]
+    assert db.count("inbox") == 1 and db.count("messages") == 1
+
+
+def test_a_webhook_not_stored_in_time_is_answered_503_and_its_retry_is_stored_once(
+        make_app, live_server, db, database_url):
+    """The store held by another process past ``[inbound] timeout_seconds``: the provider is told to try again
+    (503), not kept waiting; the write it started still lands once the lock is free, and the retry finds it."""
+    app = make_app(inbound={"acknowledge": "stored", "timeout_seconds": 0.5})
+    server = live_server(app)
+    other = sqlite3.connect(database_url.removeprefix("sqlite:///"), check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+
+    started = time.monotonic()
+    refused = httpx.post(f"{server.url}/webhooks/simulator/inbound", json=text(1), timeout=10)
+    waited = time.monotonic() - started
+    stored_meanwhile = db.count("inbox")
+    other.commit()
+    other.close()
+    eventually(lambda: db.count("messages") == 1)
+    retry = httpx.post(f"{server.url}/webhooks/simulator/inbound", json=text(1))
+
+    assert refused.status_code == 503
+    assert refused.json() == {"error": "unavailable", "detail": "not stored within 0.5 s"}
+    assert 0.4 < waited < 3
+    assert stored_meanwhile == 0
+    assert retry.status_code == 200
     assert db.count("inbox") == 1 and db.count("messages") == 1
 
 

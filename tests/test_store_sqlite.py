@@ -114,6 +114,37 @@ def test_a_submitter_that_stops_waiting_takes_no_other_write_with_it(store, db):
     assert db.count("consumers") == 3
 
 
+def test_a_submitter_past_its_deadline_gives_up_and_its_item_is_still_written(store, db):
+    """One timer serves every submitter's deadline: the early ones give up when theirs passes, a later one
+    keeps waiting for its own, and the flush under way still writes all of them."""
+    release = asyncio.Event()
+
+    async def flush(numbers: list[str]) -> list[str]:
+        await release.wait()
+        await _insert_consumers(store, numbers)
+        return numbers
+
+    async def run() -> tuple[list[object], bool, object]:
+        batcher = Batcher(flush, timeout=1.0)
+        try:
+            early = [asyncio.create_task(batcher.submit(f"+1555000{i:04d}")) for i in range(2)]
+            await asyncio.sleep(0.6)
+            late = asyncio.create_task(batcher.submit("+15550009999"))  # its deadline: 0.6 s after the others'
+            await asyncio.sleep(0.6)
+            late_waiting = not late.done()
+            release.set()
+            return (await asyncio.gather(*early, return_exceptions=True)), late_waiting, await late
+        finally:
+            await batcher.close()
+            await store.close()
+
+    early, late_waiting, late = asyncio.run(run())
+
+    assert [type(result) for result in early] == [TimeoutError, TimeoutError]
+    assert late_waiting and late == "+15550009999"
+    assert db.count("consumers") == 3
+
+
 def test_idle_returns_only_once_every_write_is_committed(store, db):
     """What the inbox processor waits for before it takes the store for a slice of routing."""
     release = asyncio.Event()

@@ -62,7 +62,7 @@ class App:
         self.events = EventBus()
         self.store = Store(config.database_url)
         self.store.on_commit = self.events.publish
-        self.inbox = Inbox(self.store)
+        self.inbox = Inbox(self.store, timeout=config.inbound.timeout_seconds)
         self.replies = Replies(self.store)
         self.processor = InboxProcessor(self)
         self.sender = Sender(self)
@@ -210,12 +210,11 @@ class App:
         received = await self.hooks.receive(provider, webhook)
         items = [self._normalize(provider, event) for event in received.events]
         # Persist before acknowledging: the reply goes out only after the events are committed to the inbox.
-        deadline = asyncio.timeout(self.config.inbound.timeout_seconds)
+        timeout = self.config.inbound.timeout_seconds
         try:
-            async with deadline:
-                entry_ids = await self.inbox.put(provider, items)
+            entry_ids = await self.inbox.put(provider, items)
         except TimeoutError:
-            raise Unavailable(f"not stored within {self.config.inbound.timeout_seconds:g} s") from None
+            raise Unavailable(f"not stored within {timeout:g} s") from None
         retries = 0
         for item, entry_id in zip(items, entry_ids, strict=True):
             if entry_id is None:
@@ -229,7 +228,7 @@ class App:
         if self.config.inbound.acknowledge == "routed":
             # Stored already, so a provider is answered 2xx all the same if routing takes longer than its wait.
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout_at(deadline.when()):
+                async with asyncio.timeout(timeout - (time.perf_counter() - started)):
                     await self.processor.routed([i for i in entry_ids if i is not None])
         self.metrics.webhook_seconds.labels(provider, kind).observe(time.perf_counter() - started)
         return Response(received.reply_body, status_code=received.reply_status,

@@ -83,14 +83,19 @@ def decode(kind: str, data: dict[str, Any]) -> Item:
 class Inbox:
     """Puts webhooks' events into the inbox table, many webhooks to a statement and a commit."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, timeout: float | None = None) -> None:
+        """``timeout``: seconds :meth:`put` waits for its commit."""
         self._store = store
         # PostgreSQL commits in parallel, so a few inserts may be under way at once there.
         self._batcher: Batcher[list[dict[str, Any]], list[int | None]] = Batcher(
-            self._insert, concurrency=4 if store.dialect == "postgresql" else 1)
+            self._insert, concurrency=4 if store.dialect == "postgresql" else 1, timeout=timeout)
 
     async def put(self, provider: str, items: Sequence[Item]) -> list[int | None]:
-        """Commit ``items``; for each, its inbox id, or ``None`` when the provider sent it before."""
+        """Commit ``items``; for each, its inbox id, or ``None`` when the provider sent it before.
+
+        :raises TimeoutError: not committed within the inbox's ``timeout`` (they may still be, later: a retry of
+            them is then recognised).
+        """
         if not items:
             return []
         now = utcnow()

@@ -6,6 +6,10 @@ second. Here each submitted item is queued; a single worker hands every item wai
 ``flush`` at once and only then answers each submitter -- so "persisted before acknowledged" still holds
 for every one of them. If a batch fails, its items are flushed again one at a time, so one bad item never
 takes the others with it (an item may therefore be flushed twice: ``flush`` must be a transaction).
+
+A submitter may be given a deadline (``timeout``). Submitters arrive in the order of their deadlines, so one
+timer serves them all, armed for the earliest: a timer per submitter (``asyncio.timeout``) cost about as much
+as parsing the webhook's form.
 """
 
 from __future__ import annotations
@@ -21,6 +25,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 if TYPE_CHECKING:
     from .db import Store
 
+#: how early a timer may fire: the coarsest event loop clock in use (uvloop's, in milliseconds)
+TIMER_RESOLUTION = 0.001
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -33,9 +40,10 @@ class Batcher(Generic[T, R]):
     """
 
     def __init__(self, flush: Callable[[list[T]], Awaitable[list[R]]], *, max_batch: int = 256,
-                 concurrency: int = 1) -> None:
+                 concurrency: int = 1, timeout: float | None = None) -> None:
         """``concurrency``: flushes that may run at once (more than one only where the database commits
-        transactions in parallel: PostgreSQL, not SQLite)."""
+        transactions in parallel: PostgreSQL, not SQLite). ``timeout``: seconds a submitter waits for its
+        result before :meth:`submit` raises :class:`TimeoutError` (its item may still be written later)."""
         self._flush = flush
         self._max_batch = max_batch
         self._concurrency = concurrency
@@ -44,6 +52,10 @@ class Batcher(Generic[T, R]):
         self._worker: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
         self._idle.set()
+        self._timeout = timeout
+        #: (deadline, future) of the submitters still waiting, earliest first; some may be done already
+        self._deadlines: collections.deque[tuple[float, asyncio.Future[R]]] = collections.deque()
+        self._timer: asyncio.TimerHandle | None = None
 
     @property
     def busy(self) -> bool:
@@ -55,8 +67,14 @@ class Batcher(Generic[T, R]):
         await self._idle.wait()
 
     async def submit(self, item: T) -> R:
-        """Flush ``item`` with whatever else is waiting; its result once that flush is done."""
-        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        """Flush ``item`` with whatever else is waiting; its result once that flush is done.
+
+        :raises TimeoutError: no result within the batcher's ``timeout``.
+        """
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[R] = loop.create_future()
+        if self._timeout is not None:
+            self._set_deadline(loop, future)
         self._waiting.append((item, future))
         self._idle.clear()
         if self._worker is None or self._worker.done():
@@ -64,6 +82,26 @@ class Batcher(Generic[T, R]):
         # A submitter that stops waiting (timeout, disconnect) cancels only this future: the flush runs in its
         # own task and settles the futures still waited for, so a shield would only add a future per item.
         return await future
+
+    def _set_deadline(self, loop: asyncio.AbstractEventLoop, future: asyncio.Future[R]) -> None:
+        assert self._timeout is not None
+        deadlines = self._deadlines
+        while deadlines and deadlines[0][1].done():
+            deadlines.popleft()
+        deadlines.append((loop.time() + self._timeout, future))
+        if self._timer is None:
+            self._timer = loop.call_at(deadlines[0][0], self._expire, loop)
+
+    def _expire(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Fail the submitters whose deadline has come, and wait for the next one."""
+        self._timer = None
+        # A timer may fire up to a clock tick early (uvloop counts whole milliseconds).
+        now = loop.time() + TIMER_RESOLUTION
+        deadlines = self._deadlines
+        while deadlines and (deadlines[0][1].done() or deadlines[0][0] <= now):
+            _settle(deadlines.popleft()[1], exception=TimeoutError())
+        if deadlines:
+            self._timer = loop.call_at(deadlines[0][0], self._expire, loop)
 
     async def _run(self) -> None:
         while self._waiting:
@@ -98,6 +136,9 @@ class Batcher(Generic[T, R]):
     async def close(self) -> None:
         """Stop taking items; flushes under way finish first."""
         await asyncio.gather(*self._flushing, return_exceptions=True)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if self._worker is not None:
             self._worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
