@@ -162,16 +162,18 @@ def cpu_seconds(pid: int) -> float:
     return sum(_process_ticks(pid)) / os.sysconf("SC_CLK_TCK")
 
 
-def _machine_ticks() -> tuple[int, int]:
-    """All cores' busy and idle clock ticks so far (``/proc/stat``; time waiting for I/O counts as idle)."""
+def _machine_ticks() -> tuple[int, int, int]:
+    """All cores' busy, idle and stolen clock ticks so far (``/proc/stat``; time waiting for I/O counts as idle;
+    stolen: time a virtual machine's cores were ready to run but the hypervisor ran something else)."""
     user, nice, system, idle, iowait, irq, softirq, steal = map(int, Path("/proc/stat").read_text().split()[1:9])
-    return user + nice + system + irq + softirq + steal, idle + iowait
+    return user + nice + system + irq + softirq, idle + iowait, steal
 
 
 @dataclass
 class CpuSplit:
     """Where the machine's CPU went while a block ran, each in shares of one core: the measured process (and
-    how much of it the kernel's), the processes the block ran and waited for (wrk), everything else."""
+    how much of it the kernel's), the processes the block ran and waited for (wrk), everything else, idle, and
+    what the hypervisor took from this virtual machine (stolen: its other guests' work, on the same cores)."""
 
     name: str = "host"
     seconds: float = 0.0
@@ -180,11 +182,13 @@ class CpuSplit:
     children: float = 0.0
     machine: float = 0.0
     idle: float = 0.0
+    stolen: float = 0.0
 
     def __str__(self) -> str:
         others = max(0.0, self.machine - self.process - self.children)
         return (f"{self.name} {self.process:.0%} ({self.system:.0%} in the kernel), wrk {self.children:.0%}, "
-                f"the rest of the machine {others:.0%}, idle {self.idle:.0%}")
+                f"the rest of the machine {others:.0%}, idle {self.idle:.0%}, stolen by the hypervisor "
+                f"{self.stolen:.0%}")
 
     def per(self, count: int) -> str:
         """The measured process's CPU for each of ``count`` requests, e.g. '213 us'."""
@@ -202,16 +206,18 @@ def cpu_split(pid: int, name: str = "host") -> Iterator[CpuSplit]:
         return used.ru_utime + used.ru_stime
 
     split, tick = CpuSplit(name), os.sysconf("SC_CLK_TCK")
-    (user, system), waited, (busy, idle), wall = _process_ticks(pid), children(), _machine_ticks(), time.monotonic()
+    (user, system), waited, (busy, idle, stolen), wall = (_process_ticks(pid), children(), _machine_ticks(),
+                                                          time.monotonic())
     try:
         yield split
     finally:
-        (user_now, system_now), (busy_now, idle_now) = _process_ticks(pid), _machine_ticks()
+        (user_now, system_now), (busy_now, idle_now, stolen_now) = _process_ticks(pid), _machine_ticks()
         split.seconds = seconds = time.monotonic() - wall
         split.process = (user_now - user + system_now - system) / tick / seconds
         split.system = (system_now - system) / tick / seconds
         split.children = (children() - waited) / seconds
         split.machine, split.idle = (busy_now - busy) / tick / seconds, (idle_now - idle) / tick / seconds
+        split.stolen = (stolen_now - stolen) / tick / seconds
 
 
 @dataclass

@@ -295,7 +295,8 @@ def paired_rows(args: argparse.Namespace, work: Path) -> list[Row]:
                 in_inbox = db.wait_quiet("SELECT count(*) FROM inbox")
             db.close()
         loads.append(load)
-        splits.append(f"{split.per(load.requests)} / {ceiling_split.per(ceiling.requests)}")
+        splits.append(f"{split.per(load.requests)} / {ceiling_split.per(ceiling.requests)} (stolen "
+                      f"{split.stolen:.0%} / {ceiling_split.stolen:.0%})")
         baselines.append(ceiling)
         shares.append(load.requests_per_second / ceiling.requests_per_second)
         answered = first.requests - first.errors + load.requests - load.errors
@@ -308,7 +309,7 @@ def paired_rows(args: argparse.Namespace, work: Path) -> list[Row]:
         f"{_rate(load)}; the pairs' shares {', '.join(f'{share:.0%}' for share in shares)}",
         f"{baselines[middle].requests_per_second:,.0f} req/s", f"{shares[middle]:.0%}",
         "ok" if set(checks) == {"ok"} else "; ".join(checks),
-        f"CPU a request, host / ceiling: {', '.join(splits)}")]
+        f"CPU a request, host / ceiling (and what the hypervisor took meanwhile): {', '.join(splits)}")]
 
 
 #: 300 and 400 a second bracket what one SQLite process routes while it answers (it keeps up with 300)
