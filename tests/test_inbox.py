@@ -120,6 +120,26 @@ def test_a_webhook_not_stored_in_time_is_answered_503_and_its_retry_is_stored_on
     assert db.count("inbox") == 1 and db.count("messages") == 1
 
 
+def test_answered_once_routed_a_webhook_whose_routing_outlasts_the_timeout_is_answered_200_once_stored(
+        make_app, live_server, db):
+    """With ``acknowledge = "routed"`` the provider waits for routing, but no longer than the timeout: its
+    message is stored by then, so it is answered 2xx (a 5xx would only bring a retry of a stored message)."""
+    app = make_app(inbound={"acknowledge": "routed", "timeout_seconds": 0.5})
+    held = Held(app)
+    server = live_server(app)
+
+    started = time.monotonic()
+    response = httpx.post(f"{server.url}/webhooks/simulator/inbound", json=text(1), timeout=10)
+    waited = time.monotonic() - started
+    routed_meanwhile = db.count("messages")
+    held.release.set()
+
+    assert response.status_code == 200
+    assert 0.4 < waited < 3
+    assert routed_meanwhile == 0 and db.count("inbox") == 1
+    eventually(lambda: db.count("messages") == 1)
+
+
 def test_entries_stored_before_a_crash_are_routed_when_the_host_starts_again(make_app, live_server, db):
     crashed = make_app()
     messages = [InboundMessage(provider="simulator", provider_message_id=f"sim-{n}", from_number=CONSUMER,
