@@ -145,6 +145,33 @@ def test_a_submitter_past_its_deadline_gives_up_and_its_item_is_still_written(st
     assert db.count("consumers") == 3
 
 
+def test_deadlines_still_hold_in_a_new_event_loop_after_one_ended_with_its_timer_armed():
+    """An app called from one event loop after another (tests, embedding): the first loop ended with the timer
+    of a deadline still armed in it; the second still gets its own."""
+    stuck = False
+
+    async def flush(items: list[int]) -> list[int]:
+        if stuck:
+            await asyncio.sleep(3600)
+        return items
+
+    batcher = Batcher(flush, timeout=0.2)
+
+    async def submit() -> object:
+        try:
+            return await batcher.submit(1)
+        except TimeoutError as exc:
+            return exc
+
+    first = asyncio.run(submit())
+    stuck = True
+    started = time.monotonic()
+    second = asyncio.run(asyncio.wait_for(submit(), 5))
+
+    assert first == 1
+    assert isinstance(second, TimeoutError) and time.monotonic() - started < 2
+
+
 def test_idle_returns_only_once_every_write_is_committed(store, db):
     """What the inbox processor waits for before it takes the store for a slice of routing."""
     release = asyncio.Event()
