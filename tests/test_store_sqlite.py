@@ -273,3 +273,21 @@ def test_only_the_connection_opening_committing_and_closing_go_to_the_worker_thr
         assert not sqlite_store._in_thread(cursor.close) and not sqlite_store._in_thread(cursor.execute)
     finally:
         connection.close()
+
+
+def test_a_connection_closed_by_force_after_its_event_loop_ended_closes_without_an_error(tmp_path, monkeypatch):
+    # SQLAlchemy closes a connection dropped as garbage this way, after the loop that used it has ended (a CLI
+    # command's asyncio.run, a test's loop): the worker thread must not die telling that loop it is done.
+    loop = asyncio.new_event_loop()
+    connection = loop.run_until_complete(sqlite_store.connect(str(tmp_path / "closed-loop.db")))
+    loop.close()
+    asyncio.set_event_loop(loop)  # the ended loop is still the thread's current one, as after asyncio.run
+    died: list[BaseException] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: died.append(args.exc_value))
+    try:
+        connection.stop()
+        connection._thread.join(timeout=5)
+    finally:
+        asyncio.set_event_loop(None)
+    assert not connection._thread.is_alive() and died == []
+    assert connection._connection is None  # closed

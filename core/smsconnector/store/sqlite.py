@@ -9,6 +9,7 @@ statement that found the database locked by another process, tried again there u
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import time
 from collections.abc import Callable
@@ -45,6 +46,28 @@ class InlineConnection(aiosqlite.Connection):
             if "locked" not in str(exc) and "busy" not in str(exc):
                 raise
             return await super()._execute(self._patiently, fn, *args, **kwargs)
+
+    def stop(self) -> asyncio.Future[Any] | None:
+        """Close the connection and end its worker thread (SQLAlchemy's forced close).
+
+        SQLAlchemy also calls this for a connection dropped as garbage after the event loop it served has
+        ended. aiosqlite would then hand the thread a future of whatever loop was last set, closed or not, and
+        the thread would die raising "Event loop is closed"; with no loop running, nobody awaits the close, so
+        the thread gets none.
+        """
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            self._running = False
+            self._tx.put_nowait((None, self._close_and_stop))
+            return None
+        return super().stop()
+
+    def _close_and_stop(self) -> object:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+        return aiosqlite.core._STOP_RUNNING_SENTINEL
 
     def _patiently(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         assert self._connection is not None
