@@ -341,14 +341,15 @@ class Load:
     seconds: float = 0.0
 
 
-def ensure_wrk() -> str:
-    found = shutil.which("wrk")
+def ensure_installed(command: str) -> str:
+    """The path of ``command``, installed with apt (its package named alike) when missing."""
+    found = shutil.which(command)
     if found:
         return found
-    subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=False, capture_output=True)
-    found = shutil.which("wrk")
+    subprocess.run(["apt-get", "install", "-y", "-qq", command], check=False, capture_output=True)
+    found = shutil.which(command)
     if not found:
-        sys.exit("wrk is needed: apt-get install wrk")
+        sys.exit(f"{command} is needed: apt-get install {command}")
     return found
 
 
@@ -390,7 +391,7 @@ def wrk(url: str, requests_file: Path, *, connections: int, seconds: float, thre
     once every connection waits for one)."""
     pace = ["every", f"{1000 * threads / rate:.3f}"] if rate else []
     out = subprocess.run(
-        [ensure_wrk(), f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency",
+        [ensure_installed("wrk"), f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency",
          "--timeout", "20s", "-s", str(HERE / "replay.lua"), url, "--", str(requests_file), str(threads), *pace],
         check=True, capture_output=True, text=True,
     ).stdout
@@ -404,7 +405,7 @@ def wrk_once(url: str, requests_file: Path, *, connections: int, limit: float, t
     when their share is answered) and interrupts wrk then: its figures cover the run and not the wait.
     """
     process = subprocess.Popen(
-        [ensure_wrk(), f"-t{threads}", f"-c{connections}", f"-d{max(1, round(limit))}s", "--latency",
+        [ensure_installed("wrk"), f"-t{threads}", f"-c{connections}", f"-d{max(1, round(limit))}s", "--latency",
          "--timeout", "20s", "-s", str(HERE / "replay.lua"), url, "--", str(requests_file), str(threads), "once"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
@@ -427,7 +428,7 @@ def wrk_once(url: str, requests_file: Path, *, connections: int, limit: float, t
 def wrk_plain(url: str, script: Path, *, connections: int, seconds: float, headers: Mapping[str, str] = {},
               threads: int = 2) -> Load:
     """The same request over and over (``script`` sets method and body): the baselines against the fakes."""
-    argv = [ensure_wrk(), f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency",
+    argv = [ensure_installed("wrk"), f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency",
             "--timeout", "20s", "-s", str(script)]
     for name, value in headers.items():
         argv += ["-H", f"{name}: {value}"]

@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -39,17 +38,6 @@ WARM_UP = 1000
 CONCURRENCY = 32
 
 Request = tuple[str, list[tuple[bytes, bytes]], bytes]
-
-
-def ensure_valgrind() -> str:
-    found = shutil.which("valgrind")
-    if found:
-        return found
-    subprocess.run(["apt-get", "install", "-y", "-qq", "valgrind"], check=False, capture_output=True)
-    found = shutil.which("valgrind")
-    if not found:
-        sys.exit("valgrind is needed: apt-get install valgrind")
-    return found
 
 
 def asgi_request(line: str) -> Request:
@@ -148,7 +136,7 @@ def main() -> None:
     if args.child:
         child(args.child, args.measured, args.prepared)
         return
-    valgrind = ensure_valgrind()
+    valgrind = harness.ensure_installed("valgrind")
     folder = Path(tempfile.mkdtemp(prefix="smsconnector-instructions-"))
     config = harness.host_config(folder, f"sqlite:///{folder / 'bench.db'}", numbers={BRAND: "twilio"},
                                  in_server=False)
