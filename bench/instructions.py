@@ -1,7 +1,7 @@
 """Instructions a webhook costs the host against a request to the ceiling, counted by valgrind: a figure the
 machine's drift does not move.
 
-    python bench/instructions.py                 # about 5 minutes on two cores
+    python bench/instructions.py                 # about 3 minutes on two cores
     python bench/instructions.py --requests 1000
 
 The wall-clock share of the ceiling moves by a third from one minute to the next on a shared machine; the
