@@ -2,13 +2,16 @@
 
 Every statement the host's engine executes is counted by its first word (SELECT, INSERT, ...), and every
 commit too; ``GET /bench/statements`` answers the counts so far. The benchmark reads them before and after a
-run: statements per message is a figure that does not drift with the machine.
+run: statements per message is a figure that does not drift with the machine. On SQLite the inbox writes plain
+SQL past SQLAlchemy (``Store.sqlite_transaction``); SQLite's own trace of those statements counts them.
 """
 
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import event
@@ -27,6 +30,25 @@ def _statement(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
 @event.listens_for(host.store.engine.sync_engine, "commit")
 def _commit(_conn: Any) -> None:
     counts["COMMIT"] += 1
+
+
+_sqlite_transaction = host.store.sqlite_transaction
+
+
+async def _traced_sqlite_transaction(work: Callable[[sqlite3.Connection], Any]) -> Any:
+    def traced(connection: sqlite3.Connection) -> Any:
+        connection.set_trace_callback(lambda statement: _statement(None, None, statement))
+        try:
+            return work(connection)
+        finally:
+            connection.set_trace_callback(None)
+
+    result = await _sqlite_transaction(traced)
+    counts["COMMIT"] += 1
+    return result
+
+
+host.store.sqlite_transaction = _traced_sqlite_transaction  # type: ignore[method-assign]
 
 
 async def app(scope: Scope, receive: Receive, send: Send) -> None:

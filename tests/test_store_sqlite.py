@@ -1,4 +1,5 @@
-"""SQLite specifics: batched writes isolate a failing item; another process's lock never stalls the loop."""
+"""SQLite specifics: batched writes isolate a failing item; another process's lock never stalls the loop; the
+inbox's plain SQL stores what the ORM would."""
 
 from __future__ import annotations
 
@@ -9,12 +10,15 @@ import time
 
 import pytest
 from sqlalchemy import text
+from sqlmodel import select
 
+from smsconnector import inbox as inbox_module
 from smsconnector.inbox import Inbox
 from smsconnector.messages import InboundMessage
 from smsconnector.store import Store
 from smsconnector.store import sqlite as sqlite_store
 from smsconnector.store.batching import Batcher
+from smsconnector.store.models import InboxEntry
 
 
 @pytest.fixture
@@ -237,6 +241,63 @@ def test_inbox_write_waiting_for_another_process_lock_keeps_the_event_loop_runni
     assert result == [1] and db.count("inbox") == 1
     assert ticks > 5  # the loop kept serving other work while the write waited for the lock
 
+
+
+def test_a_transaction_in_one_hop_that_raises_stores_nothing_and_the_connection_serves_the_next(store, db):
+    def insert_then_fail(connection: sqlite3.Connection) -> None:
+        connection.execute("INSERT INTO consumers (number, created_at) VALUES ('+14155550001', '2026-01-01')")
+        raise RuntimeError("a bug halfway through")
+
+    def insert(connection: sqlite3.Connection) -> int:
+        return connection.execute(
+            "INSERT INTO consumers (number, created_at) VALUES ('+14155550002', '2026-01-01')").rowcount
+
+    async def run():
+        try:
+            with pytest.raises(RuntimeError, match="halfway"):
+                await store.sqlite_transaction(insert_then_fail)
+            return await store.sqlite_transaction(insert)
+        finally:
+            await store.close()
+
+    assert asyncio.run(run()) == 1
+    assert [r["number"] for r in db.rows("SELECT number FROM consumers")] == ["+14155550002"]
+
+
+def test_inbox_entries_are_stored_as_sqlalchemy_stores_them_and_read_back_unchanged(store, db, monkeypatch):
+    """On SQLite the inbox writes plain SQL: its rows must be what the ORM would have written, since the ORM
+    reads them (a timestamp's text format, the payload's JSON), and a batch of more rows than one statement
+    takes is split, its duplicates still recognised."""
+    monkeypatch.setattr(inbox_module, "SQLITE_ROWS_PER_STATEMENT", 2)
+    messages = [InboundMessage(provider="simulator", provider_message_id=f"m-{n}", from_number="+14155550123",
+                               to_number="+15555550100", text=f"hello {n} ✓") for n in range(4)]
+    reference = InboxEntry(provider="orm", key=inbox_module.key(messages[0]), kind="message",
+                           payload=inbox_module.encode(messages[0]), received_at=messages[0].received_at)
+
+    async def run():
+        async with store.transaction() as session:
+            session.add(reference)
+        inbox = Inbox(store)
+        try:
+            ids = await inbox.put("simulator", [*messages, messages[1]])
+            async with store.session() as session:
+                read = (await session.exec(select(InboxEntry).where(InboxEntry.provider == "simulator")
+                                           .order_by(InboxEntry.id))).all()
+            return ids, read
+        finally:
+            await inbox.close()
+            await store.close()
+
+    ids, read = asyncio.run(run())
+
+    assert ids == [2, 3, 4, 5, None] and db.count("inbox") == 5  # the repeat within the batch stored once
+    assert [inbox_module.decode(e.kind, e.payload) for e in read] == messages
+    assert read[0].received_at.tzinfo is not None and read[0].attempts == 0 and read[0].processed_at is None
+    columns = "kind, typeof(payload) AS payload_type, payload, received_at, attempts"
+    orm, plain = db.rows(f"SELECT {columns} FROM inbox WHERE key = 'message:m-0' ORDER BY id")
+    assert plain["payload_type"] == orm["payload_type"] == "text" and plain["payload"] == orm["payload"]
+    assert len(plain["received_at"]) == len(orm["received_at"])  # the same text format
+    assert (plain["kind"], plain["attempts"]) == (orm["kind"], orm["attempts"])
 
 
 def test_a_write_from_a_stale_snapshot_fails_at_once_instead_of_waiting_for_the_lock(tmp_path, monkeypatch):

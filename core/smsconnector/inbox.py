@@ -4,7 +4,8 @@ Answering a provider only once its events were routed ties its wait to the slowe
 burst of replies to a campaign then keeps providers waiting until they time out and retry, which adds to
 the burst. So the webhook does the least that keeps the promise "persisted before acknowledged": each
 event, serialized, is inserted with a key unique per provider (a retry inserts nothing), concurrent
-webhooks share one multi-row insert and one commit (:mod:`.store.batching`), and the
+webhooks share one multi-row insert and one commit (:mod:`.store.batching`; on SQLite run in one hop to the
+driver's thread, :meth:`.store.Store.sqlite_transaction`), and the
 :class:`~smsconnector.processing.InboxProcessor` routes the entries right after, in arrival order.
 """
 
@@ -12,7 +13,8 @@ from __future__ import annotations
 
 import base64
 import functools
-from collections.abc import Sequence
+import sqlite3
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -25,6 +27,11 @@ from .store.batching import Batcher
 from .store.models import InboxEntry
 
 Item = InboundMessage | StatusUpdate
+
+#: the columns a webhook's entry is inserted with
+COLUMNS = ("provider", "key", "kind", "payload", "received_at", "attempts")
+#: rows to one SQLite statement at most (a statement takes at most 32,766 values)
+SQLITE_ROWS_PER_STATEMENT = 1_000
 
 
 def key(item: Item) -> str:
@@ -89,6 +96,10 @@ class Inbox:
         # PostgreSQL commits in parallel, so a few inserts may be under way at once there.
         self._batcher: Batcher[list[dict[str, Any]], list[int | None]] = Batcher(
             self._insert, concurrency=4 if store.dialect == "postgresql" else 1, timeout=timeout)
+        #: each column's conversion to what the database stores, as SQLAlchemy does it (SQLite's plain SQL path)
+        dialect = store.engine.dialect
+        self._sqlite_values: list[Callable[[Any], Any] | None] = [
+            InboxEntry.__table__.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in COLUMNS]
 
     async def put(self, provider: str, items: Sequence[Item]) -> list[int | None]:
         """Commit ``items``; for each, its inbox id, or ``None`` when the provider sent it before.
@@ -119,9 +130,14 @@ class Inbox:
 
     async def _insert_once(self, batch: list[list[dict[str, Any]]]) -> list[list[int | None]]:
         rows = [row for rows in batch for row in rows]
-        async with self._store.engine.begin() as connection:
-            result = await connection.execute(_insert(self._store.dialect), rows)
-            inserted = {(provider, k): id_ for id_, provider, k in result.all()}
+        if self._store.dialect == "sqlite":
+            values = [[value if convert is None else convert(value) for convert, value in
+                       zip(self._sqlite_values, (row[name] for name in COLUMNS), strict=True)] for row in rows]
+            returned = await self._store.sqlite_transaction(functools.partial(_insert_sqlite, values))
+        else:
+            async with self._store.engine.begin() as connection:
+                returned = (await connection.execute(_insert(self._store.dialect), rows)).all()
+        inserted = {(provider, k): id_ for id_, provider, k in returned}
         # The same event twice in one batch (a retry racing its original) is inserted once: the first wins.
         ids: list[list[int | None]] = []
         for webhook_rows in batch:
@@ -148,3 +164,20 @@ def _insert(dialect: str) -> Any:
     table = InboxEntry.__table__
     return (insert(table).on_conflict_do_nothing(index_elements=["provider", "key"])
             .returning(table.c.id, table.c.provider, table.c.key))
+
+
+def _insert_sqlite(values: list[list[Any]], connection: sqlite3.Connection) -> list[tuple[int, str, str]]:
+    """The statement of :func:`_insert`, as plain SQL over already converted values (in the driver's thread)."""
+    returned: list[tuple[int, str, str]] = []
+    for start in range(0, len(values), SQLITE_ROWS_PER_STATEMENT):
+        chunk = values[start:start + SQLITE_ROWS_PER_STATEMENT]
+        returned += connection.execute(_sqlite_sql(len(chunk)), [v for row in chunk for v in row]).fetchall()
+    return returned
+
+
+@functools.lru_cache(maxsize=64)
+def _sqlite_sql(rows: int) -> str:
+    row = f"({', '.join('?' * len(COLUMNS))})"
+    columns = ", ".join(f'"{name}"' for name in COLUMNS)  # quoted: "key" is an SQL keyword
+    return (f'INSERT INTO {InboxEntry.__tablename__} ({columns}) VALUES {", ".join([row] * rows)} '
+            'ON CONFLICT (provider, "key") DO NOTHING RETURNING id, provider, "key"')
