@@ -51,10 +51,15 @@ def test_a_client_that_reconnects_with_last_event_id_gets_what_it_missed(desk):
         assert stream.next("message.received").data["text"] == "and live again"
 
 
+@pytest.fixture
+def idle_poller(monkeypatch):
+    """With nobody listening, the poller reads new rows only every POLL_SECONDS: here not within the test."""
+    monkeypatch.setattr(live, "POLL_SECONDS", 60.0)
+
+
 @both_databases
-def test_a_new_client_without_last_event_id_hears_only_what_comes_next(desk):
-    desk.text("c1", text="before anyone listened")
-    desk.server.call(desk.server.app.live.poll)  # the poller has seen it, with no one to hand it to
+def test_a_new_client_without_last_event_id_hears_only_what_comes_next(idle_poller, desk):
+    desk.text("c1", text="before anyone listened")  # committed; the idle poller has not read it
 
     with EventStream(desk.server.url, desk.tokens["Ana"]) as stream:
         desk.text("c1", text="now")
@@ -114,9 +119,11 @@ def test_a_lower_id_committed_late_is_still_delivered(desk):
     """On PostgreSQL ids are taken before commit: id n+1 may be visible before id n. Neither is lost."""
     app = desk.server.app
     live = app.live
-    subscription = live.subscribe(None)
+    subscriptions = []
 
     async def scenario() -> tuple[int, list[list[int]]]:
+        subscription = await live.subscribe(None)
+        subscriptions.append(subscription)
         await live.poll()
         while not subscription.queue.empty():
             subscription.queue.get_nowait()
@@ -137,7 +144,8 @@ def test_a_lower_id_committed_late_is_still_delivered(desk):
     try:
         high, rounds = desk.server.call(scenario)
     finally:
-        live.unsubscribe(subscription)
+        for subscription in subscriptions:
+            live.unsubscribe(subscription)
     assert rounds == [[high + 2], [high + 1]]
 
 

@@ -36,7 +36,7 @@ async def stream(call: Call) -> StreamingResponse:
     agent_id = None if call.admin else call.principal.agent_id
     last = call.request.headers.get("last-event-id", "").strip()
     # Subscribe before replaying, so nothing committed in between falls through the gap.
-    subscription = live.subscribe(agent_id)
+    subscription = await live.subscribe(agent_id)
     return StreamingResponse(_frames(call, subscription, int(last) if last.isdigit() else None),
                              media_type="text/event-stream",
                              headers={"cache-control": "no-cache", "x-accel-buffering": "no"})
