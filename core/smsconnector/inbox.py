@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError
 
 from .messages import DeliveryStatus, InboundMessage, Media, SegmentInfo, StatusUpdate, utcnow
@@ -136,7 +136,7 @@ class Inbox:
             returned = await self._store.sqlite_transaction(functools.partial(_insert_sqlite, values))
         else:
             async with self._store.engine.begin() as connection:
-                returned = (await connection.execute(_insert(self._store.dialect), rows)).all()
+                returned = (await connection.execute(_insert_postgresql(), rows)).all()
         inserted = {(provider, k): id_ for id_, provider, k in returned}
         # The same event twice in one batch (a retry racing its original) is inserted once: the first wins.
         ids: list[list[int | None]] = []
@@ -158,16 +158,16 @@ class Inbox:
 
 
 @functools.cache
-def _insert(dialect: str) -> Any:
+def _insert_postgresql() -> Any:
     # Built once: constructing the statement per batch would cost more than running it.
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     table = InboxEntry.__table__
-    return (insert(table).on_conflict_do_nothing(index_elements=["provider", "key"])
+    return (postgresql.insert(table).on_conflict_do_nothing(index_elements=["provider", "key"])
             .returning(table.c.id, table.c.provider, table.c.key))
 
 
 def _insert_sqlite(values: list[list[Any]], connection: sqlite3.Connection) -> list[tuple[int, str, str]]:
-    """The statement of :func:`_insert`, as plain SQL over already converted values (in the driver's thread)."""
+    """The statement of :func:`_insert_postgresql`, for SQLite as plain SQL over already converted values (run in
+    the driver's thread)."""
     returned: list[tuple[int, str, str]] = []
     for start in range(0, len(values), SQLITE_ROWS_PER_STATEMENT):
         chunk = values[start:start + SQLITE_ROWS_PER_STATEMENT]
