@@ -29,8 +29,9 @@ back for anything left).
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Literal
 
@@ -72,7 +73,10 @@ _SERVABLE_HEAD = _HEAD.where(select(Agent.id).join(AgentSkill, AgentSkill.agent_
                              .where(*_FREE_SLOT).exists())
 _LOCK_HEAD = (select(Conversation).where(Conversation.id == bindparam("id")).with_for_update(skip_locked=True)
               .execution_options(populate_existing=True))
-_AGENT = select(Agent).where(Agent.id == bindparam("id")).execution_options(populate_existing=True)
+_AGENTS = (select(Agent).where(Agent.id.in_(bindparam("ids", expanding=True)))
+           .execution_options(populate_existing=True))
+#: where :func:`drains_deferred` keeps the skills to drain, in ``session.info``
+_DEFERRED_DRAINS = "smsconnector.drains_deferred"
 
 
 def _postgres(session: AsyncSession) -> bool:
@@ -141,9 +145,27 @@ async def _queue_head(session: AsyncSession, skill: str) -> Conversation | None:
     return None
 
 
+@contextlib.contextmanager
+def drains_deferred(session: AsyncSession) -> Iterator[set[str]]:
+    """Within the block, :func:`drain` only notes the skills it is asked to drain, in the set this yields: a
+    routing batch drains each queue once at its end (``await drain(session, skills)``), and takes the assignment
+    lock once, after the last conversation lock of the batch, not once per message."""
+    deferred: set[str] = set()
+    session.info[_DEFERRED_DRAINS] = deferred
+    try:
+        yield deferred
+    finally:
+        del session.info[_DEFERRED_DRAINS]
+
+
 async def drain(session: AsyncSession, skills: Iterable[str | None]) -> list[Conversation]:
-    """Assign the queues of ``skills``, first in first out, while agents have free slots; what was assigned."""
+    """Assign the queues of ``skills``, first in first out, while agents have free slots; what was assigned
+    (nothing yet, inside :func:`drains_deferred`)."""
     wanted = sorted({s for s in skills if s})
+    deferred: set[str] | None = session.info.get(_DEFERRED_DRAINS)
+    if deferred is not None:
+        deferred.update(wanted)
+        return []
     if not wanted:
         return []
     await _lock_assignment(session)
@@ -180,9 +202,25 @@ async def enqueue(session: AsyncSession, conversation: Conversation, skill: str 
         conversation.skill, conversation.status, conversation.queued_at = skill, QUEUED, utcnow()
         await session.flush()
         emit(session, "conversation.queued", conversation_id=conversation.id, skill=skill, agent_id=None)
-    elif await _head_id(session, skill) != conversation.id:
+    elif _DEFERRED_DRAINS not in session.info and await _head_id(session, skill) != conversation.id:
         return
     await drain(session, [skill])
+
+
+def announce_queued(session: AsyncSession, conversation: Conversation) -> None:
+    """Tell of a conversation that was opened queued for its skill, once a flush gave it its id; inside
+    :func:`drains_deferred`, whose end drains its queue."""
+    assert conversation.id is not None and conversation.status == QUEUED and _DEFERRED_DRAINS in session.info
+    emit(session, "conversation.queued", conversation_id=conversation.id, skill=conversation.skill, agent_id=None)
+    session.info[_DEFERRED_DRAINS].add(conversation.skill)
+
+
+async def read_agents(session: AsyncSession, conversations: Iterable[Conversation]) -> None:
+    """Read, with one statement, the agents serving these conversations, into the session: read after the
+    conversations' row locks, they are what :func:`keep_or_release` decides on for each (no lock on them)."""
+    ids = sorted({c.agent_id for c in conversations if c.status == ASSIGNED and c.agent_id is not None})
+    if ids:
+        await session.exec(_AGENTS, params={"ids": ids})
 
 
 async def assign(session: AsyncSession, conversation: Conversation, agent_id: int, *, reason: str) -> bool:
@@ -273,7 +311,7 @@ async def keep_or_release(session: AsyncSession, conversation: Conversation) -> 
     """
     if conversation.status != ASSIGNED or conversation.agent_id is None:
         return
-    agent = (await session.exec(_AGENT, params={"id": conversation.agent_id})).scalars().first()
+    agent = await session.get(Agent, conversation.agent_id)
     if agent is None or not _serving(agent):
         reason = "agent_removed" if agent is None or agent.deleted_at else f"agent_{agent.status}"
         await requeue(session, conversation, reason=reason, front=True)

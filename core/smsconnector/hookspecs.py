@@ -140,6 +140,27 @@ def smsconnector_segment_policy(provider: str, message: InboundMessage, app: App
     """
 
 
+@_spec
+def smsconnector_route_prefetch(
+    messages: Sequence[InboundMessage], app: App, session: AsyncSession
+) -> Awaitable[None] | None:
+    """Read ahead, for a batch of consumer messages about to be routed, what your route hook will need.
+
+    The host routes the inbox in batches, each in one transaction: it calls this once with the batch's
+    messages (deduplicated, reassembled, in arrival order), then ``smsconnector_route`` for each of them in
+    turn. A route hook that reads the database for every message (a consumer's consent, a pending offer)
+    can read it here for all of them with one statement and keep it in ``session.info`` under a key of its
+    own, then read it from there. Keep it right: whatever your hook writes in the same transaction (an
+    opt-out recorded for the first of two messages from one consumer) must change or drop what you kept, so
+    the next message sees it. Optional: a route hook that reads for itself needs nothing here.
+
+    :param messages: the messages of the batch, in the order they will be routed.
+    :param session: the batch's transaction; the same one ``smsconnector_route`` receives.
+
+    All implementations are called and awaited. May return an awaitable.
+    """
+
+
 @_spec(firstresult=True)
 def smsconnector_route(
     message: InboundMessage, conversation: Conversation | None, app: App, session: AsyncSession

@@ -182,6 +182,10 @@ class Hooks:
     def segment_policy(self, provider: str, message: InboundMessage) -> SegmentPolicy | None:
         return self._hook.smsconnector_segment_policy(provider=provider, message=message, app=self._app)
 
+    async def route_prefetch(self, messages: Sequence[InboundMessage], session: AsyncSession) -> None:
+        for r in self._hook.smsconnector_route_prefetch(messages=messages, app=self._app, session=session):
+            await await_maybe(r)
+
     async def route(
         self, message: InboundMessage, conversation: Conversation | None, session: AsyncSession
     ) -> Routing | None:

@@ -1,17 +1,30 @@
 """The inbox processor: routes what webhooks put in the inbox, in arrival order, as soon as it is committed.
 
-Every replica runs one. It takes the oldest unprocessed entries (``FOR UPDATE SKIP LOCKED`` on PostgreSQL,
-so replicas never take the same entry), runs each through the pipeline -- segment policy, dedupe, route,
-store for a consumer message; the status rules for a report -- and marks them processed, all in one
-transaction, so an entry is routed exactly once or not at all. Entries left by a crash are simply still
-there when the host starts again.
+Every replica (and every ``smsconnector worker``) runs one. It takes a batch of the oldest unprocessed
+entries (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so processes never take the same entry), routes it with a
+handful of statements for the whole batch (:func:`.inbound.accept_all`: segment policy, dedupe, route, store
+for consumer messages; the status rules for reports) and marks the entries processed, all in one transaction,
+so an entry is routed exactly once or not at all. Entries left by a crash are simply still there when the host
+starts again.
+
+**Arrival order.** Each entry has a lane: a consumer's messages share one, a message's status reports another.
+An entry is taken only when no earlier entry of its lane is left outside the batch (held by another process's
+batch, or waiting for a retry), so a lane is routed in arrival order whichever process routes it, and a
+consumer is never routed by two processes at once. Other processes take the other lanes meanwhile: the more
+workers, the more batches at once.
+
+**Woken, not polling.** A webhook's commit wakes the processor of its own process; on PostgreSQL it also
+notifies every other process (:mod:`.store.notify`). It still looks every so often on its own, for retries
+that came due and for a notification it missed.
 
 **Webhooks first.** Answering providers quickly is what keeps a burst from turning into a storm of
 retries. On SQLite a routing transaction holds the one connection, and its statements run on the event loop,
 so while it lasts no webhook is stored, or even read. Two rules keep it short and well placed:
 
 - A routing transaction stops taking entries once it has run for :data:`SLICE_SECONDS` (it routes at least
-  one), whatever ``[inbound] batch_size`` allows: a webhook that arrives meanwhile waits at most that long.
+  one), whatever ``[inbound] batch_size`` allows: a webhook that arrives meanwhile waits about that long at
+  most. It routes its entries in chunks sized by how long entries took lately, so a routing chain that has
+  just become slow can overrun one slice, never two.
 - While webhooks come in (stored in the last moment, or waiting to be), the processor routes a slice only once
   their writes pause: it lets the loop run for a moment, so webhooks that arrived during the last transaction
   reach the store, then looks whether a write is under way or waiting, or the loop came round late; if so,
@@ -37,7 +50,7 @@ import time
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import bindparam, exists, func, or_, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from . import inbound, status
@@ -70,10 +83,8 @@ CONTENDED_SECONDS = 0.002
 #: catch-up after it is what routes the backlog either way
 GIVE_WAY_SECONDS = 1.0
 #: how often it looks for entries it was not told about (retries that came due, another replica's leftovers);
-#: a worker process, which is told about none, looks every ``[worker] poll_interval_seconds``
+#: a worker process looks every ``[worker] poll_interval_seconds`` (on PostgreSQL, woken by every commit besides)
 POLL_SECONDS = 1.0
-#: on PostgreSQL, entries of different consumers routed at once (each holds a pooled connection meanwhile)
-LANES = 8
 #: how often a webhook answered once routed looks again for entries another replica holds
 ROUTED_RECHECK_SECONDS = 0.05
 #: the delay before retrying a failed entry, doubled with each attempt, at most ``RETRY_MAX``
@@ -82,15 +93,20 @@ RETRY_BASE, RETRY_MAX = timedelta(seconds=1), timedelta(minutes=5)
 _INBOX = InboxEntry.__table__  # type: ignore[attr-defined]
 #: what makes an entry due: not processed, and not waiting for a retry
 _IS_DUE = (_INBOX.c.processed_at.is_(None), or_(_INBOX.c.retry_at.is_(None), _INBOX.c.retry_at <= bindparam("now")))
-#: the due entries' ids, oldest first, each with its lane: the consumer of a message, the message of a status
-_DUE_LANES = (
-    select(_INBOX.c.id, (_INBOX.c.kind + ":" + func.coalesce(_INBOX.c.payload["from_number"].as_string(),
-                                                             _INBOX.c.payload["provider_message_id"].as_string())))
-    .where(*_IS_DUE).order_by(_INBOX.c.id).limit(bindparam("limit"))
+#: the oldest due entries no other transaction holds, locked (built once: building it per pass cost as much as
+#: running it)
+_TAKEN = (select(_INBOX.c.id).where(*_IS_DUE).order_by(_INBOX.c.id).limit(bindparam("limit"))
+          .with_for_update(skip_locked=True).cte("taken"))
+_EARLIER = _INBOX.alias("earlier")
+#: of those, the ones whose lane has no earlier entry left to route outside them (held by another transaction, or
+#: waiting for a retry): a lane's entries are routed in arrival order, whoever routes them
+_CLAIM = (
+    select(InboxEntry).join(_TAKEN, _TAKEN.c.id == InboxEntry.id)
+    .where(~exists().where(_EARLIER.c.lane == InboxEntry.lane, _EARLIER.c.id < InboxEntry.id,
+                           _EARLIER.c.processed_at.is_(None), _EARLIER.c.id.not_in(select(_TAKEN.c.id))))
+    .order_by(InboxEntry.id)
 )
-#: the due entries, oldest first (built once: building it per transaction cost as much as running it)
-_DUE = select(InboxEntry).where(*_IS_DUE).order_by(InboxEntry.id).limit(bindparam("limit"))
-_DUE_LOCKED = _DUE.with_for_update(skip_locked=True)
+_CLAIMABLE_IDS = _CLAIM.with_only_columns(InboxEntry.id)
 _LOCK = (select(InboxEntry).where(InboxEntry.id == bindparam("entry_id"), InboxEntry.processed_at.is_(None))
          .with_for_update(skip_locked=True))
 _MARK_PROCESSED = (
@@ -118,6 +134,10 @@ class InboxProcessor:
         self._last_write = asyncio.get_running_loop().time()
         if new:
             self._wake.set()
+
+    def wake(self) -> None:
+        """Another process committed entries (PostgreSQL's NOTIFY): look for due entries now."""
+        self._wake.set()
 
     async def routed(self, entry_ids: list[int]) -> None:
         """Return once these entries were processed (or set aside): route what is due, oldest first, up to them.
@@ -193,58 +213,41 @@ class InboxProcessor:
     # -- the work --------------------------------------------------------------------------------------
 
     async def process(self, limit: int) -> int:
-        """Route up to ``limit`` due entries; how many were taken (0: none are due).
+        """Route up to ``limit`` due entries in one transaction, with a handful of statements for all of them;
+        how many were taken (0: none are due).
 
-        On SQLite they share one transaction (one commit). On PostgreSQL each has its own: routing two
-        consumers' messages in one transaction could lock one's conversation before the other's agent,
-        breaking the lock order that keeps replicas from deadlocking (see :mod:`.assignment`). There, each
-        transaction waits mostly on the server, so entries are routed in lanes, one per consumer (or, for
-        a status report, per message), up to :data:`LANES` at once: a consumer's entries one after the
-        other in arrival order, different consumers' alongside, as replicas would.
+        The entries are taken ``FOR UPDATE SKIP LOCKED`` (on PostgreSQL), so processes never take the same one,
+        and only where their lane (a consumer's messages, a message's status reports) has no earlier entry left
+        outside them, so each lane is routed in arrival order whichever process routes it. On SQLite the
+        transaction holds the one connection, so it routes them in chunks of as many as fit in the time left of
+        :data:`SLICE_SECONDS` (at the rate entries took lately) and leaves the rest once the slice is used up.
         """
-        if self._app.store.dialect != "postgresql":
-            return await self._process_batch(limit)
-        lanes: dict[str, list[int]] = {}
-        async with self._app.store.session() as session:
-            for entry_id, lane in (await session.exec(_DUE_LANES, params={"now": utcnow(), "limit": limit})).all():
-                lanes.setdefault(lane, []).append(entry_id)
-        free = asyncio.Semaphore(LANES)
-
-        async def route_lane(entry_ids: list[int]) -> int:
-            async with free:
-                taken = 0
-                for entry_id in entry_ids:
-                    if not await self._process_alone(entry_id):
-                        break  # someone else holds it: the consumer's later entries wait for it
-                    taken += 1
-                return taken
-
-        results = await asyncio.gather(*map(route_lane, lanes.values()), return_exceptions=True)
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
-        return sum(results)  # type: ignore[arg-type]
-
-    async def _process_batch(self, limit: int) -> int:
-        """Route due entries in one transaction until ``limit`` or :data:`SLICE_SECONDS` is reached."""
+        if self._app.store.dialect == "sqlite":
+            # Read only what is likely to fit: decoding entries costs too.
+            limit = max(1, min(limit, round(SLICE_SECONDS / self._entry_seconds)))
         # Timed with perf_counter: uvloop's loop.time() counts whole milliseconds, the size of an entry's routing.
         try:
             async with self._app.store.transaction() as session:
-                started = time.perf_counter()
-                until = started + SLICE_SECONDS
-                # Read only what is likely to fit: decoding entries costs too.
-                fits = max(1, min(limit, round(SLICE_SECONDS / self._entry_seconds)))
-                entries, outcomes = await _due(session, fits), []
-                for entry in entries:
-                    outcomes.append(await self._route(session, entry))
-                    if time.perf_counter() >= until:
-                        break
-                if outcomes:
-                    took = (time.perf_counter() - started) / len(outcomes)
-                    self._entry_seconds += (took - self._entry_seconds) / 4
+                until = time.perf_counter() + SLICE_SECONDS
+                entries = await _claim(session, limit)
+                if not entries:
+                    return 0
+                outcomes: list[tuple[str, str, str]] = []
+                while len(outcomes) < len(entries):
+                    left = until - time.perf_counter()
+                    if self._app.store.dialect == "sqlite":
+                        if outcomes and left < self._entry_seconds:
+                            break  # the rest wait for the next transaction, so webhooks wait no longer
+                        chunk = entries[len(outcomes):len(outcomes) + max(1, int(left / self._entry_seconds))]
+                    else:
+                        chunk = entries
+                    started = time.perf_counter()
+                    outcomes += await self._route(session, chunk)
+                    self._took((time.perf_counter() - started) / len(chunk))
                 await _mark_processed(session, [e.id for e in entries[:len(outcomes)]])
         except Exception:
-            ids = await self._due_ids(limit)
+            # One bad entry fails the batch: each is routed again in a transaction of its own, so it fails alone.
+            ids = await self._claimable_ids(limit)
             if not ids:
                 raise
             for entry_id in ids:
@@ -253,6 +256,14 @@ class InboxProcessor:
         self._count(outcomes)
         return len(outcomes)
 
+    def _took(self, seconds: float) -> None:
+        """Learn how long routing an entry takes: at once when it got slower (a transaction that overran its
+        slice must not be followed by another), gradually when faster."""
+        if seconds > self._entry_seconds:
+            self._entry_seconds = seconds
+        else:
+            self._entry_seconds += (seconds - self._entry_seconds) / 4
+
     async def _process_alone(self, entry_id: int) -> bool:
         """Route one entry in its own transaction; false when it is processed already or another holds it."""
         try:
@@ -260,21 +271,31 @@ class InboxProcessor:
                 entry = await _lock(session, entry_id)
                 if entry is None:
                     return False
-                outcome = await self._route(session, entry)
+                outcomes = await self._route(session, [entry])
                 await _mark_processed(session, [entry_id])
         except Exception as exc:
             await self._failed(entry_id, exc)
         else:
-            self._count([outcome])
+            self._count(outcomes)
         return True
 
-    async def _route(self, session: AsyncSession, entry: InboxEntry) -> tuple[str, str, str]:
-        assert entry.payload is not None
-        item = decode(entry.kind, entry.payload)
-        if isinstance(item, InboundMessage):
-            return "inbound", item.provider, (await inbound.accept(self._app, session, item)).value
-        await status.apply(self._app, session, item)
-        return "status", item.provider, item.status.value
+    async def _route(self, session: AsyncSession, entries: list[InboxEntry]) -> list[tuple[str, str, str]]:
+        """Route ``entries`` (in arrival order) in ``session``: the consumer messages together, through
+        :func:`.inbound.accept_all`; each status report through the status rules. Their outcomes, for the metrics."""
+        items = []
+        for entry in entries:
+            assert entry.payload is not None
+            items.append(decode(entry.kind, entry.payload))
+        messages = [item for item in items if isinstance(item, InboundMessage)]
+        outcomes = iter(await inbound.accept_all(self._app, session, messages))
+        counted = []
+        for item in items:
+            if isinstance(item, InboundMessage):
+                counted.append(("inbound", item.provider, next(outcomes).value))
+            else:
+                await status.apply(self._app, session, item)
+                counted.append(("status", item.provider, item.status.value))
+        return counted
 
     async def _failed(self, entry_id: int, exc: Exception) -> None:
         """Record a failure: due again later, or set aside for good."""
@@ -297,9 +318,10 @@ class InboxProcessor:
                 log.warning("inbox entry %s (%s) failed (attempt %s), retrying at %s: %s", entry_id, entry.provider,
                             entry.attempts, entry.retry_at.isoformat(timespec="seconds"), reason)
 
-    async def _due_ids(self, limit: int) -> list[int]:
+    async def _claimable_ids(self, limit: int) -> list[int]:
+        """The ids :func:`_claim` would take now, without taking them."""
         async with self._app.store.session() as session:
-            return [e.id for e in await _due(session, limit, lock=False)]
+            return list((await session.exec(_CLAIMABLE_IDS, params={"now": utcnow(), "limit": limit})).scalars())
 
     def _count(self, outcomes: list[tuple[str, str, str]]) -> None:
         metrics = self._app.metrics
@@ -323,9 +345,8 @@ class InboxProcessor:
             return int((await session.exec(stmt)).scalar_one())
 
 
-async def _due(session: AsyncSession, limit: int, *, lock: bool = True) -> list[InboxEntry]:
-    stmt = _DUE_LOCKED if lock else _DUE
-    return list((await session.exec(stmt, params={"now": utcnow(), "limit": limit})).scalars().all())
+async def _claim(session: AsyncSession, limit: int) -> list[InboxEntry]:
+    return list((await session.exec(_CLAIM, params={"now": utcnow(), "limit": limit})).scalars().all())
 
 
 async def _lock(session: AsyncSession, entry_id: int) -> InboxEntry | None:

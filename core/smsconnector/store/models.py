@@ -282,12 +282,18 @@ class InboxEntry(SQLModel, table=True):
         UniqueConstraint("provider", "key", name="uq_inbox_provider_key"),
         Index("ix_inbox_pending", "id", sqlite_where=text("processed_at IS NULL"),
               postgresql_where=text("processed_at IS NULL")),
+        # an entry waits for the earlier entries of its lane: found through this while any is pending
+        Index("ix_inbox_pending_lane", "lane", "id", sqlite_where=text("processed_at IS NULL"),
+              postgresql_where=text("processed_at IS NULL")),
     )
 
     id: int | None = Field(default=None, primary_key=True)
     provider: str = Field(max_length=50)
     key: str = Field(max_length=200)
     kind: str = Field(max_length=16)  #: ``message`` or ``status``
+    #: what must be routed in arrival order: a consumer's messages (``message:<number>``), one message's status
+    #: reports (``status:<provider message id>``); a plain column, so no pass reads the payload to find it
+    lane: str | None = Field(default=None, max_length=250)
     payload: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON(none_as_null=True), nullable=True))
     received_at: datetime = _when(default_factory=utcnow)
     processed_at: datetime | None = _when(default=None, nullable=True, index=True)

@@ -7,7 +7,7 @@ the clock (replace ``clock`` in tests to decide quiet hours at a fixed time).
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -69,6 +69,13 @@ class Compliance:
     def smsconnector_register_routes(self, app: App) -> list[Route]:
         """The ledger export, consent recording, agent opt-outs and the send preview."""
         return api.routes(self, app)
+
+    @hookimpl
+    def smsconnector_route_prefetch(self, messages: Sequence[InboundMessage], session: AsyncSession
+                                    ) -> Awaitable[None]:
+        """Read the consent ledger of every consumer in the batch with one statement."""
+        rules = self.policy.rules
+        return ledger.read_ahead(session, ((m.from_number, rules(m.to_number, m.provider).scope) for m in messages))
 
     @hookimpl(tryfirst=True)
     def smsconnector_route(self, message: InboundMessage, conversation: Conversation | None, app: App,

@@ -7,12 +7,12 @@ consumer's events each time it is needed, so it can never drift from the evidenc
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -92,10 +92,37 @@ _EVENTS = (select(LedgerEvent).where(LedgerEvent.consumer_number == bindparam("c
                                      LedgerEvent.scope == bindparam("scope")).order_by(LedgerEvent.id))
 
 
+_EVENTS_OF_MANY = (select(LedgerEvent)
+                   .where(tuple_(LedgerEvent.consumer_number, LedgerEvent.scope).in_(bindparam("pairs", expanding=True)))
+                   .order_by(LedgerEvent.id))
+#: where :func:`read_ahead` keeps the events it read, in ``session.info``: (consumer, scope) -> events, oldest first
+_READ_AHEAD = "compliance.ledger_read_ahead"
+
+
 async def state(session: AsyncSession, consumer: str, scope: str, *, opt_in_restores_consent: bool) -> ConsentState:
-    """The consumer's current standing with ``scope``."""
-    rows = (await session.exec(_EVENTS, params={"consumer": consumer, "scope": scope})).scalars().all()
+    """The consumer's current standing with ``scope`` (from what :func:`read_ahead` read in this transaction,
+    when it read this consumer's events)."""
+    rows = session.info.get(_READ_AHEAD, {}).get((consumer, scope))
+    if rows is None:
+        rows = (await session.exec(_EVENTS, params={"consumer": consumer, "scope": scope})).scalars().all()
     return fold(rows, opt_in_restores_consent=opt_in_restores_consent)
+
+
+async def read_ahead(session: AsyncSession, pairs: Iterable[tuple[str, str]]) -> None:
+    """Read the events of many (consumer, scope) pairs with one statement, for :func:`state` to use for the rest
+    of the transaction; every write of this module forgets what it changes, so the next read sees it."""
+    wanted = sorted(set(pairs))
+    if not wanted:
+        return
+    read: dict[tuple[str, str], list[LedgerEvent]] = session.info.setdefault(_READ_AHEAD, {})
+    for pair in wanted:
+        read[pair] = []
+    for event in (await session.exec(_EVENTS_OF_MANY, params={"pairs": wanted})).scalars():
+        read[(event.consumer_number, event.scope)].append(event)
+
+
+def _forget(session: AsyncSession, consumer: str, scope: str) -> None:
+    session.info.get(_READ_AHEAD, {}).pop((consumer, scope), None)
 
 
 async def record(session: AsyncSession, **fields: Any) -> LedgerEvent:
@@ -105,6 +132,7 @@ async def record(session: AsyncSession, **fields: Any) -> LedgerEvent:
     event = LedgerEvent(**fields)
     session.add(event)
     await session.flush()
+    _forget(session, event.consumer_number, event.scope)
     return event
 
 
@@ -118,6 +146,7 @@ async def claim_confirmation(session: AsyncSession, opt_out: LedgerEvent, messag
         brand_number=opt_out.brand_number, action=CONFIRMATION, method="sms", message_id=message_id,
         confirms_event_id=opt_out.id, recorded_by="compliance",
     ).on_conflict_do_nothing(index_elements=["confirms_event_id"]).returning(LedgerEvent.id)
+    _forget(session, opt_out.consumer_number, opt_out.scope)
     return (await session.exec(stmt)).scalar_one_or_none() is not None
 
 
