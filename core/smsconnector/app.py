@@ -32,7 +32,8 @@ from .metrics import Metrics
 from .plugins import Hooks, PluginInfo, load_plugins
 from .processing import InboxProcessor
 from .sender import Sender
-from .store import Store
+from .store import Store, notify
+from .store.notify import Listener
 from .store.db import pending_migrations
 from .store.models import OutboxEntry, SegmentGroup
 from .webhooks import WebhookKind, WebhookRequest
@@ -70,6 +71,9 @@ class App:
         self.metrics = Metrics()
         self.events.subscribe(self.sender.on_event)
         self.live = LiveEvents(self)
+        #: wakes this process's processor, sender and live events when another process commits work for them
+        self.listener = Listener(self.store)
+        notify.install(self.store)
         self.hooks.configure()
         self.routes: list[BaseRoute] = [
             Route("/webhooks/{provider}/inbound", self._inbound_webhook, methods=["POST"]),
@@ -125,7 +129,8 @@ class App:
         ``serving``: the process answers HTTP, so agents' event streams are fed. ``working``: it also does the
         background work (routing the inbox, draining the outbox, the upkeep). ``smsconnector serve`` serves and,
         unless ``[worker] in_server`` is off, works; ``smsconnector worker`` only works, and since no webhook or
-        reply in its own process wakes it, it looks for work every ``[worker] poll_interval_seconds``.
+        reply in its own process wakes it, other processes' commits do (PostgreSQL's LISTEN/NOTIFY,
+        :mod:`.store.notify`), and it looks for work every ``[worker] poll_interval_seconds`` besides.
         """
         pending = await asyncio.to_thread(pending_migrations, self.store.sync_url, self.hooks.migrations())
         if pending:
@@ -135,21 +140,26 @@ class App:
         await self.hooks.startup()
         async with self.store.transaction() as session:
             await api.ensure_skills(session, (number.skill for number in self.config.numbers))
-        poll = None if serving else self.config.worker.poll_interval_seconds
+        poll = None if serving else self.config.worker.poll_seconds(self.store.dialect)
         if serving:
             await self.live.start()
+            self.listener.on(notify.EVENTS, self.live.on_notify)
         maintenance = None
         if working:
             self.processor.start(poll_seconds=poll)
+            self.listener.on(notify.INBOX, self.processor.wake)
             if self.config.sender.enabled:
                 self.sender.start(poll_seconds=poll)
+                self.listener.on(notify.OUTBOX, self.sender.wake)
             maintenance = asyncio.create_task(self._maintain(), name="smsconnector-maintenance")
+        self.listener.start()
         try:
             yield
         finally:
             if maintenance is not None:
                 maintenance.cancel()
                 await asyncio.gather(maintenance, return_exceptions=True)
+            await self.listener.stop()
             await self.live.stop()
             await self.sender.stop()
             await self.processor.stop()

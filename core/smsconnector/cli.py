@@ -83,8 +83,9 @@ async def run_worker(app: Any, *, metrics: tuple[str, int] | None = None) -> Non
             except OSError as exc:
                 raise SmsConnectorError(f"cannot serve metrics at {metrics[0]}:{metrics[1]}: {exc.strerror}") from None
         sending = "draining the outbox" if app.config.sender.enabled else "not sending ([sender] enabled = false)"
-        print(f"smsconnector worker: routing the inbox, {sending}, looking for work every "
-              f"{app.config.worker.poll_interval_seconds:g} s"
+        woken = "woken by other processes' commits, and looking" if app.store.dialect == "postgresql" else "looking"
+        print(f"smsconnector worker: routing the inbox, {sending}, {woken} for work every "
+              f"{app.config.worker.poll_seconds(app.store.dialect):g} s"
               + (f"; metrics at http://{metrics[0]}:{metrics[1]}/metrics" if metrics else ""),
               file=sys.stderr, flush=True)
         try:

@@ -68,9 +68,16 @@ class WorkerSettings(_Section):
     #: ``smsconnector serve`` does the work too; off, it only answers HTTP and ``smsconnector worker``
     #: processes do the work (web and worker then scale, and take cores, apart)
     in_server: bool = True
-    #: how often a worker process looks for inbox entries and outbox rows: other processes stored them,
-    #: so nothing in its own process says when
-    poll_interval_seconds: float = Field(0.05, gt=0, le=60)
+    #: how often a worker process looks for inbox entries and outbox rows that other processes stored. On
+    #: PostgreSQL their commits wake it at once (LISTEN/NOTIFY), and this is the safety net: default 1 s. On
+    #: SQLite nothing wakes it, and this is how soon it finds new work: default 0.05 s
+    poll_interval_seconds: float | None = Field(None, gt=0, le=60)
+
+    def poll_seconds(self, dialect: str) -> float:
+        """The worker's polling interval on ``dialect``: the configured one, else its default there."""
+        if self.poll_interval_seconds is not None:
+            return self.poll_interval_seconds
+        return 1.0 if dialect == "postgresql" else 0.05
 
 
 class ApiSettings(_Section):

@@ -22,14 +22,14 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError
 
 from .messages import DeliveryStatus, InboundMessage, Media, SegmentInfo, StatusUpdate, utcnow
-from .store import Store
+from .store import Store, notify
 from .store.batching import Batcher
 from .store.models import InboxEntry
 
 Item = InboundMessage | StatusUpdate
 
 #: the columns a webhook's entry is inserted with
-COLUMNS = ("provider", "key", "kind", "payload", "received_at", "attempts")
+COLUMNS = ("provider", "key", "kind", "lane", "payload", "received_at", "attempts")
 #: rows to one SQLite statement at most (a statement takes at most 32,766 values)
 SQLITE_ROWS_PER_STATEMENT = 1_000
 
@@ -40,6 +40,14 @@ def key(item: Item) -> str:
         return f"message:{item.provider_message_id}"
     part = f":{item.segment.sequence}" if item.segment else ""
     return f"status:{item.provider_message_id}:{item.status.value}{part}"
+
+
+def lane(item: Item) -> str:
+    """What ``item`` is routed in arrival order with: its consumer's other messages, or its message's other
+    status reports (see :class:`~smsconnector.store.models.InboxEntry`)."""
+    if isinstance(item, InboundMessage):
+        return f"message:{item.from_number}"
+    return f"status:{item.provider_message_id}"[:250]
 
 
 def encode(item: Item) -> dict[str, Any]:
@@ -111,7 +119,8 @@ class Inbox:
             return []
         now = utcnow()
         rows = [{"provider": provider, "key": key(item), "kind": "message" if isinstance(item, InboundMessage)
-                 else "status", "payload": encode(item), "received_at": now, "attempts": 0} for item in items]
+                 else "status", "lane": lane(item), "payload": encode(item), "received_at": now, "attempts": 0}
+                for item in items]
         return await self._batcher.submit(rows)
 
     async def _insert(self, batch: list[list[dict[str, Any]]]) -> list[list[int | None]]:
@@ -137,6 +146,8 @@ class Inbox:
         else:
             async with self._store.engine.begin() as connection:
                 returned = (await connection.execute(_insert_postgresql(), rows)).all()
+                if returned:  # wake every process's inbox processor once this commits
+                    await connection.execute(notify.INBOX_NOTIFY)
         inserted = {(provider, k): id_ for id_, provider, k in returned}
         # The same event twice in one batch (a retry racing its original) is inserted once: the first wins.
         ids: list[list[int | None]] = []

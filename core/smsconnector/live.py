@@ -7,7 +7,7 @@ concerns (a message's status goes to whoever serves its conversation now); admin
 
 **Fan-out.** Each replica runs one :class:`LiveEvents` poller that reads new rows and hands them to its
 subscribers (the SSE streams of ``GET /api/events``). While anyone listens it wakes when this process commits
-an event and when PostgreSQL notifies that another replica did (``LISTEN``/``NOTIFY`` on :data:`CHANNEL`); in
+an event and when PostgreSQL notifies that another replica did (:mod:`.store.notify`); in
 any case every :data:`POLL_SECONDS`. With nobody listening that once a second is enough to keep its place (a
 poll after every commit took about 5% of the sender's time for no one), and a first subscriber waits for it to
 catch up, so a subscription starts exactly at what is committed when it is made. Ids are handed out before
@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 
 from .events import Event
 from .messages import utcnow
+from .store import notify
 from .store.models import Conversation, EventRecord
 
 if TYPE_CHECKING:
@@ -44,7 +45,6 @@ log = logging.getLogger(__name__)
 
 LIVE_KINDS = frozenset({"conversation.assigned", "conversation.unassigned", "conversation.queued",
                         "conversation.closed", "message.received", "message.status"})
-CHANNEL = "smsconnector_events"
 POLL_SECONDS = 1.0
 GAP_SECONDS = 30.0
 RETENTION = timedelta(days=1)
@@ -92,7 +92,7 @@ _COLUMNS = ("kind", "agent_id", "conversation_id", "data", "created_at")
 #: compiled anew for every transaction (1.1 ms of CPU against 0.4), an eighth of a worker's routing.
 _UNNESTED = func.unnest(*(bindparam(column, type_=ARRAY(_EVENTS.c[column].type)) for column in _COLUMNS)
                         ).table_valued(*_COLUMNS, with_ordinality="emitted").render_derived("new")
-_INSERT_AND_NOTIFY = select(func.pg_notify(CHANNEL, "")).add_cte(
+_INSERT_AND_NOTIFY = select(func.pg_notify(notify.EVENTS, "")).add_cte(
     insert(_EVENTS).from_select(_COLUMNS, select(*(_UNNESTED.c[c] for c in _COLUMNS)).order_by(_UNNESTED.c.emitted))
     .cte("written"))
 
@@ -135,12 +135,16 @@ class LiveEvents:
         if event_.kind in LIVE_KINDS and self._subscribers:
             self._wake.set()
 
+    def on_notify(self) -> None:
+        """Another process committed live events (:data:`~smsconnector.store.notify.EVENTS`): poll, if anyone
+        listens."""
+        if self._subscribers:
+            self._wake.set()
+
     async def start(self) -> None:
         async with self.app.store.session() as session:
             self._high = int((await session.exec(select(func.coalesce(func.max(EventRecord.id), 0)))).scalar_one())
         self._tasks.append(asyncio.create_task(self._run(), name="smsconnector-live"))
-        if self.app.store.dialect == "postgresql":
-            self._tasks.append(asyncio.create_task(self._listen(), name="smsconnector-live-listen"))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -228,20 +232,3 @@ class LiveEvents:
             except Exception:
                 log.exception("live events: polling failed; trying again")
                 await asyncio.sleep(POLL_SECONDS)
-
-    async def _listen(self) -> None:
-        """Wake the poller when any replica commits events (PostgreSQL); polling covers the gaps."""
-        import psycopg
-
-        conninfo = self.app.store.sync_url.set(drivername="postgresql").render_as_string(hide_password=False)
-        while True:
-            try:
-                async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as connection:
-                    await connection.execute(f"LISTEN {CHANNEL}")
-                    while True:
-                        async for _ in connection.notifies(timeout=POLL_SECONDS * 5):
-                            if self._subscribers:
-                                self._wake.set()
-            except Exception as exc:  # noqa: BLE001  (whatever broke the connection, polling carries on)
-                log.warning("live events: LISTEN connection failed (%s); polling meanwhile", exc)
-                await asyncio.sleep(POLL_SECONDS * 5)

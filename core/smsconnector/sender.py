@@ -112,6 +112,10 @@ class Sender:
         if event.kind == "outbox.queued":
             self._wake.set()
 
+    def wake(self) -> None:
+        """Another process queued messages (PostgreSQL's NOTIFY): look for due rows now."""
+        self._wake.set()
+
     def start(self, *, poll_seconds: float | None = None) -> None:
         """Drain in the background, looking for rows nobody told it about every ``poll_seconds`` (default:
         ``[sender] poll_interval_seconds``)."""
