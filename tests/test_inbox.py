@@ -12,6 +12,7 @@ from collections import Counter
 from datetime import timedelta
 
 import httpx
+import sqlalchemy
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -299,7 +300,8 @@ def test_a_backlog_is_routed_in_a_few_transactions_each_consumer_in_arrival_orde
     held.release.set()
     eventually(lambda: db.count("inbox", "processed_at IS NULL") == 0)
 
-    assert len(overlaps.transactions) <= 3  # the backlog in batches, not a transaction a message...
+    # The backlog in batches, not a transaction a message (on SQLite, as many as fit in a 50 ms slice each)...
+    assert len(overlaps.transactions) <= (1 if db.engine.dialect.name == "postgresql" else 15)
     assert overlaps.most_for_one == 1  # ...never two of one consumer's texts at once
     for consumer in consumers:
         rows = db.rows("SELECT body FROM messages WHERE from_number = :consumer ORDER BY id", consumer=consumer)
@@ -448,3 +450,60 @@ def test_an_inbox_write_whose_connection_drops_after_the_pools_check_is_still_st
 
     assert first[0] is not None and second[0] is not None
     assert [r["key"] for r in db.rows("SELECT key FROM inbox ORDER BY id")] == ["message:sim-0", "message:sim-1"]
+
+
+def _message(n: int, consumer: str, body: str = "text") -> InboundMessage:
+    return InboundMessage(provider="simulator", provider_message_id=f"sim-{n}", from_number=consumer,
+                          to_number=BRAND_NUMBER, text=f"{body} {n}")
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_a_consumers_later_text_waits_while_another_process_holds_the_earlier_one(make_app, db):
+    app = make_app(**STORED)
+    other = "+14155550199"
+
+    async def scenario() -> tuple[int, int]:
+        async with app.running(serving=False, working=False):
+            await app.inbox.put("simulator", [_message(1, CONSUMER), _message(2, other), _message(3, CONSUMER)])
+            [first] = db.rows("SELECT id FROM inbox WHERE key = 'message:sim-1'")
+            with db.engine.connect() as elsewhere:  # another worker's batch, holding the consumer's first text
+                elsewhere.execute(sqlalchemy.text("SELECT id FROM inbox WHERE id = :id FOR UPDATE"), first)
+                while_held = await app.processor.process(64)
+                elsewhere.rollback()
+            after = 0
+            while taken := await app.processor.process(64):
+                after += taken
+            return while_held, after
+
+    while_held, after = asyncio.run(scenario())
+
+    assert while_held == 1  # the other consumer's text went; this consumer's second did not overtake its first
+    assert after == 2
+    rows = db.rows("SELECT body FROM messages WHERE from_number = :consumer ORDER BY id", consumer=CONSUMER)
+    assert [r["body"] for r in rows] == ["text 1", "text 3"]
+
+
+@both_databases
+def test_an_entry_the_database_cannot_store_is_set_aside_while_the_rest_flow(make_app, db, caplog):
+    # A NUL byte: PostgreSQL's text cannot hold it, and reading it out of JSON in SQL once stopped every pass.
+    # The door now keeps it out of new entries; one already in the inbox (from an older version) must not block.
+    app = make_app(inbound={"acknowledge": "stored", "max_attempts": 1})
+
+    async def scenario() -> None:
+        async with app.running(serving=False, working=False):
+            await app.inbox.put("simulator", [_message(1, CONSUMER, "poison\x00"), _message(2, "+14155550188"),
+                                              _message(3, "+14155550177")])
+            while await app.processor.process(64):
+                pass
+
+    with caplog.at_level(logging.WARNING):
+        asyncio.run(scenario())
+
+    assert db.count("inbox", "processed_at IS NULL") == 0
+    assert sorted(r["body"] for r in db.rows("SELECT body FROM messages")) in (
+        ["text 2", "text 3"],  # PostgreSQL: set aside, kept with its error
+        ["poison\x00 1", "text 2", "text 3"],  # SQLite stores it as it came
+    )
+    if db.count("messages") == 2:
+        [aside] = db.rows("SELECT error, payload FROM inbox WHERE error IS NOT NULL")
+        assert aside["payload"] is not None and "poison" not in aside["error"] and "poison" not in caplog.text

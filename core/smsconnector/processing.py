@@ -51,6 +51,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import bindparam, exists, func, or_, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from . import inbound, status
@@ -299,8 +300,7 @@ class InboxProcessor:
 
     async def _failed(self, entry_id: int, exc: Exception) -> None:
         """Record a failure: due again later, or set aside for good."""
-        # The type and the message name the problem; the payload (a consumer's text) stays out of the log.
-        reason = f"{type(exc).__name__}: {exc}"[:2000]
+        reason = _reason(exc)
         async with self._app.store.transaction() as session:
             entry = await session.get(InboxEntry, entry_id)
             if entry is None:
@@ -343,6 +343,16 @@ class InboxProcessor:
         async with self._app.store.session() as session:
             stmt = select(func.count()).select_from(InboxEntry).where(InboxEntry.processed_at.is_(None))
             return int((await session.exec(stmt)).scalar_one())
+
+
+def _reason(exc: Exception) -> str:
+    """What went wrong, for the entry's record and the log: the type and the message, never the payload (a
+    consumer's text). A database error is told in the driver's own first line: SQLAlchemy's message adds the
+    statement and its parameters, which carry the text."""
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        exc = exc.orig
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {first}"[:2000]
 
 
 async def _claim(session: AsyncSession, limit: int) -> list[InboxEntry]:
