@@ -13,6 +13,7 @@ the host has gone quiet: nothing stored twice, nothing lost.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -45,6 +46,7 @@ from harness import (
     RssSampler,
     Server,
     Worker,
+    cpu_seconds,
     cpu_split,
     database,
     host,
@@ -312,23 +314,28 @@ def paired_rows(args: argparse.Namespace, work: Path) -> list[Row]:
         f"CPU a request, host / ceiling (and what the hypervisor took meanwhile): {', '.join(splits)}")]
 
 
-#: 300 and 400 a second bracket what one SQLite process routes while it answers (it keeps up with 300)
-STEADY_RATES = (100, 300, 400)
+#: the rates offered: 300 and 400 a second bracket what one SQLite process routes while it answers (it keeps up
+#: with 300); on PostgreSQL, 10 a second shows no polling delay, and 1,000 a second what scale-out is for
+STEADY_RATES = {"sqlite": (100, 300, 400), "postgres": (10, 300, 500, 1000)}
 
 
-def steady_rows(kind: str, ceiling: Load, args: argparse.Namespace, work: Path) -> list[Row]:
+def steady_rows(kind: str, ceiling: Load, args: argparse.Namespace, work: Path, *, split: bool = False
+                ) -> list[Row]:
     """Webhooks at a steady rate, as a campaign's replies come in: how soon each is answered, and how soon
-    after it was stored it was routed (what an agent waits), from the rows' own times."""
+    after it was stored it was routed (what an agent waits), from the rows' own times. ``split``: a web process
+    answers (`serve --no-worker`) while a worker process routes."""
     rows: list[Row] = []
-    for rate in STEADY_RATES:
+    where = ", web process and worker process" if split else ""
+    for rate in STEADY_RATES[kind]:
         folder = Path(tempfile.mkdtemp(dir=work))
         with database(kind, folder) as url:
-            config = host_config(folder, url, numbers={BRAND: "twilio"})
+            config = host_config(folder, url, numbers={BRAND: "twilio"}, in_server=not split)
             migrate(config)
             bodies = write_lines(folder / "inbound.txt", [line for _, line in (
                 twilio_inbound(n, prefix=f"SMst{rate}{kind[0]}") for n in range(int(rate * args.seconds * 1.2)))])
             db = Db(url)
-            with host(config, folder) as server, watched(server, f"steady-{rate}-{kind}") as busy:
+            with (Worker(config, folder) if split else nullcontext()), host(config, folder) as server, \
+                    watched(server, f"steady-{rate}-{kind}{'-split' if split else ''}") as busy:
                 load = wrk(server.url, bodies, connections=args.connections, seconds=args.seconds, rate=rate)
                 burst_over = time.monotonic()
                 db.wait_quiet(PENDING, until=0)
@@ -341,7 +348,7 @@ def steady_rows(kind: str, ceiling: Load, args: argparse.Namespace, work: Path) 
             db.close()
         answered = load.requests - load.errors
         rows.append(Row(
-            f"inbound at a steady {rate}/s, {kind}: answered, and routed after being stored",
+            f"inbound at a steady {rate}/s, {kind}{where}: answered, and routed after being stored",
             f"{load.requests_per_second:,.0f} req/s, p50 {load.p50_ms:.1f} ms, p99 {load.p99_ms:.1f} ms; routed "
             f"p50 {_percentile(waits, 50) * 1000:,.0f} ms, p99 {_percentile(waits, 99) * 1000:,.0f} ms, "
             f"max {max(waits, default=0) * 1000:,.0f} ms after being stored",
@@ -358,8 +365,11 @@ def _percentile(ordered: Sequence[float], percent: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * percent / 100))]
 
 
-def inbound_split_rows(kind: str, ceiling: Load, args: argparse.Namespace, work: Path) -> list[Row]:
-    """The same burst, answered by a web process while a worker process routes."""
+def inbound_split_rows(kind: str, ceiling: Load, args: argparse.Namespace, work: Path, workers: int = 1
+                       ) -> list[Row]:
+    """The same burst, answered by a web process while ``workers`` worker processes route; what routing costs
+    the workers a message (their CPU from the burst's start until the last is routed; the database server's is
+    not counted)."""
     folder = Path(tempfile.mkdtemp(dir=work))
     inbound = "SELECT count(*) FROM messages WHERE direction = 'inbound'"
     with database(kind, folder) as url:
@@ -369,32 +379,101 @@ def inbound_split_rows(kind: str, ceiling: Load, args: argparse.Namespace, work:
         bodies = write_lines(folder / "inbound.txt", [line for _, line in (
             twilio_inbound(n, prefix="SMs" + kind[0]) for n in range(prepared))])
         db = Db(url)
-        with Worker(config, folder) as worker, host(config, folder) as server, \
-                watched(server, f"inbound-split-{kind}") as busy, \
-                watched(worker, f"inbound-split-{kind}-worker") as worker_busy:
+        with contextlib.ExitStack() as running:
+            pool = [running.enter_context(Worker(config, folder)) for _ in range(workers)]
+            server = running.enter_context(host(config, folder))
+            busy = running.enter_context(watched(server, f"inbound-split-{kind}-{workers}"))
+            worker_busy = running.enter_context(watched(pool[0], f"inbound-split-{kind}-{workers}-worker"))
+            cpu = sum(cpu_seconds(w.pid) for w in pool)
             started = time.monotonic()
             load = wrk(server.url, bodies, connections=args.connections, seconds=args.seconds)
             burst_over = time.monotonic()
             routed_during = db.scalar(inbound)
             db.wait_quiet(PENDING, until=0)
             routed_at = time.monotonic()
+            cpu = sum(cpu_seconds(w.pid) for w in pool) - cpu
             stored = db.wait_quiet(inbound)
         in_inbox = db.scalar("SELECT count(*) FROM inbox")
         db.close()
     answered = load.requests - load.errors
     routed_rate = stored / (routed_at - started)
+    who = "worker process" if workers == 1 else f"{workers} worker processes"
+    worker_cpu = f"worker CPU {cpu / (routed_at - started):.0%}" + (" in all" if workers > 1 else "")
     return [
-        Row(f"inbound, {kind}, web process (`serve --no-worker`) and worker process: answered", _rate(load),
+        Row(f"inbound, {kind}, web process (`serve --no-worker`) and {who}: answered", _rate(load),
             f"{ceiling.requests_per_second:,.0f} req/s", _ratio(load.requests_per_second,
                                                                 ceiling.requests_per_second),
             f"{_stored(in_inbox, answered, prepared)}: {in_inbox:,} stored, {answered:,} answered 2xx, "
             f"{load.errors} errors", f"web {_host(busy, in_inbox)}; worker {_host(worker_busy, in_inbox)}"),
-        Row(f"inbound, {kind}, web process and worker process: routed (by the worker, during the burst and after)",
+        Row(f"inbound, {kind}, web process and {who}: routed (during the burst and after)",
             f"{routed_rate:,.0f} msg/s; {routed_during:,} routed during the burst, the rest "
             f"{routed_at - burst_over:.1f} s after it", f"{ceiling.requests_per_second:,.0f} req/s",
             _ratio(routed_rate, ceiling.requests_per_second),
-            f"{_ok(stored == in_inbox, 'NOT ROUTED')}: {stored:,} of {in_inbox:,} routed into messages"),
+            f"{_ok(stored == in_inbox, 'NOT ROUTED')}: {stored:,} of {in_inbox:,} routed into messages",
+            f"{worker_cpu}, {cpu / max(1, stored) * 1000:.3f} ms a routed message"),
     ]
+
+
+#: worker processes routing one backlog: one, and two to see whether routing grows with workers
+BACKLOG_WORKERS = {"sqlite": (1,), "postgres": (1, 2)}
+
+
+def backlog_rows(kinds: Sequence[str], args: argparse.Namespace, work: Path) -> list[Row]:
+    """A backlog routed by worker processes alone, as after a burst: how fast routing itself goes, with one
+    worker and with two, and the CPU it costs the workers a message (the database server's is not counted).
+
+    The workers start first and wait; the backlog then arrives in one transaction (the inbox's own insert, as a
+    web process's would), so every worker is woken by the same commit. Its messages come from 2,000 consumers in
+    turn, so most continue a conversation an earlier one opened."""
+    rows: list[Row] = []
+    baseline: float | None = None
+    for kind in kinds:
+        for workers in BACKLOG_WORKERS[kind]:
+            folder = Path(tempfile.mkdtemp(dir=work))
+            with database(kind, folder) as url:
+                config = host_config(folder, url, numbers={BRAND: "twilio"}, in_server=False)
+                migrate(config)
+                db = Db(url)
+                with contextlib.ExitStack() as running:
+                    pids = [running.enter_context(Worker(config, folder)).pid for _ in range(workers)]
+                    cpu = sum(cpu_seconds(pid) for pid in pids)
+                    fill_inbox(url, args.backlog)
+                    started = time.monotonic()  # committed: the workers are woken now
+                    db.wait_quiet(PENDING, until=0, settle=0)
+                    seconds = time.monotonic() - started
+                    cpu = sum(cpu_seconds(pid) for pid in pids) - cpu
+                routed = db.scalar("SELECT count(*) FROM messages WHERE direction = 'inbound'")
+                twice = db.scalar("SELECT count(*) - count(DISTINCT provider_message_id) FROM messages")
+                db.close()
+            rate = routed / seconds
+            baseline = baseline or rate
+            rows.append(Row(
+                f"routing a backlog of {args.backlog:,} inbox entries, {kind}, {workers} worker process"
+                f"{'es' if workers > 1 else ''}", f"{rate:,.0f} msg/s", f"{baseline:,.0f} msg/s (sqlite, 1 worker)",
+                _ratio(rate, baseline), f"{_ok(routed == args.backlog and twice == 0, 'NOT ROUTED ONCE')}: "
+                f"{routed:,} routed of {args.backlog:,}, {twice} twice",
+                f"workers' CPU {cpu / seconds:.0%} of a core in all, {cpu / routed * 1000:.3f} ms a message"))
+    return rows
+
+
+def fill_inbox(url: str, count: int) -> None:
+    """Put ``count`` consumer messages in the inbox with one transaction, as normalized webhooks."""
+    import asyncio
+
+    from smsconnector.app import App
+    from smsconnector.config import load_config
+    from smsconnector.messages import InboundMessage
+
+    async def fill() -> None:
+        app = App(load_config(env={}, overrides={"database_url": url, "log_level": "warning"}))
+        items = [InboundMessage(provider="twilio", provider_message_id=f"SMbk{n:030x}", to_number=BRAND,
+                                from_number=f"+1415{5550000 + n % 2000:07d}",
+                                text=f"Hi, this is message {n}. Is my order on its way?") for n in range(count)]
+        await app.inbox.put("twilio", items)
+        await app.inbox.close()
+        await app.store.close()
+
+    asyncio.run(fill())
 
 
 # -- outbound ----------------------------------------------------------------------------------------------
@@ -813,6 +892,7 @@ def main() -> None:
     args.messages = args.messages or (30_000 if args.quick else 100_000)
     args.outbound = args.outbound or (500 if args.quick else 5_000)
     args.consumers = args.consumers or (200 if args.quick else 1_000)
+    args.backlog = 10_000 if args.quick else 30_000
     args.throttled_seconds = 3.0 if args.quick else 8.0
     args.memory_messages = args.memory_messages or (4_000 if args.quick else 100_000)
     args.memory_limit = args.memory_limit or (90.0 if args.quick else 300.0)
@@ -834,8 +914,13 @@ def main() -> None:
             rows += paired_rows(args, work)
             for kind in kinds:
                 rows += steady_rows(kind, form_ceiling, args, work)
+            if "postgres" in kinds:
+                rows += steady_rows("postgres", form_ceiling, args, work, split=True)
             for kind in kinds:
                 rows += inbound_split_rows(kind, form_ceiling, args, work)
+            if "postgres" in kinds:
+                rows += inbound_split_rows("postgres", form_ceiling, args, work, workers=2)
+            rows += backlog_rows(kinds, args, work)
         if "outbound" in only:
             outbound, sampled = outbound_rows(form_ceiling, args, work)
             rows += outbound

@@ -55,8 +55,8 @@ class InboundSettings(_Section):
     timeout_seconds: float = Field(10.0, gt=0)
     #: hours a processed inbox entry is kept, so a provider's late retry is recognised at the door
     retention_hours: float = Field(24.0, gt=0)
-    #: inbox entries routed in one transaction at most (on SQLite one also ends after 50 ms, since no webhook is
-    #: stored while it lasts); on PostgreSQL, entries taken at a time to route in lanes
+    #: inbox entries routed in one transaction, with one statement per step for all of them, at most (on SQLite
+    #: one also ends after 50 ms, since no webhook is stored while it lasts)
     batch_size: int = Field(64, ge=1, le=10_000)
     #: attempts at routing an entry whose processing keeps failing before it is set aside (kept, logged)
     max_attempts: int = Field(5, ge=1, le=100)
