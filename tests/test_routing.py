@@ -53,6 +53,12 @@ CASES = [
          steps=(("text", "c1"), ("text", "c2", BILLING_NUMBER), ("text", "c3", BILLING_NUMBER),
                 ("expect", {"c1": "A", "c2": "B", "c3": "queued"}), ("queue", "billing", ["c3"]),
                 ("queue", "support", []))),
+    Case("an agent with two skills frees a slot: the consumer who waited longest goes first, not the skill first "
+         "in the alphabet",
+         agents=(("A", ("support", "billing"), 1, "online"),),
+         steps=(("text", "c1"), ("text", "c2"), ("text", "c3", BILLING_NUMBER),
+                ("expect", {"c1": "A", "c2": "queued", "c3": "queued"}), ("close", "c1"),
+                ("expect", {"c2": "A", "c3": "queued"}), ("close", "c2"), ("expect", {"c3": "A"}))),
     Case("transfer to a skill: another agent takes it, the freed slot goes to the next in line",
          agents=(("A", ("support",), 1, "online"), ("B", ("billing",), 1, "online")),
          steps=(("text", "c1"), ("text", "c2"), ("expect", {"c1": "A", "c2": "queued"}),

@@ -6,6 +6,8 @@
 - The head of a queue goes to an *online* agent who has the skill and a free slot (fewer ``assigned``
   conversations than ``max_concurrent``); among those, the one who has waited longest since their last
   assignment (never assigned counts as longest), then the lowest id. Queues are drained first in, first out.
+- When an agent with several skills has a free slot, the consumer who has waited longest in any of those queues
+  comes first, whatever the skills are called.
 - A queue is drained whenever a slot may have opened or a conversation joined it: a conversation queued,
   closed or transferred, an agent coming online or gaining a skill or capacity; and every few seconds by the
   host's maintenance loop, as a safety net.
@@ -69,8 +71,16 @@ _FREE_AGENT = (
 )
 _HEAD = (select(Conversation.id).where(Conversation.skill == bindparam("skill"), Conversation.status == QUEUED)
          .order_by(Conversation.queued_at, Conversation.id).limit(1))
-_SERVABLE_HEAD = _HEAD.where(select(Agent.id).join(AgentSkill, AgentSkill.agent_id == Agent.id)
-                             .where(*_FREE_SLOT).exists())
+#: the longest-waiting conversation in the queues of ``skills`` that an online agent with the skill has a free
+#: slot for, as the statement begins
+_SERVABLE_HEAD = (
+    select(Conversation.id, Conversation.skill)
+    .where(Conversation.skill.in_(bindparam("skills", expanding=True)), Conversation.status == QUEUED,
+           select(Agent.id).join(AgentSkill, AgentSkill.agent_id == Agent.id)
+           .where(AgentSkill.skill == Conversation.skill, Agent.status == "online", Agent.deleted_at.is_(None),
+                  Agent.max_concurrent > _BUSY).exists())
+    .order_by(Conversation.queued_at, Conversation.id).limit(1)
+)
 _LOCK_HEAD = (select(Conversation).where(Conversation.id == bindparam("id")).with_for_update(skip_locked=True)
               .execution_options(populate_existing=True))
 _AGENTS = (select(Agent).where(Agent.id.in_(bindparam("ids", expanding=True)))
@@ -133,14 +143,18 @@ async def _head_id(session: AsyncSession, skill: str) -> int | None:
     return (await session.exec(_HEAD, params={"skill": skill})).scalars().first()
 
 
-async def _queue_head(session: AsyncSession, skill: str) -> Conversation | None:
-    """The first conversation in the skill's queue, locked; ``None`` when the queue is empty, no online agent
-    with the skill has a free slot (so nothing could be assigned), or its head is busy."""
-    while (head_id := (await session.exec(_SERVABLE_HEAD, params={"skill": skill})).scalars().first()) is not None:
-        head = (await session.exec(_LOCK_HEAD, params={"id": head_id})).scalars().first()
+async def _longest_waiting(session: AsyncSession, skills: set[str]) -> Conversation | None:
+    """The conversation that has waited longest in the queues of ``skills`` that an online agent with a free slot
+    could take, locked. A head another transaction holds takes its queue out of ``skills`` for this drain (that
+    transaction drains after itself, which keeps the queue's order); ``None`` once no queue has anyone to give."""
+    while skills:
+        found = (await session.exec(_SERVABLE_HEAD, params={"skills": sorted(skills)})).first()
+        if found is None:
+            return None
+        head = (await session.exec(_LOCK_HEAD, params={"id": found.id})).scalars().first()
         if head is None:
-            return None  # another transaction is changing it and drains when it is done: keep the order
-        if head.status == QUEUED and head.skill == skill:
+            skills.discard(found.skill)
+        elif head.status == QUEUED and head.skill == found.skill:
             return head
     return None
 
@@ -170,13 +184,15 @@ async def drain(session: AsyncSession, skills: Iterable[str | None]) -> list[Con
         return []
     await _lock_assignment(session)
     assigned: list[Conversation] = []
-    for skill in wanted:
-        while (head := await _queue_head(session, skill)) is not None:
-            agent = await _free_agent(session, skill)
-            if agent is None:
-                break
-            await _give(session, head, agent, reason="routed")
-            assigned.append(head)
+    open_queues = set(wanted)
+    while (head := await _longest_waiting(session, open_queues)) is not None:
+        assert head.skill is not None
+        agent = await _free_agent(session, head.skill)
+        if agent is None:  # the slot it saw is taken (by a transaction not yet committed when it looked)
+            open_queues.discard(head.skill)
+            continue
+        await _give(session, head, agent, reason="routed")
+        assigned.append(head)
     return assigned
 
 
