@@ -45,16 +45,31 @@ def configure_logging(level: str) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     config = _config(args, {"worker": {"in_server": False}} if args.no_worker else None)
     configure_logging(config.log_level)
     app = _app(config)
     if args.upgrade:
         app.upgrade_database()
-    uvicorn.run(app, host=args.host, port=args.port, log_config=None, log_level=app.config.log_level,
-                lifespan="on", timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS)
+    serve(app, host=args.host, port=args.port, log_level=app.config.log_level)
     return 0
+
+
+def serve(app: Any, **options: Any) -> None:
+    """Run ``app`` under uvicorn until a signal stops it (``options`` are uvicorn's).
+
+    On shutdown uvicorn waits for open responses before the application's own shutdown, so the agents' live
+    event streams, which never end on their own, would hold it for the whole grace period and then be cancelled
+    mid-write: they are ended first.
+    """
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets: Any = None) -> None:
+            app.live.end_streams()
+            await super().shutdown(sockets)
+
+    Server(uvicorn.Config(app, log_config=None, lifespan="on", timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
+                          **options)).run()
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -98,8 +113,6 @@ async def run_worker(app: Any, *, metrics: tuple[str, int] | None = None) -> Non
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    import uvicorn
-
     base = f"http://{args.host}:{args.port}"
     config = _config(args, overrides={
         "database_url": f"sqlite:///{args.database}", "public_url": base,
@@ -130,8 +143,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 The whole API is described at {base}/openapi.json; health: {base}/healthz
 """, flush=True)
     # uvicorn's own lines would bury the instructions; the host's warnings still show
-    uvicorn.run(app, host=args.host, port=args.port, log_config=None, log_level="warning", lifespan="on",
-                timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS)
+    serve(app, host=args.host, port=args.port, log_level="warning")
     return 0
 
 

@@ -151,7 +151,13 @@ class LiveEvents:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        self.end_streams()
+
+    def end_streams(self) -> None:
+        """End every subscriber's feed now: the server is shutting down, and a client reconnects (to another
+        replica, or to this one once it is back) with ``Last-Event-ID``."""
         for subscription in list(self._subscribers):
+            self.unsubscribe(subscription)
             subscription.queue.put_nowait(None)
 
     async def subscribe(self, agent_id: int | None) -> Subscription:
