@@ -19,7 +19,7 @@ from smsconnector import (
     outbound,
 )
 from smsconnector.messages import utcnow
-from smsconnector.sender import KeyedLocks, backoff, decide
+from smsconnector.sender import backoff, decide
 from smsconnector.store.batching import Batcher, in_transaction
 from smsconnector.store.models import HeldStatus
 from smsconnector.testing import BRAND_NUMBER, eventually
@@ -70,10 +70,10 @@ def start(make_app, live_server, spy: SpyProvider, **config):
     return app, live_server(app)
 
 
-def queue(app, server, *texts: str, provider: str = "spy") -> list[int]:
+def queue(app, server, *texts: str, provider: str = "spy", to: str = CONSUMER) -> list[int]:
     async def run() -> list[int]:
         async with app.store.transaction() as session:
-            return [(await outbound.queue(session, provider=provider, from_number=BRAND_NUMBER, to_number=CONSUMER,
+            return [(await outbound.queue(session, provider=provider, from_number=BRAND_NUMBER, to_number=to,
                                           text=text)).id for text in texts]
 
     return server.call(run)
@@ -196,6 +196,70 @@ def test_messages_to_one_consumer_leave_in_the_order_they_were_queued(make_app, 
 
     assert eventually(lambda: len(spy.accepted) == 12)
     assert spy.accepted == texts
+
+
+class HeldProvider(SpyProvider):
+    """Keeps every send waiting until :meth:`release` (called on the server's event loop)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._gate: asyncio.Event | None = None
+
+    async def _send(self, message: OutboundMessage) -> SendResult:
+        self._gate = self._gate or asyncio.Event()
+        self.attempts.append(message.text)
+        await self._gate.wait()
+        return await super()._send(message)
+
+    async def release(self) -> None:
+        self._gate = self._gate or asyncio.Event()
+        self._gate.set()
+
+
+def leased(db) -> list[int]:
+    """The messages whose outbox rows a sender holds."""
+    return sorted(r["message_id"] for r in db.rows("SELECT message_id FROM outbox WHERE lease_until IS NOT NULL"))
+
+
+@both_databases
+def test_only_the_head_of_each_recipients_queue_is_claimed(make_app, live_server, db):
+    spy = HeldProvider()
+    app = make_app(register=[("spy", spy)], sender={"enabled": False})
+    server = live_server(app)
+    first, second = queue(app, server, "first", "second", to=CONSUMER)
+    [other] = queue(app, server, "other", to="+14155550124")
+
+    assert server.call(app.sender.drain_once) == 2
+    assert eventually(lambda: sorted(spy.attempts) == ["first", "other"])
+    assert leased(db) == [first, other]
+    # "second" is due and unleased, but "first" is still in the outbox: it waits, in this process or another.
+    assert server.call(app.sender.drain_once) == 0
+
+    server.call(spy.release)
+    assert eventually(lambda: db.count("outbox", "message_id = :id", id=first) == 0)
+    assert server.call(app.sender.drain_once) == 1
+    assert eventually(lambda: db.count("outbox") == 0)
+    assert spy.accepted.index("first") < spy.accepted.index("second")
+    assert [message(db, i)["status"] for i in (first, second, other)] == ["sent"] * 3
+
+
+@both_databases
+def test_a_message_behind_a_deferred_one_waits_for_it(make_app, live_server, db):
+    spy = SpyProvider()
+    app = make_app(register=[("spy", spy)], sender={"enabled": False})
+    server = live_server(app)
+    deferred, behind = queue(app, server, "deferred", "behind")
+    db.execute("UPDATE outbox SET due_at = :later WHERE message_id = :id",
+               later=utcnow() + timedelta(hours=1), id=deferred)
+
+    assert server.call(app.sender.drain_once) == 0
+    assert spy.attempts == [] and leased(db) == []
+    db.execute("UPDATE outbox SET due_at = :now WHERE message_id = :id", now=utcnow(), id=deferred)
+    assert server.call(app.sender.drain_once) == 1
+    assert eventually(lambda: db.count("outbox", "message_id = :id", id=deferred) == 0)
+    assert server.call(app.sender.drain_once) == 1
+    assert eventually(lambda: db.count("outbox", "message_id = :id", id=behind) == 0)
+    assert spy.accepted == ["deferred", "behind"]
 
 
 class GatedProvider(SpyProvider):
@@ -324,19 +388,3 @@ def test_backoff_grows_exponentially_within_jitter_and_cap(attempt):
     delays = [backoff(attempt, 1.0, 300.0) for _ in range(200)]
     assert all(ceiling / 2 <= d <= ceiling for d in delays)
     assert len(set(delays)) > 1  # jittered, so retries from many messages do not arrive together
-
-
-def test_recipient_locks_are_forgotten_once_free():
-    locks = KeyedLocks()
-    order: list[int] = []
-
-    async def use(n: int) -> None:
-        async with locks.hold("+1"):
-            await asyncio.sleep(0)
-            order.append(n)
-
-    async def run() -> None:
-        await asyncio.gather(*(use(n) for n in range(5)))
-
-    asyncio.run(run())
-    assert order == [0, 1, 2, 3, 4] and len(locks) == 0

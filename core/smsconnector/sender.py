@@ -1,28 +1,29 @@
 """The sender: drains the outbox through the send checks and the providers, with retries and throttling.
 
-Every replica runs one. Rows are claimed with a lease (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), so a
-row is worked by one sender at a time and a crashed sender's rows are taken over when the lease ends.
+Every process that works runs one. A sender claims only the head of each recipient's queue -- a due row with
+no earlier row for the same number still in the outbox -- with a lease (``FOR UPDATE SKIP LOCKED`` on
+PostgreSQL). So two messages to one consumer are never in flight at once, in any process, and a consumer's
+messages leave in the order they were queued; the next one becomes claimable when the one before it has left
+the outbox (accepted, failed or refused). A message waiting behind a deferred or retrying one waits with it.
 A row leaves the outbox only once the provider accepted the message or it failed for good.
 
 Sends in flight at the same moment share transactions: their send checks run in one, and the acceptances
-of the sends that finished together are recorded in one, rather than two commits per message. A check still
-runs just before its message's send, after the previous message to the same recipient was dealt with. A
-crash after the provider accepted a message but before that was recorded sends it again once the lease
-ends: delivery is at least once.
+of the sends that finished together are recorded in one, rather than two commits per message. A sender
+claims no more rows than it has free send slots, and claims again as soon as sends are recorded, so a
+claimed row never waits in the process for another. A crash after the provider accepted a message but
+before that was recorded sends it again once the lease ends: delivery is at least once.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy import Row, bindparam, delete, or_, select, update
+from sqlalchemy import Row, bindparam, delete, exists, or_, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from . import status
@@ -39,30 +40,6 @@ if TYPE_CHECKING:
     from .app import App
 
 log = logging.getLogger(__name__)
-
-
-class KeyedLocks:
-    """One fair lock per key, kept only while someone holds or waits for it (so memory stays flat)."""
-
-    def __init__(self) -> None:
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
-
-    @contextlib.asynccontextmanager
-    async def hold(self, key: str) -> AsyncIterator[None]:
-        lock, users = self._locks.get(key) or (asyncio.Lock(), 0)
-        self._locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[key]
-            if users == 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
-
-    def __len__(self) -> int:
-        return len(self._locks)
 
 
 def backoff(attempt: int, base: float, cap: float) -> float:
@@ -91,8 +68,7 @@ class Sender:
         self.settings = app.config.sender
         self.throttle = Throttle(self._rate_for)
         self._wake = asyncio.Event()
-        self._slots = asyncio.Semaphore(self.settings.concurrency)
-        self._per_recipient = KeyedLocks()
+        #: the outbox rows this sender holds, each being worked by a task of its own
         self._in_flight: set[int] = set()
         # Sends in flight together share their check and record transactions (one commit each, not one a send).
         self._checks = Batcher(in_transaction(app.store, self._check), max_batch=self.settings.batch_size)
@@ -131,26 +107,38 @@ class Sender:
 
     async def _run(self) -> None:
         while True:
+            # Cleared before claiming: a send that leaves its slot meanwhile wakes the next round at once.
+            self._wake.clear()
+            limit = self._claimable()
             try:
                 claimed = await self.drain_once()
             except Exception:
                 log.exception("sender: claiming from the outbox failed; trying again")
                 claimed = 0
-            if claimed >= self.settings.batch_size:
-                continue
-            self._wake.clear()
+            if 0 < limit <= claimed and self._claimable() > 0:
+                continue  # a whole batch was due: more may be, and slots are free
+            # Woken by a queued message or by a send leaving its slot (the next message to its recipient may
+            # now be the head of the queue); rows that other processes made claimable are found by polling.
             try:
                 await asyncio.wait_for(self._wake.wait(), self._poll_seconds)
             except TimeoutError:
                 pass
 
+    def _claimable(self) -> int:
+        """How many rows this sender may claim now: one per free send slot, at most a batch."""
+        return min(self.settings.batch_size, self.settings.concurrency - len(self._in_flight))
+
     async def drain_once(self) -> int:
-        """Claim the due outbox rows and start their sends; how many were claimed."""
+        """Claim the due heads of the recipients' queues, as many as there are free send slots, and start
+        their sends; how many were claimed."""
+        limit = self._claimable()
+        if limit <= 0:
+            return 0
         now = utcnow()
         lease = now + timedelta(seconds=self.settings.lease_seconds)
         async with self.app.store.transaction() as session:
             rows = [Claim(*r) for r in (await session.exec(
-                _DUE, params={"now": now, "limit": self.settings.batch_size})).all() if r.id not in self._in_flight]
+                _DUE_HEADS, params={"now": now, "limit": limit})).all() if r.id not in self._in_flight]
             if not rows:
                 return 0
             await session.exec(_LEASE, params={"ids": [r.id for r in rows], "until": lease})
@@ -165,15 +153,13 @@ class Sender:
 
     async def _work(self, row: Claim, message: OutboundMessage) -> None:
         try:
-            # One message at a time per recipient, taken in claim order (the lock is the task's first
-            # wait, and asyncio locks are fair), so a conversation is never reordered.
-            async with self._per_recipient.hold(message.to_number), self._slots:
-                await self._deliver(row, message)
+            await self._deliver(row, message)
         except Exception:
             log.exception("sender: outbox row %s failed unexpectedly; it will be retried", row.id)
             await self._retry_later(row, "internal error", code="internal")
         finally:
             self._in_flight.discard(row.id)
+            self._wake.set()
 
     async def _deliver(self, row: Claim, message: OutboundMessage) -> None:
         verdict = await self._checks.submit((row, message))
@@ -214,9 +200,9 @@ class Sender:
     async def _check(self, session: AsyncSession, items: list[tuple[Claim, OutboundMessage]]) -> list[Verdict]:
         """The send checks' verdicts on ``items``, with refusals and deferrals recorded in the same transaction.
 
-        The items go to distinct recipients (each send holds its recipient's lock), and are checked in
-        recipient order: checks that lock per consumer (the compliance caps, on PostgreSQL) then take those
-        locks in the same order on every replica, so that two batches cannot deadlock.
+        The items go to distinct recipients (only the head of a recipient's queue is ever claimed), and are
+        checked in recipient order: checks that lock per consumer (the compliance caps, on PostgreSQL) then take
+        those locks in the same order on every replica, so that two batches cannot deadlock.
         """
         verdicts: dict[int | None, Verdict] = {}
         for row, message in sorted(items, key=lambda item: item[1].to_number):
@@ -309,12 +295,15 @@ class Claim(NamedTuple):
 
 _OUTBOX = OutboxEntry.__table__  # type: ignore[attr-defined]
 _MESSAGES = Message.__table__  # type: ignore[attr-defined]
-_DUE = (
+_EARLIER = _OUTBOX.alias("earlier")
+#: Due, unleased rows with no earlier row to the same recipient still in the outbox: the heads of the queues.
+_DUE_HEADS = (
     select(_OUTBOX.c.id, _OUTBOX.c.message_id, _OUTBOX.c.provider, _OUTBOX.c.attempts)
     .where(_OUTBOX.c.due_at <= bindparam("now"),
-           or_(_OUTBOX.c.lease_until.is_(None), _OUTBOX.c.lease_until < bindparam("now")))
+           or_(_OUTBOX.c.lease_until.is_(None), _OUTBOX.c.lease_until < bindparam("now")),
+           ~exists().where(_EARLIER.c.to_number == _OUTBOX.c.to_number, _EARLIER.c.id < _OUTBOX.c.id))
     .order_by(_OUTBOX.c.due_at, _OUTBOX.c.id).limit(bindparam("limit"))
-    .with_for_update(skip_locked=True)
+    .with_for_update(skip_locked=True, of=_OUTBOX)
 )
 _LEASE = (
     update(_OUTBOX).where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True))).values(lease_until=bindparam("until"))
