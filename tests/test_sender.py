@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import timedelta
 
 import pytest
@@ -23,7 +24,8 @@ from smsconnector.sender import backoff, decide
 from smsconnector.store.batching import Batcher, in_transaction
 from smsconnector.store.models import HeldStatus
 from smsconnector.testing import BRAND_NUMBER, eventually
-from smsconnector.throttle import Throttle
+from smsconnector.testing.fixtures import FAST_SENDER
+from smsconnector.throttle import Slot, Throttle
 
 CONSUMER = "+14155550123"
 
@@ -347,30 +349,89 @@ def test_a_batch_item_that_fails_fails_alone_and_the_rest_commit(make_app, db):
         "a", "c"]
 
 
-def test_throttle_spaces_segments_per_number_at_its_rate():
-    now = [100.0]
-    throttle = Throttle({"+1long": 1.0, "+1short": 100.0, "+1free": 0.0}.__getitem__, clock=lambda: now[0])
+@both_databases
+def test_throttle_spaces_segments_per_number_at_its_rate_in_the_database(make_app, db):
+    app = make_app()
+    throttle = Throttle({"+1long": 1.0, "+1short": 100.0, "+1free": 0.0}.__getitem__, horizon_seconds=4.5)
 
-    waits = [throttle.reserve("+1long", segments) for segments in (1, 3, 1)]
-    assert waits == [0.0, 1.0, 4.0]  # the 3-segment message takes three one-second slots
-    assert throttle.reserve("+1short", 1) == 0.0 and throttle.reserve("+1short", 1) == pytest.approx(0.01)
-    assert [throttle.reserve("+1free", 5) for _ in range(3)] == [0.0, 0.0, 0.0]
+    async def reserve(*asks: tuple[str, int]) -> list[Slot]:
+        async with app.store.transaction() as session:
+            return [await throttle.reserve(session, number, segments) for number, segments in asks]
+
+    async def run() -> list[list[Slot]]:
+        try:
+            # One transaction per send, as the sender's check batches do, and several in one.
+            return [await reserve(("+1long", 1)), await reserve(("+1long", 3), ("+1long", 1)),
+                    await reserve(("+1long", 1)), await reserve(("+1short", 1), ("+1short", 1))]
+        finally:
+            await app.store.close()
+
+    [[first], [three, after], [beyond], [short, next_short]] = asyncio.run(run())
+
+    # The 3-segment message takes three one-second slots; the one after it waits four seconds.
+    assert (first.reserved, three.reserved, after.reserved) == (True, True, True)
+    assert [first.wait, three.wait, after.wait] == pytest.approx([0.0, 1.0, 4.0], abs=0.2)
+    # Five seconds ahead is beyond the horizon: not reserved, and the number's next slot did not move.
+    assert not beyond.reserved and beyond.wait == pytest.approx(5.0, abs=0.2)
+    assert (short.wait, next_short.wait) == (0.0, pytest.approx(0.01, abs=0.005))
     assert (throttle.paces("+1long"), throttle.paces("+1free")) == (True, False)
-    now[0] = 110.0
-    assert throttle.delay("+1long") == 0.0 and throttle.reserve("+1long", 1) == 0.0
+    assert sorted(r["number"] for r in db.rows("SELECT number FROM send_rates")) == ["+1long", "+1short"]
 
 
-def test_throttle_waits_for_the_reserved_slot(monkeypatch):
-    throttle = Throttle(lambda _: 2.0, clock=lambda: 0.0)
-    slept: list[float] = []
+def test_a_slot_beyond_the_horizon_hands_the_row_back_until_its_number_is_free(make_app, live_server, db):
+    spy = ClockedProvider()
+    numbers = [{"number": BRAND_NUMBER, "provider": "spy", "skill": "support", "rate_per_second": 1}]
+    app, server = start(make_app, live_server, spy, numbers=numbers)  # lease 5 s: a horizon of 1.25 s
+    # Another process has booked the number's next three seconds.
+    db.execute("INSERT INTO send_rates (number, next_free_at) VALUES (:number, :at)", number=BRAND_NUMBER,
+               at=time.time() + 3)
+    queued = time.monotonic()
 
-    async def fake_sleep(seconds: float) -> None:
-        slept.append(seconds)
+    [mid] = queue(app, server, "hi")
 
-    monkeypatch.setattr("smsconnector.throttle.asyncio.sleep", fake_sleep)
-    asyncio.run(throttle.acquire("+1", 1))
-    asyncio.run(throttle.acquire("+1", 1))
-    assert slept == [0.5]
+    # Handed back, unleased and due later, with no attempt counted: not held for three seconds of its lease.
+    handed_back = eventually(lambda: db.rows("SELECT attempts, attempted_at FROM outbox "
+                                             "WHERE lease_until IS NULL AND due_at > :now", now=utcnow()))
+    assert handed_back == [{"attempts": 0, "attempted_at": None}]
+    assert message(db, mid)["status"] == "queued" and spy.attempts == []
+    assert eventually(lambda: message(db, mid)["status"] == "sent", timeout=10)
+    assert spy.times[0] - queued >= 2.5
+
+
+class ClockedProvider(SpyProvider):
+    """Notes when each send reached it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.times: list[float] = []
+
+    async def _send(self, message: OutboundMessage) -> SendResult:
+        self.times.append(time.monotonic())
+        return await super()._send(message)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_two_senders_on_one_database_keep_a_numbers_rate_between_them(make_app, live_server, db):
+    rate, count = 5.0, 20
+    numbers = [{"number": BRAND_NUMBER, "provider": "spy", "skill": "support", "rate_per_second": rate}]
+    # Few sends in flight each, so that both senders take part.
+    config = {"numbers": numbers, "sender": {**FAST_SENDER, "concurrency": 3, "batch_size": 3}}
+    spies = [ClockedProvider(), ClockedProvider()]
+    apps = [make_app(register=[("spy", spy)], **config) for spy in spies]
+    servers = [live_server(app) for app in apps]
+
+    for n in range(count):
+        queue(apps[0], servers[0], f"hi {n}", to=f"+1415555{n:04d}")
+
+    assert eventually(lambda: db.count("outbox") == 0, timeout=30)
+    assert all(spy.accepted for spy in spies), "both senders sent"
+    times = sorted(t for spy in spies for t in spy.times)
+    assert len(times) == count
+    # However the sends fell between the senders, no second holds more than the rate (a little jitter aside).
+    window = int(rate)
+    assert min(later - earlier for earlier, later in zip(times, times[window:], strict=False)) >= 1.0 - 0.1
+    assert times[-1] - times[0] >= (count - 1) / rate - 0.2
 
 
 def test_verdicts_combine_refusal_first_then_latest_deferral_then_tightest_validity():

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -40,6 +40,8 @@ if TYPE_CHECKING:
     from .app import App
 
 log = logging.getLogger(__name__)
+#: the share of the lease a send may wait for its number's slot: the rest covers the checks and the send itself
+HORIZON_SHARE = 0.25
 
 
 def backoff(attempt: int, base: float, cap: float) -> float:
@@ -66,7 +68,8 @@ class Sender:
     def __init__(self, app: App) -> None:
         self.app = app
         self.settings = app.config.sender
-        self.throttle = Throttle(self._rate_for)
+        # Never hold a row past its lease: a slot further ahead than this is not waited for.
+        self.throttle = Throttle(self._rate_for, horizon_seconds=self.settings.lease_seconds * HORIZON_SHARE)
         self._wake = asyncio.Event()
         #: the outbox rows this sender holds, each being worked by a task of its own
         self._in_flight: set[int] = set()
@@ -162,20 +165,18 @@ class Sender:
             self._wake.set()
 
     async def _deliver(self, row: Claim, message: OutboundMessage) -> None:
-        verdict = await self._checks.submit((row, message))
+        clearance = await self._checks.submit((row, message))
+        verdict = clearance.verdict
         if verdict.action != "allow":
             self._count(row, DeliveryStatus.REFUSED if verdict.action == "refuse" else DeliveryStatus.DEFERRED)
             return
+        if clearance.handed_back:
+            return  # its number has no free slot within the horizon; it is due again when there is one
         if verdict.validity_seconds is not None:
             message = replace(message, validity_seconds=verdict.validity_seconds)
-        wait = self.throttle.delay(message.from_number)
-        if wait > self.settings.lease_seconds / 2:
-            # Hand the row back rather than hold it past its lease: another sender would take it over.
-            async with self.app.store.transaction() as session:
-                await self._reschedule(session, row, utcnow() + timedelta(seconds=wait), count_attempt=False)
-            return
-        if self.throttle.paces(message.from_number):
-            await self.throttle.acquire(message.from_number, _segments(message))
+        wait = clearance.send_at - asyncio.get_running_loop().time()
+        if wait > 0:
+            await asyncio.sleep(wait)
         try:
             result = await self.app.hooks.send(row.provider, message)
         except RetryableSendError as exc:
@@ -197,23 +198,43 @@ class Sender:
             await self._acceptances.submit((row, result))
             self._count(row, DeliveryStatus.SENT)
 
-    async def _check(self, session: AsyncSession, items: list[tuple[Claim, OutboundMessage]]) -> list[Verdict]:
-        """The send checks' verdicts on ``items``, with refusals and deferrals recorded in the same transaction.
+    async def _check(self, session: AsyncSession, items: list[tuple[Claim, OutboundMessage]]) -> list[Clearance]:
+        """The send checks' verdicts on ``items``, with refusals and deferrals recorded, and the sending slots
+        of the messages allowed, all in the same transaction.
 
         The items go to distinct recipients (only the head of a recipient's queue is ever claimed), and are
-        checked in recipient order: checks that lock per consumer (the compliance caps, on PostgreSQL) then take
-        those locks in the same order on every replica, so that two batches cannot deadlock.
+        checked in recipient order, then given their numbers' slots in number order: checks that lock per
+        consumer (the compliance caps, on PostgreSQL) and the slots' rows are then locked in the same order on
+        every replica, so that two batches cannot deadlock.
         """
-        verdicts: dict[int | None, Verdict] = {}
+        clearances: dict[int, Clearance] = {}
+        allowed: list[tuple[Claim, OutboundMessage, Verdict]] = []
         for row, message in sorted(items, key=lambda item: item[1].to_number):
-            verdict = verdicts[row.id] = decide(await self.app.hooks.check_outbound(message, session))
+            verdict = decide(await self.app.hooks.check_outbound(message, session))
             if verdict.action == "refuse":
                 await self._finish(session, row, DeliveryStatus.REFUSED, verdict.code, verdict.reason)
             elif verdict.action == "defer":
                 assert verdict.until is not None
                 await self._reschedule(session, row, verdict.until, status=DeliveryStatus.DEFERRED,
                                        note=verdict.reason, count_attempt=False)
-        return [verdicts[row.id] for row, _ in items]
+            else:
+                allowed.append((row, message, verdict))
+                continue
+            clearances[row.id] = Clearance(verdict)
+        for row, message, verdict in sorted(allowed, key=lambda item: item[1].from_number):
+            clearances[row.id] = await self._pace(session, row, message, verdict)
+        return [clearances[row.id] for row, _ in items]
+
+    async def _pace(self, session: AsyncSession, row: Claim, message: OutboundMessage, verdict: Verdict) -> Clearance:
+        """Reserve the slot of ``message``'s number, if it is throttled; hand the row back, due when the number
+        is next free, when that is beyond the horizon (no attempt is counted)."""
+        if not self.throttle.paces(message.from_number):
+            return Clearance(verdict)
+        slot = await self.throttle.reserve(session, message.from_number, _segments(message))
+        if not slot.reserved:
+            await self._reschedule(session, row, utcnow() + timedelta(seconds=slot.wait), count_attempt=False)
+            return Clearance(verdict, handed_back=True)
+        return Clearance(verdict, send_at=asyncio.get_running_loop().time() + slot.wait)
 
     async def _record_accepted(self, session: AsyncSession, sends: list[tuple[Claim, SendResult]]) -> list[None]:
         """Record the provider's acceptance of ``sends``: each message's provider id and status, its row gone.
@@ -282,6 +303,17 @@ class Sender:
         if status is not None:
             await session.exec(update(Message).where(Message.id == row.message_id)
                                .values(status=status.value, error_message=note, updated_at=utcnow()))
+
+
+@dataclass(frozen=True, slots=True)
+class Clearance:
+    """What the check transaction decided for one claimed row."""
+
+    verdict: Verdict
+    #: when the number's reserved slot starts, on the event loop's clock (0: the number is not throttled)
+    send_at: float = 0.0
+    #: the number had no free slot within the horizon: the row went back to the outbox, unsent
+    handed_back: bool = False
 
 
 class Claim(NamedTuple):
