@@ -264,6 +264,129 @@ def test_a_message_behind_a_deferred_one_waits_for_it(make_app, live_server, db)
     assert spy.accepted == ["deferred", "behind"]
 
 
+class LookingUpProvider(SpyProvider):
+    """A spy that can also be asked what it accepted (``smsconnector_find_sent``): ``records`` by message text,
+    a scripted answer (an exception, or None) per lookup in ``lookup_script``."""
+
+    def __init__(self, script: dict[str, list[object]] | None = None) -> None:
+        super().__init__(script)
+        self.records: dict[str, SendResult] = {}
+        self.lookups: list[tuple[str, object]] = []
+        self.lookup_script: list[object] = []
+
+    @hookimpl
+    def smsconnector_find_sent(self, provider: str, message: OutboundMessage, since):
+        if provider != "spy":
+            return None
+        return self._find(message, since)
+
+    async def _find(self, message: OutboundMessage, since) -> SendResult | None:
+        self.lookups.append((message.text, since))
+        if self.lookup_script:
+            answer = self.lookup_script.pop(0)
+            if isinstance(answer, Exception):
+                raise answer
+        return self.records.get(message.text)
+
+
+def left_attempted(make_app, live_server, db, provider: SpyProvider, *texts: str):
+    """Messages to one consumer, the first of which a sender had cleared to go when it was killed: attempted,
+    leased, never recorded. Then a new sender on the same database, which takes over once the lease ends."""
+    stopped = make_app(register=[("spy", SpyProvider())], sender={"enabled": False})
+    server = live_server(stopped)
+    ids = queue(stopped, server, *texts)
+    server.stop()
+    attempted = utcnow() - timedelta(seconds=1)
+    db.execute("UPDATE outbox SET attempted_at = :attempted, lease_until = :lease WHERE message_id = :id",
+               attempted=attempted, lease=utcnow() + timedelta(seconds=0.5), id=ids[0])
+    live_server(make_app(register=[("spy", provider)], migrate=False))
+    return ids, attempted
+
+
+@both_databases
+def test_a_message_the_provider_took_before_a_crash_is_recorded_not_sent_again(make_app, live_server, db):
+    spy = LookingUpProvider()
+    spy.records["hi"] = SendResult(provider_message_id="spy-before-the-crash", segments=1)
+
+    [mid], attempted = left_attempted(make_app, live_server, db, spy, "hi")
+
+    assert eventually(lambda: db.count("outbox") == 0)
+    assert message(db, mid)["provider_message_id"] == "spy-before-the-crash"
+    assert message(db, mid)["status"] == "sent"
+    assert spy.attempts == [] and [text for text, _ in spy.lookups] == ["hi"]
+    assert spy.lookups[0][1] == attempted  # "since" is when the lost attempt was cleared to go
+
+
+def test_a_message_the_provider_does_not_have_is_sent_again_once(make_app, live_server, db):
+    spy = LookingUpProvider()
+
+    [first, second], _ = left_attempted(make_app, live_server, db, spy, "lost", "next")
+
+    assert eventually(lambda: db.count("outbox") == 0)
+    assert spy.accepted == ["lost", "next"]
+    assert [text for text, _ in spy.lookups] == ["lost"]  # "next" was never attempted: nothing to look up
+    assert [message(db, i)["provider_message_id"] for i in (first, second)] == [f"spy-{first}", f"spy-{second}"]
+
+
+def test_without_a_lookup_the_provider_is_sent_the_message_again(make_app, live_server, db):
+    spy = SpyProvider()
+
+    [mid], _ = left_attempted(make_app, live_server, db, spy, "hi")
+
+    assert eventually(lambda: message(db, mid)["status"] == "sent")
+    assert spy.accepted == ["hi"]  # at least once: the provider cannot say whether it had it
+
+
+def test_a_lookup_that_fails_is_tried_again_before_any_send(make_app, live_server, db):
+    spy = LookingUpProvider()
+    spy.lookup_script = [RetryableSendError("listing timed out", code="network")]
+    spy.records["hi"] = SendResult(provider_message_id="spy-before-the-crash")
+
+    [mid], _ = left_attempted(make_app, live_server, db, spy, "hi")
+
+    assert eventually(lambda: db.count("outbox") == 0)
+    assert (len(spy.lookups), spy.attempts) == (2, [])
+    assert message(db, mid)["provider_message_id"] == "spy-before-the-crash"
+
+
+def test_a_record_that_belongs_to_another_message_is_not_taken_for_this_one(make_app, live_server, db):
+    spy = LookingUpProvider()
+    app = make_app(register=[("spy", spy)])
+    server = live_server(app)
+    [earlier] = queue(app, server, "same words")
+    assert eventually(lambda: message(db, earlier)["status"] == "sent")
+    server.stop()
+    spy.records["same words"] = SendResult(provider_message_id=f"spy-{earlier}")  # the earlier one's record
+
+    [mid], _ = left_attempted(make_app, live_server, db, spy, "same words")
+
+    assert eventually(lambda: message(db, mid)["status"] == "sent")
+    assert message(db, mid)["provider_message_id"] == f"spy-{mid}"
+    assert spy.accepted == ["same words", "same words"]
+
+
+def test_the_attempt_mark_is_set_before_the_send_and_cleared_when_the_provider_refused(make_app, live_server, db):
+    spy = LookingUpProvider({"hi": [RetryableSendError("429", code="20429"),
+                                    RetryableSendError("timed out after sending", code="network",
+                                                       maybe_accepted=True)]})
+    marks: list[object] = []
+    original = spy._send
+
+    async def send_noting_the_mark(message_to_send: OutboundMessage) -> SendResult:
+        marks.append(db.scalar("SELECT attempted_at FROM outbox WHERE message_id = :id", id=message_to_send.id))
+        return await original(message_to_send)
+
+    spy._send = send_noting_the_mark
+    app, server = start(make_app, live_server, spy)
+
+    [mid] = queue(app, server, "hi")
+
+    assert eventually(lambda: message(db, mid)["status"] == "sent")
+    assert len(marks) == 3 and all(mark is not None for mark in marks)
+    # Refused with a 429: Twilio did not take it, no lookup. Timed out after sending: looked up before the third.
+    assert [text for text, _ in spy.lookups] == ["hi"]
+
+
 class GatedProvider(SpyProvider):
     """Holds every send until ``together`` are in flight, then lets them all go; notes each check's session."""
 

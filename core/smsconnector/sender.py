@@ -10,8 +10,14 @@ A row leaves the outbox only once the provider accepted the message or it failed
 Sends in flight at the same moment share transactions: their send checks run in one, and the acceptances
 of the sends that finished together are recorded in one, rather than two commits per message. A sender
 claims no more rows than it has free send slots, and claims again as soon as sends are recorded, so a
-claimed row never waits in the process for another. A crash after the provider accepted a message but
-before that was recorded sends it again once the lease ends: delivery is at least once.
+claimed row never waits in the process for another. A throttled number's slot is reserved in the check
+transaction too (:mod:`.throttle`), in the database, so the rate holds across processes.
+
+The same transaction marks each message going out as attempted (``outbox.attempted_at``) before the provider
+is called. A sender that finds that mark on a row it claims -- its previous holder was killed, or lost the
+provider's answer, before recording it -- asks the provider first (``smsconnector_find_sent``): a message the
+provider has is recorded, not sent again. For a provider that cannot look its sends up, such a message is sent
+again once the lease ends: delivery is at least once.
 """
 
 from __future__ import annotations
@@ -158,13 +164,16 @@ class Sender:
         try:
             await self._deliver(row, message)
         except Exception:
+            # It may have failed after the provider took the message: keep its mark, so it is looked up first.
             log.exception("sender: outbox row %s failed unexpectedly; it will be retried", row.id)
-            await self._retry_later(row, "internal error", code="internal")
+            await self._retry_later(row, "internal error", code="internal", maybe_accepted=True)
         finally:
             self._in_flight.discard(row.id)
             self._wake.set()
 
     async def _deliver(self, row: Claim, message: OutboundMessage) -> None:
+        if row.attempted_at is not None and await self._found_sent(row, message):
+            return
         clearance = await self._checks.submit((row, message))
         verdict = clearance.verdict
         if verdict.action != "allow":
@@ -180,7 +189,8 @@ class Sender:
         try:
             result = await self.app.hooks.send(row.provider, message)
         except RetryableSendError as exc:
-            await self._retry_later(row, exc.reason, code=exc.code, retry_after=exc.retry_after)
+            await self._retry_later(row, exc.reason, code=exc.code, retry_after=exc.retry_after,
+                                    maybe_accepted=exc.maybe_accepted)
         except PermanentSendError as exc:
             async with self.app.store.transaction() as session:
                 await self._finish(session, row, DeliveryStatus.FAILED, exc.code, exc.reason)
@@ -197,6 +207,43 @@ class Sender:
         else:
             await self._acceptances.submit((row, result))
             self._count(row, DeliveryStatus.SENT)
+
+    async def _found_sent(self, row: Claim, message: OutboundMessage) -> bool:
+        """Whether a previous attempt at ``row`` reached the provider, which then has the message: if so, its
+        acceptance is recorded now, and the message is not sent again.
+
+        Asked of the provider (``smsconnector_find_sent``) because the row was marked as attempted and never
+        recorded: its previous sender stopped, or lost its answer, after clearing it to go. A provider that
+        cannot tell finds nothing, and the message is sent again.
+        """
+        assert row.attempted_at is not None
+        try:
+            found = await self.app.hooks.find_sent(row.provider, message, row.attempted_at)
+        except RetryableSendError as exc:
+            await self._retry_later(row, f"could not ask the provider whether it has the message: {exc.reason}",
+                                    code=exc.code, retry_after=exc.retry_after, maybe_accepted=True)
+            return True
+        if found is None:
+            log.info("outbox: message %s was attempted before; %s has no record of it, sending it again",
+                     message.id, row.provider)
+            return False
+        if await self._recorded_elsewhere(row, found):
+            log.warning("outbox: message %s: %s's record %s belongs to another message; sending it again",
+                        message.id, row.provider, found.provider_message_id)
+            return False
+        log.info("outbox: message %s was accepted by %s before as %s; recorded, not sent again", message.id,
+                 row.provider, found.provider_message_id)
+        await self._acceptances.submit((row, found))
+        self._count(row, DeliveryStatus.SENT)
+        return True
+
+    async def _recorded_elsewhere(self, row: Claim, found: SendResult) -> bool:
+        """Whether the provider's id ``found`` already belongs to another stored message (a lookup that matched
+        an earlier, identical message)."""
+        async with self.app.store.session() as session:
+            return (await session.exec(_OTHER_WITH_PROVIDER_ID, params={
+                "provider": row.provider, "provider_id": found.provider_message_id, "message": row.message_id,
+            })).first() is not None
 
     async def _check(self, session: AsyncSession, items: list[tuple[Claim, OutboundMessage]]) -> list[Clearance]:
         """The send checks' verdicts on ``items``, with refusals and deferrals recorded, and the sending slots
@@ -223,6 +270,11 @@ class Sender:
             clearances[row.id] = Clearance(verdict)
         for row, message, verdict in sorted(allowed, key=lambda item: item[1].from_number):
             clearances[row.id] = await self._pace(session, row, message, verdict)
+        going = [row.id for row, _ in items if clearances[row.id].sends]
+        if going:
+            # Marked before the provider call, in this commit rather than one of its own: after a crash, the
+            # next sender asks the provider about these before sending them again.
+            await session.exec(_MARK_ATTEMPTED, params={"ids": going, "now": utcnow()})
         return [clearances[row.id] for row, _ in items]
 
     async def _pace(self, session: AsyncSession, row: Claim, message: OutboundMessage, verdict: Verdict) -> Clearance:
@@ -276,8 +328,10 @@ class Sender:
              agent_id=message.agent_id, status=message.status, error_code=code)
         log.info("outbox: message %s %s (%s)", message.id, status.value, code)
 
-    async def _retry_later(self, row: Claim, reason: str, *, code: str | None,
-                           retry_after: float | None = None) -> None:
+    async def _retry_later(self, row: Claim, reason: str, *, code: str | None, retry_after: float | None = None,
+                           maybe_accepted: bool = False) -> None:
+        """Try ``row`` again after a backoff, counting an attempt, or record it failed once attempts run out.
+        ``maybe_accepted``: the provider may have the message, so the row keeps its attempted mark."""
         attempts = row.attempts + 1
         gave_up = attempts >= self.settings.max_attempts
         async with self.app.store.transaction() as session:
@@ -288,13 +342,17 @@ class Sender:
                 delay = max(backoff(attempts, self.settings.backoff_base_seconds,
                                     self.settings.backoff_max_seconds), retry_after or 0)
                 await self._reschedule(session, row, utcnow() + timedelta(seconds=delay), note=reason,
-                                       count_attempt=True)
+                                       count_attempt=True, keep_attempted=maybe_accepted)
         self._count(row, DeliveryStatus.FAILED if gave_up else "retry")
 
     async def _reschedule(self, session: AsyncSession, row: Claim, due: datetime, *,
                           status: DeliveryStatus | None = None, note: str | None = None,
-                          count_attempt: bool) -> None:
+                          count_attempt: bool, keep_attempted: bool = False) -> None:
+        """Give ``row`` back to the outbox, due at ``due``. Its attempted mark is cleared -- the provider does not
+        have the message -- unless ``keep_attempted``."""
         values: dict[str, object] = {"due_at": due, "lease_until": None}
+        if not keep_attempted:
+            values["attempted_at"] = None
         if count_attempt:
             values["attempts"] = OutboxEntry.attempts + 1
         if note is not None:
@@ -315,6 +373,11 @@ class Clearance:
     #: the number had no free slot within the horizon: the row went back to the outbox, unsent
     handed_back: bool = False
 
+    @property
+    def sends(self) -> bool:
+        """Whether the message goes to its provider now."""
+        return self.verdict.action == "allow" and not self.handed_back
+
 
 class Claim(NamedTuple):
     """An outbox row this sender holds the lease on."""
@@ -323,6 +386,8 @@ class Claim(NamedTuple):
     message_id: int
     provider: str
     attempts: int
+    #: set when a previous attempt may have reached the provider (see ``Sender._found_sent``)
+    attempted_at: datetime | None
 
 
 _OUTBOX = OutboxEntry.__table__  # type: ignore[attr-defined]
@@ -330,7 +395,7 @@ _MESSAGES = Message.__table__  # type: ignore[attr-defined]
 _EARLIER = _OUTBOX.alias("earlier")
 #: Due, unleased rows with no earlier row to the same recipient still in the outbox: the heads of the queues.
 _DUE_HEADS = (
-    select(_OUTBOX.c.id, _OUTBOX.c.message_id, _OUTBOX.c.provider, _OUTBOX.c.attempts)
+    select(_OUTBOX.c.id, _OUTBOX.c.message_id, _OUTBOX.c.provider, _OUTBOX.c.attempts, _OUTBOX.c.attempted_at)
     .where(_OUTBOX.c.due_at <= bindparam("now"),
            or_(_OUTBOX.c.lease_until.is_(None), _OUTBOX.c.lease_until < bindparam("now")),
            ~exists().where(_EARLIER.c.to_number == _OUTBOX.c.to_number, _EARLIER.c.id < _OUTBOX.c.id))
@@ -340,6 +405,12 @@ _DUE_HEADS = (
 _LEASE = (
     update(_OUTBOX).where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True))).values(lease_until=bindparam("until"))
 )
+_MARK_ATTEMPTED = (
+    update(_OUTBOX).where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True))).values(attempted_at=bindparam("now"))
+)
+_OTHER_WITH_PROVIDER_ID = select(_MESSAGES.c.id).where(
+    _MESSAGES.c.provider == bindparam("provider"), _MESSAGES.c.provider_message_id == bindparam("provider_id"),
+    _MESSAGES.c.id != bindparam("message"))
 _CLAIMED_MESSAGES = (
     select(_MESSAGES.c.id, _MESSAGES.c.from_number, _MESSAGES.c.to_number, _MESSAGES.c.body, _MESSAGES.c.media,
            _MESSAGES.c.conversation_id, _MESSAGES.c.message_class)
