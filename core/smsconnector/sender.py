@@ -94,6 +94,7 @@ class Sender:
         return self.settings.default_rate_per_second
 
     def on_event(self, event: Event) -> None:
+        """Wake the drain when this process queued a message."""
         if event.kind == "outbox.queued":
             self._wake.set()
 
@@ -104,11 +105,13 @@ class Sender:
         self._loop_task = asyncio.create_task(self._run(), name="smsconnector-sender")
 
     async def stop(self) -> None:
+        """Stop claiming, let the sends in flight finish (for up to half a lease) and close the batchers."""
         if self._loop_task is not None:
             self._loop_task.cancel()
             await asyncio.gather(self._loop_task, return_exceptions=True)
         # Let in-flight sends finish and record their result: cancelling one mid-send would leave a
-        # message the provider accepted still in the outbox, to be sent again after the restart.
+        # message the provider accepted still in the outbox, to be looked up (or, where the provider cannot
+        # tell, sent again) after the restart.
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=self.settings.lease_seconds / 2)
         await self._checks.close()
