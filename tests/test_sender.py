@@ -387,6 +387,32 @@ def test_the_attempt_mark_is_set_before_the_send_and_cleared_when_the_provider_r
     assert [text for text, _ in spy.lookups] == ["hi"]
 
 
+def test_a_send_whose_lease_ran_out_before_its_turn_is_left_to_the_next_claim(make_app, live_server, db, caplog):
+    spy = LookingUpProvider()
+    app, server = start(make_app, live_server, spy, sender={**FAST_SENDER, "lease_seconds": 1})
+    stalls: list[float] = []  # once
+
+    def statement(connection, _cursor, sql: str, *_: object) -> None:
+        if sql.lstrip().startswith("UPDATE outbox SET lease_until") and "attempted_at" in sql:  # the mark
+            connection.info["marked"] = True
+
+    def commit(connection) -> None:
+        if connection.info.pop("marked", False) and not stalls:
+            stalls.append(1.2)
+            time.sleep(1.2)  # the process stalls (a swapped-out host, a blocked loop) as it clears the message
+
+    event.listen(app.store.engine.sync_engine, "before_cursor_execute", statement)
+    event.listen(app.store.engine.sync_engine, "commit", commit)
+
+    [mid] = queue(app, server, "hi")
+
+    assert eventually(lambda: message(db, mid)["status"] == "sent")
+    assert "its lease ran out before its turn came" in caplog.text
+    # Not sent by the stalled attempt (another process could have taken the row over meanwhile); the next claim
+    # looked it up (nothing there) and sent it, once.
+    assert (spy.attempts, [text for text, _ in spy.lookups]) == (["hi"], ["hi"])
+
+
 class GatedProvider(SpyProvider):
     """Holds every send until ``together`` are in flight, then lets them all go; notes each check's session."""
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -186,9 +187,13 @@ class Sender:
             return  # its number has no free slot within the horizon; it is due again when there is one
         if verdict.validity_seconds is not None:
             message = replace(message, validity_seconds=verdict.validity_seconds)
-        wait = clearance.send_at - asyncio.get_running_loop().time()
-        if wait > 0:
-            await asyncio.sleep(wait)
+        loop = asyncio.get_running_loop()
+        if clearance.send_at > loop.time():
+            await asyncio.sleep(clearance.send_at - loop.time())
+        if loop.time() >= clearance.lease_ends:
+            # Another sender may hold the row by now, and send it: leave it to whoever claims it next.
+            log.warning("outbox: message %s not sent: its lease ran out before its turn came", message.id)
+            return
         try:
             result = await self.app.hooks.send(row.provider, message)
         except RetryableSendError as exc:
@@ -276,8 +281,13 @@ class Sender:
         going = [row.id for row, _ in items if clearances[row.id].sends]
         if going:
             # Marked before the provider call, in this commit rather than one of its own: after a crash, the
-            # next sender asks the provider about these before sending them again.
-            await session.exec(_MARK_ATTEMPTED, params={"ids": going, "now": utcnow()})
+            # next sender asks the provider about these before sending them again. Their leases start again
+            # too, so the wait for a slot and the send have the whole of one.
+            now, lease_ends = utcnow(), asyncio.get_running_loop().time() + self.settings.lease_seconds
+            await session.exec(_MARK_ATTEMPTED, params={
+                "ids": going, "now": now, "until": now + timedelta(seconds=self.settings.lease_seconds)})
+            for row_id in going:
+                clearances[row_id] = replace(clearances[row_id], lease_ends=lease_ends)
         return [clearances[row.id] for row, _ in items]
 
     async def _pace(self, session: AsyncSession, row: Claim, message: OutboundMessage, verdict: Verdict) -> Clearance:
@@ -375,6 +385,8 @@ class Clearance:
     send_at: float = 0.0
     #: the number had no free slot within the horizon: the row went back to the outbox, unsent
     handed_back: bool = False
+    #: when the lease on the row ends, on the event loop's clock: past it, the message is not sent
+    lease_ends: float = math.inf
 
     @property
     def sends(self) -> bool:
@@ -409,7 +421,8 @@ _LEASE = (
     update(_OUTBOX).where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True))).values(lease_until=bindparam("until"))
 )
 _MARK_ATTEMPTED = (
-    update(_OUTBOX).where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True))).values(attempted_at=bindparam("now"))
+    update(_OUTBOX).where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
+    .values(attempted_at=bindparam("now"), lease_until=bindparam("until"))
 )
 _OTHER_WITH_PROVIDER_ID = select(_MESSAGES.c.id).where(
     _MESSAGES.c.provider == bindparam("provider"), _MESSAGES.c.provider_message_id == bindparam("provider_id"),
