@@ -198,6 +198,7 @@ def test_messages_to_one_consumer_leave_in_the_order_they_were_queued(make_app, 
 
     assert eventually(lambda: len(spy.accepted) == 12)
     assert spy.accepted == texts
+    assert db.count("send_rates") == 0  # an unthrottled number costs no pacing row
 
 
 class HeldProvider(SpyProvider):

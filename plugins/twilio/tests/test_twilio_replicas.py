@@ -43,8 +43,10 @@ class Replica:
                                         cwd=directory, env=env, stdout=self.output, stderr=subprocess.STDOUT)
 
     def healthy(self) -> bool:
+        """Whether it answers ``/healthz`` yet; fails at once, with what it said, if it exited."""
         if self.process.poll() is not None:
-            raise AssertionError(f"the replica exited with {self.process.returncode}")
+            said = Path(self.output.name).read_text()[-2000:]
+            raise AssertionError(f"the replica exited with {self.process.returncode}:\n{said}")
         try:
             return httpx.get(f"{self.url}/healthz").status_code == 200
         except httpx.TransportError:
@@ -56,6 +58,7 @@ class Replica:
         self.process.wait(timeout=30)
 
     def stop(self) -> None:
+        """Stop it as an operator would (SIGINT), or kill it if it does not stop."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)
             try:
