@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import timedelta
 
 import pytest
@@ -19,11 +20,12 @@ from smsconnector import (
     outbound,
 )
 from smsconnector.messages import utcnow
-from smsconnector.sender import KeyedLocks, backoff, decide
+from smsconnector.sender import backoff, decide
 from smsconnector.store.batching import Batcher, in_transaction
 from smsconnector.store.models import HeldStatus
 from smsconnector.testing import BRAND_NUMBER, eventually
-from smsconnector.throttle import Throttle
+from smsconnector.testing.fixtures import FAST_SENDER
+from smsconnector.throttle import Slot, Throttle
 
 CONSUMER = "+14155550123"
 
@@ -70,10 +72,10 @@ def start(make_app, live_server, spy: SpyProvider, **config):
     return app, live_server(app)
 
 
-def queue(app, server, *texts: str, provider: str = "spy") -> list[int]:
+def queue(app, server, *texts: str, provider: str = "spy", to: str = CONSUMER) -> list[int]:
     async def run() -> list[int]:
         async with app.store.transaction() as session:
-            return [(await outbound.queue(session, provider=provider, from_number=BRAND_NUMBER, to_number=CONSUMER,
+            return [(await outbound.queue(session, provider=provider, from_number=BRAND_NUMBER, to_number=to,
                                           text=text)).id for text in texts]
 
     return server.call(run)
@@ -196,6 +198,220 @@ def test_messages_to_one_consumer_leave_in_the_order_they_were_queued(make_app, 
 
     assert eventually(lambda: len(spy.accepted) == 12)
     assert spy.accepted == texts
+    assert db.count("send_rates") == 0  # an unthrottled number costs no pacing row
+
+
+class HeldProvider(SpyProvider):
+    """Keeps every send waiting until :meth:`release` (called on the server's event loop)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._gate: asyncio.Event | None = None
+
+    async def _send(self, message: OutboundMessage) -> SendResult:
+        self._gate = self._gate or asyncio.Event()
+        self.attempts.append(message.text)
+        await self._gate.wait()
+        return await super()._send(message)
+
+    async def release(self) -> None:
+        self._gate = self._gate or asyncio.Event()
+        self._gate.set()
+
+
+def leased(db) -> list[int]:
+    """The messages whose outbox rows a sender holds."""
+    return sorted(r["message_id"] for r in db.rows("SELECT message_id FROM outbox WHERE lease_until IS NOT NULL"))
+
+
+@both_databases
+def test_only_the_head_of_each_recipients_queue_is_claimed(make_app, live_server, db):
+    spy = HeldProvider()
+    app = make_app(register=[("spy", spy)], sender={"enabled": False})
+    server = live_server(app)
+    first, second = queue(app, server, "first", "second", to=CONSUMER)
+    [other] = queue(app, server, "other", to="+14155550124")
+
+    assert server.call(app.sender.drain_once) == 2
+    assert eventually(lambda: sorted(spy.attempts) == ["first", "other"])
+    assert leased(db) == [first, other]
+    # "second" is due and unleased, but "first" is still in the outbox: it waits, in this process or another.
+    assert server.call(app.sender.drain_once) == 0
+
+    server.call(spy.release)
+    assert eventually(lambda: db.count("outbox", "message_id = :id", id=first) == 0)
+    assert server.call(app.sender.drain_once) == 1
+    assert eventually(lambda: db.count("outbox") == 0)
+    assert spy.accepted.index("first") < spy.accepted.index("second")
+    assert [message(db, i)["status"] for i in (first, second, other)] == ["sent"] * 3
+
+
+@both_databases
+def test_a_message_behind_a_deferred_one_waits_for_it(make_app, live_server, db):
+    spy = SpyProvider()
+    app = make_app(register=[("spy", spy)], sender={"enabled": False})
+    server = live_server(app)
+    deferred, behind = queue(app, server, "deferred", "behind")
+    db.execute("UPDATE outbox SET due_at = :later WHERE message_id = :id",
+               later=utcnow() + timedelta(hours=1), id=deferred)
+
+    assert server.call(app.sender.drain_once) == 0
+    assert spy.attempts == [] and leased(db) == []
+    db.execute("UPDATE outbox SET due_at = :now WHERE message_id = :id", now=utcnow(), id=deferred)
+    assert server.call(app.sender.drain_once) == 1
+    assert eventually(lambda: db.count("outbox", "message_id = :id", id=deferred) == 0)
+    assert server.call(app.sender.drain_once) == 1
+    assert eventually(lambda: db.count("outbox", "message_id = :id", id=behind) == 0)
+    assert spy.accepted == ["deferred", "behind"]
+
+
+class LookingUpProvider(SpyProvider):
+    """A spy that can also be asked what it accepted (``smsconnector_find_sent``): ``records`` by message text,
+    a scripted answer (an exception, or None) per lookup in ``lookup_script``."""
+
+    def __init__(self, script: dict[str, list[object]] | None = None) -> None:
+        super().__init__(script)
+        self.records: dict[str, SendResult] = {}
+        self.lookups: list[tuple[str, object]] = []
+        self.lookup_script: list[object] = []
+
+    @hookimpl
+    def smsconnector_find_sent(self, provider: str, message: OutboundMessage, since):
+        if provider != "spy":
+            return None
+        return self._find(message, since)
+
+    async def _find(self, message: OutboundMessage, since) -> SendResult | None:
+        self.lookups.append((message.text, since))
+        if self.lookup_script:
+            answer = self.lookup_script.pop(0)
+            if isinstance(answer, Exception):
+                raise answer
+        return self.records.get(message.text)
+
+
+def left_attempted(make_app, live_server, db, provider: SpyProvider, *texts: str):
+    """Messages to one consumer, the first of which a sender had cleared to go when it was killed: attempted,
+    leased, never recorded. Then a new sender on the same database, which takes over once the lease ends."""
+    stopped = make_app(register=[("spy", SpyProvider())], sender={"enabled": False})
+    server = live_server(stopped)
+    ids = queue(stopped, server, *texts)
+    server.stop()
+    attempted = utcnow() - timedelta(seconds=1)
+    db.execute("UPDATE outbox SET attempted_at = :attempted, lease_until = :lease WHERE message_id = :id",
+               attempted=attempted, lease=utcnow() + timedelta(seconds=0.5), id=ids[0])
+    live_server(make_app(register=[("spy", provider)], migrate=False))
+    return ids, attempted
+
+
+@both_databases
+def test_a_message_the_provider_took_before_a_crash_is_recorded_not_sent_again(make_app, live_server, db):
+    spy = LookingUpProvider()
+    spy.records["hi"] = SendResult(provider_message_id="spy-before-the-crash", segments=1)
+
+    [mid], attempted = left_attempted(make_app, live_server, db, spy, "hi")
+
+    assert eventually(lambda: db.count("outbox") == 0)
+    assert message(db, mid)["provider_message_id"] == "spy-before-the-crash"
+    assert message(db, mid)["status"] == "sent"
+    assert spy.attempts == [] and [text for text, _ in spy.lookups] == ["hi"]
+    assert spy.lookups[0][1] == attempted  # "since" is when the lost attempt was cleared to go
+
+
+def test_a_message_the_provider_does_not_have_is_sent_again_once(make_app, live_server, db):
+    spy = LookingUpProvider()
+
+    [first, second], _ = left_attempted(make_app, live_server, db, spy, "lost", "next")
+
+    assert eventually(lambda: db.count("outbox") == 0)
+    assert spy.accepted == ["lost", "next"]
+    assert [text for text, _ in spy.lookups] == ["lost"]  # "next" was never attempted: nothing to look up
+    assert [message(db, i)["provider_message_id"] for i in (first, second)] == [f"spy-{first}", f"spy-{second}"]
+
+
+def test_without_a_lookup_the_provider_is_sent_the_message_again(make_app, live_server, db):
+    spy = SpyProvider()
+
+    [mid], _ = left_attempted(make_app, live_server, db, spy, "hi")
+
+    assert eventually(lambda: message(db, mid)["status"] == "sent")
+    assert spy.accepted == ["hi"]  # at least once: the provider cannot say whether it had it
+
+
+def test_a_lookup_that_fails_is_tried_again_before_any_send(make_app, live_server, db):
+    spy = LookingUpProvider()
+    spy.lookup_script = [RetryableSendError("listing timed out", code="network")]
+    spy.records["hi"] = SendResult(provider_message_id="spy-before-the-crash")
+
+    [mid], _ = left_attempted(make_app, live_server, db, spy, "hi")
+
+    assert eventually(lambda: db.count("outbox") == 0)
+    assert (len(spy.lookups), spy.attempts) == (2, [])
+    assert message(db, mid)["provider_message_id"] == "spy-before-the-crash"
+
+
+def test_a_record_that_belongs_to_another_message_is_not_taken_for_this_one(make_app, live_server, db):
+    spy = LookingUpProvider()
+    app = make_app(register=[("spy", spy)])
+    server = live_server(app)
+    [earlier] = queue(app, server, "same words")
+    assert eventually(lambda: message(db, earlier)["status"] == "sent")
+    server.stop()
+    spy.records["same words"] = SendResult(provider_message_id=f"spy-{earlier}")  # the earlier one's record
+
+    [mid], _ = left_attempted(make_app, live_server, db, spy, "same words")
+
+    assert eventually(lambda: message(db, mid)["status"] == "sent")
+    assert message(db, mid)["provider_message_id"] == f"spy-{mid}"
+    assert spy.accepted == ["same words", "same words"]
+
+
+def test_the_attempt_mark_is_set_before_the_send_and_cleared_when_the_provider_refused(make_app, live_server, db):
+    spy = LookingUpProvider({"hi": [RetryableSendError("429", code="20429"),
+                                    RetryableSendError("timed out after sending", code="network",
+                                                       maybe_accepted=True)]})
+    marks: list[object] = []
+    original = spy._send
+
+    async def send_noting_the_mark(message_to_send: OutboundMessage) -> SendResult:
+        marks.append(db.scalar("SELECT attempted_at FROM outbox WHERE message_id = :id", id=message_to_send.id))
+        return await original(message_to_send)
+
+    spy._send = send_noting_the_mark
+    app, server = start(make_app, live_server, spy)
+
+    [mid] = queue(app, server, "hi")
+
+    assert eventually(lambda: message(db, mid)["status"] == "sent")
+    assert len(marks) == 3 and all(mark is not None for mark in marks)
+    # Refused with a 429: Twilio did not take it, no lookup. Timed out after sending: looked up before the third.
+    assert [text for text, _ in spy.lookups] == ["hi"]
+
+
+def test_a_send_whose_lease_ran_out_before_its_turn_is_left_to_the_next_claim(make_app, live_server, db, caplog):
+    spy = LookingUpProvider()
+    app, server = start(make_app, live_server, spy, sender={**FAST_SENDER, "lease_seconds": 1})
+    stalls: list[float] = []  # once
+
+    def statement(connection, _cursor, sql: str, *_: object) -> None:
+        if sql.lstrip().startswith("UPDATE outbox SET lease_until") and "attempted_at" in sql:  # the mark
+            connection.info["marked"] = True
+
+    def commit(connection) -> None:
+        if connection.info.pop("marked", False) and not stalls:
+            stalls.append(1.2)
+            time.sleep(1.2)  # the process stalls (a swapped-out host, a blocked loop) as it clears the message
+
+    event.listen(app.store.engine.sync_engine, "before_cursor_execute", statement)
+    event.listen(app.store.engine.sync_engine, "commit", commit)
+
+    [mid] = queue(app, server, "hi")
+
+    assert eventually(lambda: message(db, mid)["status"] == "sent")
+    assert "its lease ran out before its turn came" in caplog.text
+    # Not sent by the stalled attempt (another process could have taken the row over meanwhile); the next claim
+    # looked it up (nothing there) and sent it, once.
+    assert (spy.attempts, [text for text, _ in spy.lookups]) == (["hi"], ["hi"])
 
 
 class GatedProvider(SpyProvider):
@@ -283,30 +499,89 @@ def test_a_batch_item_that_fails_fails_alone_and_the_rest_commit(make_app, db):
         "a", "c"]
 
 
-def test_throttle_spaces_segments_per_number_at_its_rate():
-    now = [100.0]
-    throttle = Throttle({"+1long": 1.0, "+1short": 100.0, "+1free": 0.0}.__getitem__, clock=lambda: now[0])
+@both_databases
+def test_throttle_spaces_segments_per_number_at_its_rate_in_the_database(make_app, db):
+    app = make_app()
+    throttle = Throttle({"+1long": 1.0, "+1short": 100.0, "+1free": 0.0}.__getitem__, horizon_seconds=4.5)
 
-    waits = [throttle.reserve("+1long", segments) for segments in (1, 3, 1)]
-    assert waits == [0.0, 1.0, 4.0]  # the 3-segment message takes three one-second slots
-    assert throttle.reserve("+1short", 1) == 0.0 and throttle.reserve("+1short", 1) == pytest.approx(0.01)
-    assert [throttle.reserve("+1free", 5) for _ in range(3)] == [0.0, 0.0, 0.0]
+    async def reserve(*asks: tuple[str, int]) -> list[Slot]:
+        async with app.store.transaction() as session:
+            return [await throttle.reserve(session, number, segments) for number, segments in asks]
+
+    async def run() -> list[list[Slot]]:
+        try:
+            # One transaction per send, as the sender's check batches do, and several in one.
+            return [await reserve(("+1long", 1)), await reserve(("+1long", 3), ("+1long", 1)),
+                    await reserve(("+1long", 1)), await reserve(("+1short", 1), ("+1short", 1))]
+        finally:
+            await app.store.close()
+
+    [[first], [three, after], [beyond], [short, next_short]] = asyncio.run(run())
+
+    # The 3-segment message takes three one-second slots; the one after it waits four seconds.
+    assert (first.reserved, three.reserved, after.reserved) == (True, True, True)
+    assert [first.wait, three.wait, after.wait] == pytest.approx([0.0, 1.0, 4.0], abs=0.2)
+    # Five seconds ahead is beyond the horizon: not reserved, and the number's next slot did not move.
+    assert not beyond.reserved and beyond.wait == pytest.approx(5.0, abs=0.2)
+    assert (short.wait, next_short.wait) == (0.0, pytest.approx(0.01, abs=0.005))
     assert (throttle.paces("+1long"), throttle.paces("+1free")) == (True, False)
-    now[0] = 110.0
-    assert throttle.delay("+1long") == 0.0 and throttle.reserve("+1long", 1) == 0.0
+    assert sorted(r["number"] for r in db.rows("SELECT number FROM send_rates")) == ["+1long", "+1short"]
 
 
-def test_throttle_waits_for_the_reserved_slot(monkeypatch):
-    throttle = Throttle(lambda _: 2.0, clock=lambda: 0.0)
-    slept: list[float] = []
+def test_a_slot_beyond_the_horizon_hands_the_row_back_until_its_number_is_free(make_app, live_server, db):
+    spy = ClockedProvider()
+    numbers = [{"number": BRAND_NUMBER, "provider": "spy", "skill": "support", "rate_per_second": 1}]
+    app, server = start(make_app, live_server, spy, numbers=numbers)  # lease 5 s: a horizon of 1.25 s
+    # Another process has booked the number's next three seconds.
+    db.execute("INSERT INTO send_rates (number, next_free_at) VALUES (:number, :at)", number=BRAND_NUMBER,
+               at=time.time() + 3)
+    queued = time.monotonic()
 
-    async def fake_sleep(seconds: float) -> None:
-        slept.append(seconds)
+    [mid] = queue(app, server, "hi")
 
-    monkeypatch.setattr("smsconnector.throttle.asyncio.sleep", fake_sleep)
-    asyncio.run(throttle.acquire("+1", 1))
-    asyncio.run(throttle.acquire("+1", 1))
-    assert slept == [0.5]
+    # Handed back, unleased and due later, with no attempt counted: not held for three seconds of its lease.
+    handed_back = eventually(lambda: db.rows("SELECT attempts, attempted_at FROM outbox "
+                                             "WHERE lease_until IS NULL AND due_at > :now", now=utcnow()))
+    assert handed_back == [{"attempts": 0, "attempted_at": None}]
+    assert message(db, mid)["status"] == "queued" and spy.attempts == []
+    assert eventually(lambda: message(db, mid)["status"] == "sent", timeout=10)
+    assert spy.times[0] - queued >= 2.5
+
+
+class ClockedProvider(SpyProvider):
+    """Notes when each send reached it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.times: list[float] = []
+
+    async def _send(self, message: OutboundMessage) -> SendResult:
+        self.times.append(time.monotonic())
+        return await super()._send(message)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_two_senders_on_one_database_keep_a_numbers_rate_between_them(make_app, live_server, db):
+    rate, count = 5.0, 20
+    numbers = [{"number": BRAND_NUMBER, "provider": "spy", "skill": "support", "rate_per_second": rate}]
+    # Few sends in flight each, so that both senders take part.
+    config = {"numbers": numbers, "sender": {**FAST_SENDER, "concurrency": 3, "batch_size": 3}}
+    spies = [ClockedProvider(), ClockedProvider()]
+    apps = [make_app(register=[("spy", spy)], **config) for spy in spies]
+    servers = [live_server(app) for app in apps]
+
+    for n in range(count):
+        queue(apps[0], servers[0], f"hi {n}", to=f"+1415555{n:04d}")
+
+    assert eventually(lambda: db.count("outbox") == 0, timeout=30)
+    assert all(spy.accepted for spy in spies), "both senders sent"
+    times = sorted(t for spy in spies for t in spy.times)
+    assert len(times) == count
+    # However the sends fell between the senders, no second holds more than the rate (a little jitter aside).
+    window = int(rate)
+    assert min(later - earlier for earlier, later in zip(times, times[window:], strict=False)) >= 1.0 - 0.1
+    assert times[-1] - times[0] >= (count - 1) / rate - 0.2
 
 
 def test_verdicts_combine_refusal_first_then_latest_deferral_then_tightest_validity():
@@ -324,19 +599,3 @@ def test_backoff_grows_exponentially_within_jitter_and_cap(attempt):
     delays = [backoff(attempt, 1.0, 300.0) for _ in range(200)]
     assert all(ceiling / 2 <= d <= ceiling for d in delays)
     assert len(set(delays)) > 1  # jittered, so retries from many messages do not arrive together
-
-
-def test_recipient_locks_are_forgotten_once_free():
-    locks = KeyedLocks()
-    order: list[int] = []
-
-    async def use(n: int) -> None:
-        async with locks.hold("+1"):
-            await asyncio.sleep(0)
-            order.append(n)
-
-    async def run() -> None:
-        await asyncio.gather(*(use(n) for n in range(5)))
-
-    asyncio.run(run())
-    assert order == [0, 1, 2, 3, 4] and len(locks) == 0

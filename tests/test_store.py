@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 from sqlmodel import SQLModel
 
 from smsconnector import InboundMessage, inbound
+from smsconnector.messages import utcnow
 from smsconnector.store import Store
 from smsconnector.store.db import alembic_config
 
@@ -71,3 +73,60 @@ def test_sqlite_store_is_durable_and_writes_ahead(tmp_path):
         return mode, sync
 
     assert asyncio.run(pragmas()) == ("wal", 2)  # 2 = FULL: a committed message survives a power cut
+
+
+@both_databases
+def test_migration_0006_copies_each_queued_messages_recipient_into_its_outbox_row(database_url, db):
+    engine = create_engine(Store(database_url).sync_url)
+
+    def upgrade(revision: str) -> None:
+        with engine.begin() as connection:
+            config = alembic_config()
+            config.attributes["connection"] = connection
+            command.upgrade(config, revision)
+
+    upgrade("0005")
+    db.execute("INSERT INTO messages (direction, provider, from_number, to_number, body, media, message_class, status, "
+               "incomplete, notes, details, created_at, updated_at) VALUES ('outbound', 'twilio', '+15555550100', "
+               "'+14155550123', 'queued before the upgrade', '[]', 'conversational', 'queued', false, '[]', '{}', "
+               ":now, :now)", now=utcnow())
+    message_id = db.scalar("SELECT id FROM messages")
+    db.execute("INSERT INTO outbox (message_id, provider, from_number, due_at, attempts, created_at) "
+               "VALUES (:id, 'twilio', '+15555550100', :now, 0, :now)", id=message_id, now=utcnow())
+    upgrade("heads")
+    engine.dispose()
+
+    assert db.rows("SELECT to_number, attempted_at FROM outbox") == [
+        {"to_number": "+14155550123", "attempted_at": None}]
+    assert db.count("send_rates") == 0
+
+
+@both_databases
+def test_migration_0005_gives_each_pending_inbox_entry_its_lane_even_one_with_a_nul(database_url, db):
+    engine = create_engine(Store(database_url).sync_url)
+
+    def upgrade(revision: str) -> None:
+        with engine.begin() as connection:
+            config = alembic_config()
+            config.attributes["connection"] = connection
+            command.upgrade(config, revision)
+
+    upgrade("0004")
+    for key, kind, payload, processed in [
+        ("message:SM1", "message", '{"from_number": "+14155550123", "text": "hello"}', None),
+        ("message:SM2", "message", '{"from_number": "+14155550124", "text": "a\\u0000b"}', None),
+        ("status:SM3:sent", "status", '{"provider_message_id": "SM3", "status": "sent"}', None),
+        ("message:SM4", "message", None, utcnow()),
+    ]:
+        db.execute("INSERT INTO inbox (provider, key, kind, payload, received_at, processed_at, attempts) "
+                   "VALUES ('twilio', :key, :kind, :payload, :now, :processed, 0)", key=key, kind=kind,
+                   payload=payload, now=utcnow(), processed=processed)
+    upgrade("heads")
+    engine.dispose()
+
+    assert db.rows("SELECT key, lane FROM inbox ORDER BY id") == [
+        {"key": "message:SM1", "lane": "message:+14155550123"},
+        {"key": "message:SM2", "lane": "message:+14155550124"},
+        {"key": "status:SM3:sent", "lane": "status:SM3"},
+        {"key": "message:SM4", "lane": None},  # routed already: no order left to keep
+    ]

@@ -142,11 +142,16 @@ class RetryableSendError(SendError):
     """The provider may accept the message later; the sender retries with backoff.
 
     :param retry_after: seconds the provider asked us to wait, when it said.
+    :param maybe_accepted: the request may have reached the provider all the same (it timed out, or the
+        connection dropped, after it was sent): before sending again, the sender asks the provider whether it
+        has the message (``smsconnector_find_sent``).
     """
 
-    def __init__(self, reason: str, *, code: str | None = None, retry_after: float | None = None) -> None:
+    def __init__(self, reason: str, *, code: str | None = None, retry_after: float | None = None,
+                 maybe_accepted: bool = False) -> None:
         super().__init__(reason, code=code)
         self.retry_after = retry_after
+        self.maybe_accepted = maybe_accepted
 
 
 class PermanentSendError(SendError):

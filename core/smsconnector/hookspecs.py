@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 from pluggy import HookspecMarker
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from sqlmodel.ext.asyncio.session import AsyncSession
     from starlette.routing import BaseRoute
 
@@ -217,6 +219,34 @@ def smsconnector_send(provider: str, message: OutboundMessage, app: App) -> Awai
     :raises RetryableSendError: rate limits, 5xx, timeouts, connection errors; retried with backoff.
     :raises PermanentSendError: the provider refuses for good; recorded with ``code``. Set
         ``opted_out=True`` when the refusal is because the consumer opted out.
+
+    Stops at the first non-None result.
+    """
+
+
+@_spec(firstresult=True)
+def smsconnector_find_sent(
+    provider: str, message: OutboundMessage, since: datetime, app: App
+) -> Awaitable[SendResult | None] | None:
+    """Look up the provider's record of an outbound message it may have accepted since ``since``.
+
+    The sender marks a message as attempted just before handing it to ``smsconnector_send``. When a message
+    still in the outbox carries that mark, its previous sender stopped (a crash, a kill, a timeout) before
+    it recorded the provider's answer; before sending it again, the sender calls this hook. Implement it when
+    the provider can list what it accepted (Twilio lists messages by sender, recipient and date); decline
+    (``None``) synchronously for any other provider.
+
+    :param message: the message as it was sent: the same numbers, text and media.
+    :param since: when the previous attempt was cleared to go (UTC); the provider created its record after
+        that, by its own clock (allow for the clocks of two machines).
+    :returns: an awaitable of the provider's record of the message as a
+        :class:`~smsconnector.messages.SendResult` (its message id, status and segments), or of ``None`` when
+        the provider has no such record. A message found is recorded as accepted and not sent again; one not
+        found is sent again.
+    :raises RetryableSendError: the provider could not be asked; the sender asks again later (an attempt).
+
+    A provider that cannot look up its sends does not implement this hook, and the sender sends again: for
+    that provider, a message in flight when its sender stopped is delivered at least once.
 
     Stops at the first non-None result.
     """

@@ -82,7 +82,8 @@ async def queue_all(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> li
 
 def _outbox_row(message_id: int, message: dict[str, Any]) -> dict[str, Any]:
     return {"message_id": message_id, "provider": message["provider"], "from_number": message["from_number"],
-            "due_at": message["created_at"], "attempts": 0, "created_at": message["created_at"]}
+            "to_number": message["to_number"], "due_at": message["created_at"], "attempts": 0,
+            "created_at": message["created_at"]}
 
 
 async def _insert_messages(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> list[int]:

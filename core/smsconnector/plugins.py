@@ -21,6 +21,8 @@ from . import hookspecs
 from .errors import ConfigError, PluginError, UnknownProvider
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from sqlmodel.ext.asyncio.session import AsyncSession
     from starlette.routing import BaseRoute
 
@@ -210,6 +212,10 @@ class Hooks:
         if result is None:
             raise UnknownProvider(f"no enabled plugin sends through provider '{provider}'")
         return await await_maybe(result)
+
+    async def find_sent(self, provider: str, message: OutboundMessage, since: datetime) -> SendResult | None:
+        result = self._hook.smsconnector_find_sent(provider=provider, message=message, since=since, app=self._app)
+        return None if result is None else await await_maybe(result)
 
     async def status_recorded(self, update: StatusUpdate, message_id: int, session: AsyncSession) -> None:
         for r in self._hook.smsconnector_status_recorded(

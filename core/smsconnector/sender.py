@@ -1,28 +1,36 @@
 """The sender: drains the outbox through the send checks and the providers, with retries and throttling.
 
-Every replica runs one. Rows are claimed with a lease (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), so a
-row is worked by one sender at a time and a crashed sender's rows are taken over when the lease ends.
+Every process that works runs one. A sender claims only the head of each recipient's queue -- a due row with
+no earlier row for the same number still in the outbox -- with a lease (``FOR UPDATE SKIP LOCKED`` on
+PostgreSQL). So two messages to one consumer are never in flight at once, in any process, and a consumer's
+messages leave in the order they were queued; the next one becomes claimable when the one before it has left
+the outbox (accepted, failed or refused). A message waiting behind a deferred or retrying one waits with it.
 A row leaves the outbox only once the provider accepted the message or it failed for good.
 
 Sends in flight at the same moment share transactions: their send checks run in one, and the acceptances
-of the sends that finished together are recorded in one, rather than two commits per message. A check still
-runs just before its message's send, after the previous message to the same recipient was dealt with. A
-crash after the provider accepted a message but before that was recorded sends it again once the lease
-ends: delivery is at least once.
+of the sends that finished together are recorded in one, rather than two commits per message. A sender
+claims no more rows than it has free send slots, and claims again as soon as sends are recorded, so a
+claimed row never waits in the process for another. A throttled number's slot is reserved in the check
+transaction too (:mod:`.throttle`), in the database, so the rate holds across processes.
+
+The same transaction marks each message going out as attempted (``outbox.attempted_at``) before the provider
+is called. A sender that finds that mark on a row it claims -- its previous holder was killed, or lost the
+provider's answer, before recording it -- asks the provider first (``smsconnector_find_sent``): a message the
+provider has is recorded, not sent again. For a provider that cannot look its sends up, such a message is sent
+again once the lease ends: delivery is at least once.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+import math
 import random
-from collections.abc import AsyncIterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy import Row, bindparam, delete, or_, select, update
+from sqlalchemy import Row, bindparam, delete, exists, or_, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from . import status
@@ -39,30 +47,8 @@ if TYPE_CHECKING:
     from .app import App
 
 log = logging.getLogger(__name__)
-
-
-class KeyedLocks:
-    """One fair lock per key, kept only while someone holds or waits for it (so memory stays flat)."""
-
-    def __init__(self) -> None:
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
-
-    @contextlib.asynccontextmanager
-    async def hold(self, key: str) -> AsyncIterator[None]:
-        lock, users = self._locks.get(key) or (asyncio.Lock(), 0)
-        self._locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[key]
-            if users == 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
-
-    def __len__(self) -> int:
-        return len(self._locks)
+#: the share of the lease a send may wait for its number's slot: the rest covers the checks and the send itself
+HORIZON_SHARE = 0.25
 
 
 def backoff(attempt: int, base: float, cap: float) -> float:
@@ -89,10 +75,10 @@ class Sender:
     def __init__(self, app: App) -> None:
         self.app = app
         self.settings = app.config.sender
-        self.throttle = Throttle(self._rate_for)
+        # Never hold a row past its lease: a slot further ahead than this is not waited for.
+        self.throttle = Throttle(self._rate_for, horizon_seconds=self.settings.lease_seconds * HORIZON_SHARE)
         self._wake = asyncio.Event()
-        self._slots = asyncio.Semaphore(self.settings.concurrency)
-        self._per_recipient = KeyedLocks()
+        #: the outbox rows this sender holds, each being worked by a task of its own
         self._in_flight: set[int] = set()
         # Sends in flight together share their check and record transactions (one commit each, not one a send).
         self._checks = Batcher(in_transaction(app.store, self._check), max_batch=self.settings.batch_size)
@@ -109,6 +95,7 @@ class Sender:
         return self.settings.default_rate_per_second
 
     def on_event(self, event: Event) -> None:
+        """Wake the drain when this process queued a message."""
         if event.kind == "outbox.queued":
             self._wake.set()
 
@@ -123,11 +110,13 @@ class Sender:
         self._loop_task = asyncio.create_task(self._run(), name="smsconnector-sender")
 
     async def stop(self) -> None:
+        """Stop claiming, let the sends in flight finish (for up to half a lease) and close the batchers."""
         if self._loop_task is not None:
             self._loop_task.cancel()
             await asyncio.gather(self._loop_task, return_exceptions=True)
         # Let in-flight sends finish and record their result: cancelling one mid-send would leave a
-        # message the provider accepted still in the outbox, to be sent again after the restart.
+        # message the provider accepted still in the outbox, to be looked up (or, where the provider cannot
+        # tell, sent again) after the restart.
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=self.settings.lease_seconds / 2)
         await self._checks.close()
@@ -135,26 +124,38 @@ class Sender:
 
     async def _run(self) -> None:
         while True:
+            # Cleared before claiming: a send that leaves its slot meanwhile wakes the next round at once.
+            self._wake.clear()
+            limit = self._claimable()
             try:
                 claimed = await self.drain_once()
             except Exception:
                 log.exception("sender: claiming from the outbox failed; trying again")
                 claimed = 0
-            if claimed >= self.settings.batch_size:
-                continue
-            self._wake.clear()
+            if 0 < limit <= claimed and self._claimable() > 0:
+                continue  # a whole batch was due: more may be, and slots are free
+            # Woken by a queued message or by a send leaving its slot (the next message to its recipient may
+            # now be the head of the queue); rows that other processes made claimable are found by polling.
             try:
                 await asyncio.wait_for(self._wake.wait(), self._poll_seconds)
             except TimeoutError:
                 pass
 
+    def _claimable(self) -> int:
+        """How many rows this sender may claim now: one per free send slot, at most a batch."""
+        return min(self.settings.batch_size, self.settings.concurrency - len(self._in_flight))
+
     async def drain_once(self) -> int:
-        """Claim the due outbox rows and start their sends; how many were claimed."""
+        """Claim the due heads of the recipients' queues, as many as there are free send slots, and start
+        their sends; how many were claimed."""
+        limit = self._claimable()
+        if limit <= 0:
+            return 0
         now = utcnow()
         lease = now + timedelta(seconds=self.settings.lease_seconds)
         async with self.app.store.transaction() as session:
             rows = [Claim(*r) for r in (await session.exec(
-                _DUE, params={"now": now, "limit": self.settings.batch_size})).all() if r.id not in self._in_flight]
+                _DUE_HEADS, params={"now": now, "limit": limit})).all() if r.id not in self._in_flight]
             if not rows:
                 return 0
             await session.exec(_LEASE, params={"ids": [r.id for r in rows], "until": lease})
@@ -169,35 +170,39 @@ class Sender:
 
     async def _work(self, row: Claim, message: OutboundMessage) -> None:
         try:
-            # One message at a time per recipient, taken in claim order (the lock is the task's first
-            # wait, and asyncio locks are fair), so a conversation is never reordered.
-            async with self._per_recipient.hold(message.to_number), self._slots:
-                await self._deliver(row, message)
+            await self._deliver(row, message)
         except Exception:
+            # It may have failed after the provider took the message: keep its mark, so it is looked up first.
             log.exception("sender: outbox row %s failed unexpectedly; it will be retried", row.id)
-            await self._retry_later(row, "internal error", code="internal")
+            await self._retry_later(row, "internal error", code="internal", maybe_accepted=True)
         finally:
             self._in_flight.discard(row.id)
+            self._wake.set()
 
     async def _deliver(self, row: Claim, message: OutboundMessage) -> None:
-        verdict = await self._checks.submit((row, message))
+        if row.attempted_at is not None and await self._found_sent(row, message):
+            return
+        clearance = await self._checks.submit((row, message))
+        verdict = clearance.verdict
         if verdict.action != "allow":
             self._count(row, DeliveryStatus.REFUSED if verdict.action == "refuse" else DeliveryStatus.DEFERRED)
             return
+        if clearance.handed_back:
+            return  # its number has no free slot within the horizon; it is due again when there is one
         if verdict.validity_seconds is not None:
             message = replace(message, validity_seconds=verdict.validity_seconds)
-        wait = self.throttle.delay(message.from_number)
-        if wait > self.settings.lease_seconds / 2:
-            # Hand the row back rather than hold it past its lease: another sender would take it over.
-            async with self.app.store.transaction() as session:
-                await self._reschedule(session, row, utcnow() + timedelta(seconds=wait), count_attempt=False)
+        loop = asyncio.get_running_loop()
+        if clearance.send_at > loop.time():
+            await asyncio.sleep(clearance.send_at - loop.time())
+        if loop.time() >= clearance.lease_ends:
+            # Another sender may hold the row by now, and send it: leave it to whoever claims it next.
+            log.warning("outbox: message %s not sent: its lease ran out before its turn came", message.id)
             return
-        if self.throttle.paces(message.from_number):
-            await self.throttle.acquire(message.from_number, _segments(message))
         try:
             result = await self.app.hooks.send(row.provider, message)
         except RetryableSendError as exc:
-            await self._retry_later(row, exc.reason, code=exc.code, retry_after=exc.retry_after)
+            await self._retry_later(row, exc.reason, code=exc.code, retry_after=exc.retry_after,
+                                    maybe_accepted=exc.maybe_accepted)
         except PermanentSendError as exc:
             async with self.app.store.transaction() as session:
                 await self._finish(session, row, DeliveryStatus.FAILED, exc.code, exc.reason)
@@ -215,23 +220,90 @@ class Sender:
             await self._acceptances.submit((row, result))
             self._count(row, DeliveryStatus.SENT)
 
-    async def _check(self, session: AsyncSession, items: list[tuple[Claim, OutboundMessage]]) -> list[Verdict]:
-        """The send checks' verdicts on ``items``, with refusals and deferrals recorded in the same transaction.
+    async def _found_sent(self, row: Claim, message: OutboundMessage) -> bool:
+        """Whether a previous attempt at ``row`` reached the provider, which then has the message: if so, its
+        acceptance is recorded now, and the message is not sent again.
 
-        The items go to distinct recipients (each send holds its recipient's lock), and are checked in
-        recipient order: checks that lock per consumer (the compliance caps, on PostgreSQL) then take those
-        locks in the same order on every replica, so that two batches cannot deadlock.
+        Asked of the provider (``smsconnector_find_sent``) because the row was marked as attempted and never
+        recorded: its previous sender stopped, or lost its answer, after clearing it to go. A provider that
+        cannot tell finds nothing, and the message is sent again.
         """
-        verdicts: dict[int | None, Verdict] = {}
+        assert row.attempted_at is not None
+        try:
+            found = await self.app.hooks.find_sent(row.provider, message, row.attempted_at)
+        except RetryableSendError as exc:
+            await self._retry_later(row, f"could not ask the provider whether it has the message: {exc.reason}",
+                                    code=exc.code, retry_after=exc.retry_after, maybe_accepted=True)
+            return True
+        if found is None:
+            log.info("outbox: message %s was attempted before; %s has no record of it, sending it again",
+                     message.id, row.provider)
+            return False
+        if await self._recorded_elsewhere(row, found):
+            log.warning("outbox: message %s: %s's record %s belongs to another message; sending it again",
+                        message.id, row.provider, found.provider_message_id)
+            return False
+        log.info("outbox: message %s was accepted by %s before as %s; recorded, not sent again", message.id,
+                 row.provider, found.provider_message_id)
+        await self._acceptances.submit((row, found))
+        self._count(row, DeliveryStatus.SENT)
+        return True
+
+    async def _recorded_elsewhere(self, row: Claim, found: SendResult) -> bool:
+        """Whether the provider's id ``found`` already belongs to another stored message (a lookup that matched
+        an earlier, identical message)."""
+        async with self.app.store.session() as session:
+            return (await session.exec(_OTHER_WITH_PROVIDER_ID, params={
+                "provider": row.provider, "provider_id": found.provider_message_id, "message": row.message_id,
+            })).first() is not None
+
+    async def _check(self, session: AsyncSession, items: list[tuple[Claim, OutboundMessage]]) -> list[Clearance]:
+        """The send checks' verdicts on ``items``, with refusals and deferrals recorded, and the sending slots
+        of the messages allowed, all in the same transaction.
+
+        The items go to distinct recipients (only the head of a recipient's queue is ever claimed), and are
+        checked in recipient order, then given their numbers' slots in number order: checks that lock per
+        consumer (the compliance caps, on PostgreSQL) and the slots' rows are then locked in the same order on
+        every replica, so that two batches cannot deadlock.
+        """
+        clearances: dict[int, Clearance] = {}
+        allowed: list[tuple[Claim, OutboundMessage, Verdict]] = []
         for row, message in sorted(items, key=lambda item: item[1].to_number):
-            verdict = verdicts[row.id] = decide(await self.app.hooks.check_outbound(message, session))
+            verdict = decide(await self.app.hooks.check_outbound(message, session))
             if verdict.action == "refuse":
                 await self._finish(session, row, DeliveryStatus.REFUSED, verdict.code, verdict.reason)
             elif verdict.action == "defer":
                 assert verdict.until is not None
                 await self._reschedule(session, row, verdict.until, status=DeliveryStatus.DEFERRED,
                                        note=verdict.reason, count_attempt=False)
-        return [verdicts[row.id] for row, _ in items]
+            else:
+                allowed.append((row, message, verdict))
+                continue
+            clearances[row.id] = Clearance(verdict)
+        for row, message, verdict in sorted(allowed, key=lambda item: item[1].from_number):
+            clearances[row.id] = await self._pace(session, row, message, verdict)
+        going = [row.id for row, _ in items if clearances[row.id].sends]
+        if going:
+            # Marked before the provider call, in this commit rather than one of its own: after a crash, the
+            # next sender asks the provider about these before sending them again. Their leases start again
+            # too, so the wait for a slot and the send have the whole of one.
+            now, lease_ends = utcnow(), asyncio.get_running_loop().time() + self.settings.lease_seconds
+            await session.exec(_MARK_ATTEMPTED, params={
+                "ids": going, "now": now, "until": now + timedelta(seconds=self.settings.lease_seconds)})
+            for row_id in going:
+                clearances[row_id] = replace(clearances[row_id], lease_ends=lease_ends)
+        return [clearances[row.id] for row, _ in items]
+
+    async def _pace(self, session: AsyncSession, row: Claim, message: OutboundMessage, verdict: Verdict) -> Clearance:
+        """Reserve the slot of ``message``'s number, if it is throttled; hand the row back, due when the number
+        is next free, when that is beyond the horizon (no attempt is counted)."""
+        if not self.throttle.paces(message.from_number):
+            return Clearance(verdict)
+        slot = await self.throttle.reserve(session, message.from_number, _segments(message))
+        if not slot.reserved:
+            await self._reschedule(session, row, utcnow() + timedelta(seconds=slot.wait), count_attempt=False)
+            return Clearance(verdict, handed_back=True)
+        return Clearance(verdict, send_at=asyncio.get_running_loop().time() + slot.wait)
 
     async def _record_accepted(self, session: AsyncSession, sends: list[tuple[Claim, SendResult]]) -> list[None]:
         """Record the provider's acceptance of ``sends``: each message's provider id and status, its row gone.
@@ -273,8 +345,10 @@ class Sender:
              agent_id=message.agent_id, status=message.status, error_code=code)
         log.info("outbox: message %s %s (%s)", message.id, status.value, code)
 
-    async def _retry_later(self, row: Claim, reason: str, *, code: str | None,
-                           retry_after: float | None = None) -> None:
+    async def _retry_later(self, row: Claim, reason: str, *, code: str | None, retry_after: float | None = None,
+                           maybe_accepted: bool = False) -> None:
+        """Try ``row`` again after a backoff, counting an attempt, or record it failed once attempts run out.
+        ``maybe_accepted``: the provider may have the message, so the row keeps its attempted mark."""
         attempts = row.attempts + 1
         gave_up = attempts >= self.settings.max_attempts
         async with self.app.store.transaction() as session:
@@ -285,13 +359,17 @@ class Sender:
                 delay = max(backoff(attempts, self.settings.backoff_base_seconds,
                                     self.settings.backoff_max_seconds), retry_after or 0)
                 await self._reschedule(session, row, utcnow() + timedelta(seconds=delay), note=reason,
-                                       count_attempt=True)
+                                       count_attempt=True, keep_attempted=maybe_accepted)
         self._count(row, DeliveryStatus.FAILED if gave_up else "retry")
 
     async def _reschedule(self, session: AsyncSession, row: Claim, due: datetime, *,
                           status: DeliveryStatus | None = None, note: str | None = None,
-                          count_attempt: bool) -> None:
+                          count_attempt: bool, keep_attempted: bool = False) -> None:
+        """Give ``row`` back to the outbox, due at ``due``. Its attempted mark is cleared -- the provider does not
+        have the message -- unless ``keep_attempted``."""
         values: dict[str, object] = {"due_at": due, "lease_until": None}
+        if not keep_attempted:
+            values["attempted_at"] = None
         if count_attempt:
             values["attempts"] = OutboxEntry.attempts + 1
         if note is not None:
@@ -302,6 +380,24 @@ class Sender:
                                .values(status=status.value, error_message=note, updated_at=utcnow()))
 
 
+@dataclass(frozen=True, slots=True)
+class Clearance:
+    """What the check transaction decided for one claimed row."""
+
+    verdict: Verdict
+    #: when the number's reserved slot starts, on the event loop's clock (0: the number is not throttled)
+    send_at: float = 0.0
+    #: the number had no free slot within the horizon: the row went back to the outbox, unsent
+    handed_back: bool = False
+    #: when the lease on the row ends, on the event loop's clock: past it, the message is not sent
+    lease_ends: float = math.inf
+
+    @property
+    def sends(self) -> bool:
+        """Whether the message goes to its provider now."""
+        return self.verdict.action == "allow" and not self.handed_back
+
+
 class Claim(NamedTuple):
     """An outbox row this sender holds the lease on."""
 
@@ -309,20 +405,32 @@ class Claim(NamedTuple):
     message_id: int
     provider: str
     attempts: int
+    #: set when a previous attempt may have reached the provider (see ``Sender._found_sent``)
+    attempted_at: datetime | None
 
 
 _OUTBOX = OutboxEntry.__table__  # type: ignore[attr-defined]
 _MESSAGES = Message.__table__  # type: ignore[attr-defined]
-_DUE = (
-    select(_OUTBOX.c.id, _OUTBOX.c.message_id, _OUTBOX.c.provider, _OUTBOX.c.attempts)
+_EARLIER = _OUTBOX.alias("earlier")
+#: Due, unleased rows with no earlier row to the same recipient still in the outbox: the heads of the queues.
+_DUE_HEADS = (
+    select(_OUTBOX.c.id, _OUTBOX.c.message_id, _OUTBOX.c.provider, _OUTBOX.c.attempts, _OUTBOX.c.attempted_at)
     .where(_OUTBOX.c.due_at <= bindparam("now"),
-           or_(_OUTBOX.c.lease_until.is_(None), _OUTBOX.c.lease_until < bindparam("now")))
+           or_(_OUTBOX.c.lease_until.is_(None), _OUTBOX.c.lease_until < bindparam("now")),
+           ~exists().where(_EARLIER.c.to_number == _OUTBOX.c.to_number, _EARLIER.c.id < _OUTBOX.c.id))
     .order_by(_OUTBOX.c.due_at, _OUTBOX.c.id).limit(bindparam("limit"))
-    .with_for_update(skip_locked=True)
+    .with_for_update(skip_locked=True, of=_OUTBOX)
 )
 _LEASE = (
     update(_OUTBOX).where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True))).values(lease_until=bindparam("until"))
 )
+_MARK_ATTEMPTED = (
+    update(_OUTBOX).where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
+    .values(attempted_at=bindparam("now"), lease_until=bindparam("until"))
+)
+_OTHER_WITH_PROVIDER_ID = select(_MESSAGES.c.id).where(
+    _MESSAGES.c.provider == bindparam("provider"), _MESSAGES.c.provider_message_id == bindparam("provider_id"),
+    _MESSAGES.c.id != bindparam("message"))
 _CLAIMED_MESSAGES = (
     select(_MESSAGES.c.id, _MESSAGES.c.from_number, _MESSAGES.c.to_number, _MESSAGES.c.body, _MESSAGES.c.media,
            _MESSAGES.c.conversation_id, _MESSAGES.c.message_class)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, LargeBinary, Text, UniqueConstraint, text
+from sqlalchemy import JSON, Column, DateTime, Double, Index, LargeBinary, Text, UniqueConstraint, text
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -160,19 +160,40 @@ class Message(SQLModel, table=True):
 
 
 class OutboxEntry(SQLModel, table=True):
-    """An outbound message not yet accepted by its provider; the sender drains this table."""
+    """An outbound message not yet accepted by its provider; the sender drains this table.
+
+    Only the head of a recipient's queue (its row with the lowest id) is ever claimed, so one consumer's
+    messages are sent one at a time, in the order they were queued, whichever process sends them.
+    """
 
     __tablename__ = "outbox"
+    # The head of each recipient's queue: "is there an earlier row for this number?"
+    __table_args__ = (Index("ix_outbox_to_number_id", "to_number", "id"),)
 
     id: int | None = Field(default=None, primary_key=True)
     message_id: int = Field(foreign_key="messages.id", unique=True)
     provider: str = Field(max_length=50)
     from_number: str = Field(max_length=20)
+    #: the message's recipient (a copy of ``messages.to_number``)
+    to_number: str = Field(max_length=20)
     due_at: datetime = _when(default_factory=utcnow, index=True)
     attempts: int = 0
     lease_until: datetime | None = _when(default=None, nullable=True)
+    #: when a sender last cleared the message to go to its provider; set, a crash may have left it sent but
+    #: unrecorded, so the next sender asks the provider first (``smsconnector_find_sent``)
+    attempted_at: datetime | None = _when(default=None, nullable=True)
     last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     created_at: datetime = _when(default_factory=utcnow)
+
+
+class SendRate(SQLModel, table=True):
+    """The next free sending slot of a throttled sender number, shared by every process that sends from it."""
+
+    __tablename__ = "send_rates"
+
+    number: str = Field(max_length=20, primary_key=True)
+    #: seconds since the Unix epoch (a number, so that both databases do the slot arithmetic in one statement)
+    next_free_at: float = Field(sa_column=Column(Double, nullable=False))
 
 
 class SegmentGroup(SQLModel, table=True):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from ..messages import InboundMessage, OutboundMessage
+from ..messages import InboundMessage, OutboundMessage, utcnow
 from ..webhooks import WebhookRequest
 
 _OTHER = "some-other-provider"
@@ -29,6 +29,7 @@ def assert_declines_other_providers(plugin: Any, app: Any) -> None:
         "smsconnector_normalize": {"provider": _OTHER, "event": {}, "app": app},
         "smsconnector_segment_policy": {"provider": _OTHER, "message": message, "app": app},
         "smsconnector_send": {"provider": _OTHER, "message": outbound, "app": app},
+        "smsconnector_find_sent": {"provider": _OTHER, "message": outbound, "since": utcnow(), "app": app},
     }
     for hook, kwargs in calls.items():
         impl = getattr(plugin, hook, None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -110,3 +111,28 @@ def test_listing_follows_twilios_pages(run, client, fake_twilio):
 
     assert [n.phone_number for n in listed] == numbers
     assert [dict(r.query).get("Page", "0") for r in fake_twilio.requests] == ["0", "1", "2"]
+
+
+def test_messages_are_listed_the_latest_first_by_recipient_sender_and_day_sent(run, client, fake_twilio):
+    other = "+14155550199"
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    first = run(client.messages.create_async(to=CONSUMER, from_=BRAND, body="one"))
+    to_other = run(client.messages.create_async(to=other, from_=BRAND, body="two"))
+    latest = run(client.messages.create_async(to=CONSUMER, from_=BRAND, body="three"))
+    fake_twilio.queue_seconds = 60
+    waiting = run(client.messages.create_async(to=CONSUMER, from_=BRAND, body="still in the queue"))
+
+    def sids(**filters: Any) -> list[str]:
+        return [m.sid for m in run(client.messages.list_async(**filters))]
+
+    assert sids(to=CONSUMER, from_=BRAND, date_sent_after=today) == [latest.sid, first.sid]
+    assert sids(to=other) == [to_other.sid]
+    assert sids(to=CONSUMER) == [waiting.sid, latest.sid, first.sid]  # not sent on yet: no DateSent to filter on
+    assert sids(date_sent=today) == [latest.sid, to_other.sid, first.sid]
+    assert sids(date_sent_before=today - timedelta(days=1)) == []
+    assert sids(to=CONSUMER, date_sent_after=today + timedelta(days=1)) == []
+    # The names Twilio documents, as the official client sends them.
+    listed = [r for r in fake_twilio.requests if r.method == "GET"]
+    assert dict(listed[0].query) == {"To": CONSUMER, "From": BRAND, "DateSent>": today.strftime("%Y-%m-%dT%H:%M:%SZ")}
+    found = run(client.messages(first.sid).fetch_async())
+    assert (found.status, found.date_sent is not None) == ("sent", True)

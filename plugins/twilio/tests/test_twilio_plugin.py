@@ -6,7 +6,7 @@ import pytest
 from starlette.datastructures import Headers
 
 from smsconnector.errors import PluginError
-from smsconnector.messages import OutboundMessage
+from smsconnector.messages import OutboundMessage, utcnow
 from smsconnector.plugins import load_plugins
 from smsconnector.webhooks import WebhookRequest
 from smsconnector_twilio import TwilioPlugin
@@ -21,7 +21,7 @@ def test_the_plugin_is_found_through_its_entry_point():
     assert (twilio.distribution, twilio.version, twilio.enabled) == ("smsconnector-twilio", "0.1.0", True)
     assert set(twilio.hooks) == {"smsconnector_configure", "smsconnector_startup", "smsconnector_shutdown",
                                  "smsconnector_receive", "smsconnector_normalize", "smsconnector_segment_policy",
-                                 "smsconnector_send"}
+                                 "smsconnector_send", "smsconnector_find_sent"}
 
 
 def test_disabled_in_configuration_it_is_not_registered(make_app):
@@ -74,6 +74,7 @@ def test_other_providers_are_declined_synchronously(twilio_app):
     assert plugin.smsconnector_receive(provider="simulator", request=request) is None
     assert plugin.smsconnector_normalize(provider="simulator", event={}) is None
     assert plugin.smsconnector_send(provider="simulator", message=message) is None
+    assert plugin.smsconnector_find_sent(provider="simulator", message=message, since=utcnow()) is None
     assert plugin.smsconnector_segment_policy(provider="simulator") is None
 
 

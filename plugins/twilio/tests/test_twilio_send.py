@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
 
 from smsconnector.decisions import ConsentSignal, Verdict
 from smsconnector.errors import PermanentSendError, RetryableSendError
-from smsconnector.messages import Media, OutboundMessage
+from smsconnector.messages import Media, OutboundMessage, utcnow
 from smsconnector.plugins import hookimpl
 from smsconnector.testing import eventually
 from smsconnector_twilio.fake import (
@@ -236,6 +238,8 @@ def test_classify(status, code, retryable, kept, opted_out):
     assert isinstance(error, RetryableSendError if retryable else PermanentSendError)
     assert error.code == kept
     assert getattr(error, "opted_out", False) is opted_out
+    # Looked up before the retry when Twilio may have processed it (a 5xx), never after a 429.
+    assert getattr(error, "maybe_accepted", False) is (status >= 500)
 
 
 # -- the sender on its own: Retry-After, network failures -------------------------------------------------------
@@ -276,6 +280,7 @@ def test_a_connection_refused_is_a_retryable_network_error():
         send_directly(settings)
 
     assert raised.value.code == "network"
+    assert not raised.value.maybe_accepted  # never connected: Twilio cannot have it
 
 
 def test_twilio_not_answering_within_the_timeout_is_a_retryable_network_error(fake_twilio):
@@ -290,6 +295,7 @@ def test_twilio_not_answering_within_the_timeout_is_a_retryable_network_error(fa
 
     assert raised.value.code == "network"
     assert "TimeoutError" in raised.value.reason
+    assert raised.value.maybe_accepted  # the request was out: Twilio may have taken it
 
 
 # -- many sends in flight -----------------------------------------------------------------------------------------
@@ -326,3 +332,68 @@ def test_max_concurrent_requests_bounds_the_sends_in_flight(twilio_app, serve, f
     fake_twilio.release()
     eventually(lambda: db.count("outbox") == 0)
     assert (fake_twilio.max_in_flight, len(fake_twilio.sent())) == (4, 12)
+
+
+# -- a send whose answer was lost ---------------------------------------------------------------------------------
+
+
+def lost_answer(twilio_app, live_server, db, fake_twilio, *, accepted: bool) -> tuple[int, Any]:
+    """A reply a sender cleared to go and then died without recording: marked attempted, its lease running out.
+    ``accepted``: the request had reached Twilio (the fake has the message, as Twilio would). Then a new sender."""
+    stopped = twilio_app(sender={"enabled": False})
+    server = live_server(stopped)
+    message_id = queue_reply(server, stopped)
+    server.stop()
+    db.execute("UPDATE outbox SET attempted_at = :at, lease_until = :lease", at=utcnow() - timedelta(seconds=0.5),
+               lease=utcnow() + timedelta(seconds=0.5))
+    created = None
+    if accepted:
+        created = asyncio.run(create_at_the_fake(fake_twilio))
+    live_server(twilio_app(migrate=False))
+    return message_id, created
+
+
+async def create_at_the_fake(fake_twilio) -> Any:
+    from smsconnector_twilio.client import close_client, make_client
+
+    client = make_client(Settings(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, api_base_url=fake_twilio.url),
+                         pool_size=1)
+    try:
+        return await client.messages.create_async(to=CONSUMER, from_=BRAND, body="It ships today.")
+    finally:
+        await close_client(client)
+
+
+@both_databases
+def test_a_reply_twilio_took_before_the_sender_died_is_found_and_not_sent_again(twilio_app, live_server, fake_twilio,
+                                                                                 db):
+    message_id, created = lost_answer(twilio_app, live_server, db, fake_twilio, accepted=True)
+
+    row = eventually(lambda: settled(db, message_id))
+    assert (row["provider_message_id"], row["status"]) == (created.sid, "sent")
+    assert len(fake_twilio.message_requests()) == 1  # the lost attempt's; nothing sent again
+    [lookup] = [r for r in fake_twilio.requests if r.method == "GET"]
+    assert dict(lookup.query)["To"] == CONSUMER and dict(lookup.query)["From"] == BRAND
+
+
+def test_a_reply_twilio_never_got_is_sent_after_the_lookup(twilio_app, live_server, fake_twilio, db):
+    message_id, _ = lost_answer(twilio_app, live_server, db, fake_twilio, accepted=False)
+
+    row = eventually(lambda: settled(db, message_id))
+    [sent] = fake_twilio.sent()
+    assert row["provider_message_id"] == sent["sid"]
+    assert [r.method for r in fake_twilio.requests] == ["GET", "POST"]
+
+
+def test_a_send_that_timed_out_after_twilio_took_it_is_not_sent_twice(twilio_app, serve, fake_twilio, db):
+    # Twilio answers after the client gave up; the retry, a second or so later, first asks what Twilio has.
+    fake_twilio.latency = 0.6
+    app = twilio_app(twilio={"timeout_seconds": 0.3}, sender={"backoff_base_seconds": 1.0})
+    server = serve(app)
+
+    message_id = queue_reply(server, app)
+
+    row = eventually(lambda: settled(db, message_id))
+    [sent] = fake_twilio.sent()
+    assert row["provider_message_id"] == sent["sid"]
+    assert len(fake_twilio.message_requests()) == 1

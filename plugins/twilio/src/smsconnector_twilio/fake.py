@@ -14,9 +14,12 @@
 It speaks what the official client and Twilio's documentation expect: ``Messages.json`` answers 201 with
 the message resource, errors come as ``{"code", "message", "more_info", "status"}`` (429 with 20429, 401
 with 20003 for wrong credentials), and status callbacks are form posts signed with
-``RequestValidator.compute_signature`` over the ``StatusCallback`` URL, like Twilio's own. The numbers
-endpoints (``IncomingPhoneNumbers``, ``AvailablePhoneNumbers``) cover listing, searching, buying and
-updating a number's webhooks.
+``RequestValidator.compute_signature`` over the ``StatusCallback`` URL, like Twilio's own. ``GET Messages.json``
+lists the account's messages, the latest first, filtered by ``To``, ``From`` and ``DateSent`` (a day; ``DateSent>``
+on or after it, ``DateSent<`` on or before it), as Twilio documents; a message gets its ``date_sent`` when it
+leaves the account's queue (``queue_seconds`` after it was accepted). The numbers endpoints
+(``IncomingPhoneNumbers``, ``AvailablePhoneNumbers``) cover listing, searching, buying and updating a number's
+webhooks.
 """
 
 from __future__ import annotations
@@ -28,12 +31,13 @@ import contextlib
 import hmac
 import re
 import secrets
+import time
 import uuid
 from collections import defaultdict, deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import format_datetime
+from datetime import UTC, date, datetime
+from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -86,6 +90,7 @@ class Recorded:
     form: tuple[tuple[str, str], ...]
     username: str | None
     status: int
+    arrived: float  #: when the request arrived, on the ``time.monotonic()`` clock
 
     def values(self, key: str) -> list[str]:
         """Every value of form field ``key`` (``MediaUrl`` repeats)."""
@@ -122,6 +127,7 @@ class FakeTwilio:
         self.reset()
         self.app = Starlette(routes=[
             Route(API + "/Messages.json", self._endpoint(self._create_message), methods=["POST"]),
+            Route(API + "/Messages.json", self._endpoint(self._list_messages), methods=["GET"]),
             Route(API + "/Messages/{sid}.json", self._endpoint(self._fetch_message), methods=["GET"]),
             Route(API + "/IncomingPhoneNumbers.json", self._endpoint(self._list_numbers), methods=["GET"]),
             Route(API + "/IncomingPhoneNumbers.json", self._endpoint(self._buy_number), methods=["POST"]),
@@ -143,6 +149,8 @@ class FakeTwilio:
         self.report_delay = 0.05
         #: seconds each send waits before its answer, like Twilio's own API latency (for benchmarks)
         self.latency = 0.0
+        #: seconds an accepted message waits in the account's queue before it is sent on and gets its date_sent
+        self.queue_seconds = 0.0
         #: scheme and host a StatusCallback's public URL really reaches (a load balancer's job); the
         #: signature still covers the URL as given
         self.deliver_to: str | None = None
@@ -243,6 +251,7 @@ class FakeTwilio:
 
     def _endpoint(self, handler: Callable[[Request, dict[str, list[str]]], Awaitable[Response]]) -> Any:
         async def endpoint(request: Request) -> Response:
+            arrived = time.monotonic()
             body = (await request.body()).decode()
             form_items = parse_qsl(body, keep_blank_values=True) if request.method == "POST" else []
             username, authorized = self._authenticate(request.headers.get("authorization", ""))
@@ -257,7 +266,7 @@ class FakeTwilio:
                     form[key].append(value)
                 response = await handler(request, form)
             self.requests.append(Recorded(request.method, request.url.path, tuple(request.query_params.multi_items()),
-                                          tuple(form_items), username, response.status_code))
+                                          tuple(form_items), username, response.status_code, arrived))
             return response
 
         return endpoint
@@ -321,7 +330,26 @@ class FakeTwilio:
         self._callback_urls[sid] = callback
         if self.auto_report and callback:
             self._spawn(self._report_later(message))
-        return JSONResponse(message, status_code=201)
+        answer = JSONResponse(message, status_code=201)  # as accepted: not sent on yet
+        if self.queue_seconds:
+            self._spawn(self._leave_queue_later(message))
+        else:
+            _leave_queue(message)
+        return answer
+
+    async def _leave_queue_later(self, message: dict[str, Any]) -> None:
+        await asyncio.sleep(self.queue_seconds)
+        _leave_queue(message)
+
+    async def _list_messages(self, request: Request, form: dict[str, list[str]]) -> Response:
+        query = request.query_params
+        # The official client sends a datetime (2026-12-06T00:00:00Z); Twilio filters on its day.
+        days = {op: date.fromisoformat(query[f"DateSent{op}"][:10])
+                for op in ("", "<", ">") if f"DateSent{op}" in query}
+        listed = [m for m in reversed(self.messages.values())
+                  if query.get("To", m["to"]) == m["to"] and query.get("From", m["from"]) == m["from"]
+                  and _sent_within(m, days)]
+        return _page(request, "messages", listed)
 
     async def _fetch_message(self, request: Request, form: dict[str, list[str]]) -> Response:
         message = self.messages.get(request.path_params["sid"])
@@ -424,6 +452,24 @@ _NUMBER_FIELDS = {"SmsUrl": "sms_url", "SmsMethod": "sms_method", "SmsFallbackUr
                   "SmsApplicationSid": "sms_application_sid", "StatusCallback": "status_callback",
                   "StatusCallbackMethod": "status_callback_method", "FriendlyName": "friendly_name",
                   "VoiceUrl": "voice_url", "VoiceMethod": "voice_method"}
+
+
+def _leave_queue(message: dict[str, Any]) -> None:
+    """Send an accepted message on to the carrier: it gets its date_sent, and "sent" unless a report moved it."""
+    message["date_sent"] = _rfc2822()
+    if message["status"] in ("accepted", "queued"):
+        message["status"] = "sent"
+
+
+def _sent_within(message: dict[str, Any], days: dict[str, date]) -> bool:
+    """Whether ``message`` was sent on the days a list's ``DateSent`` filters (``""`` on, ``"<"`` on or before,
+    ``">"`` on or after) allow; a message not sent yet matches no such filter."""
+    if not days:
+        return True
+    if message["date_sent"] is None:
+        return False
+    sent = parsedate_to_datetime(message["date_sent"]).date()
+    return (sent == days.get("", sent)) and sent <= days.get("<", sent) and sent >= days.get(">", sent)
 
 
 def _apply_updates(number: dict[str, Any], form: dict[str, list[str]]) -> None:

@@ -17,6 +17,8 @@ from .send import STATUS_CALLBACK_PATH, MessageSender
 from .settings import NAME, Settings, load_settings
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from twilio.rest import Client
 
     from smsconnector.app import App
@@ -85,3 +87,11 @@ class TwilioPlugin:
         if provider != NAME or self.sender is None:
             return None
         return self.sender.send(message)
+
+    @hookimpl
+    def smsconnector_find_sent(self, provider: str, message: OutboundMessage,
+                               since: datetime) -> Awaitable[SendResult | None] | None:
+        """Look a message sent before a crash up in the account's message list (``messages.list_async``)."""
+        if provider != NAME or self.sender is None:
+            return None
+        return self.sender.find_sent(message, since)

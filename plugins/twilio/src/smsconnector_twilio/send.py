@@ -1,4 +1,5 @@
-"""Twilio's REST API out: one ``messages.create_async`` per outbound message, its failures sorted for the sender.
+"""Twilio's REST API out: one ``messages.create_async`` per outbound message, its failures sorted for the sender,
+and the lookup of a message sent before a crash (``messages.list_async``).
 
 At most ``in_flight`` calls wait on Twilio at once (an account's concurrency limit may be below the host's);
 a send's timeout starts when its call does, not while it waits for its turn.
@@ -8,10 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import aiohttp
 from twilio.base.exceptions import TwilioRestException, TwilioServiceException
 from twilio.rest import Client
+from twilio.rest.api.v2010.account.message import MessageInstance
 
 from smsconnector.errors import PermanentSendError, RetryableSendError, SendError
 from smsconnector.messages import DeliveryStatus, OutboundMessage, SendResult
@@ -29,6 +33,11 @@ VALIDITY_RANGE = (1, 36000)
 TOO_MANY_REQUESTS = 20429
 #: The recipient replied STOP to this sender: no retry, and the opt-out is reported.
 OPTED_OUT = 21610
+#: How far Twilio's timestamps may fall before the host's for the same moment: they are whole seconds, and the
+#: two clocks are not the same one.
+CLOCK_SKEW = timedelta(seconds=5)
+#: The most messages between one sender and one recipient looked through to find one sent before a crash.
+LOOKUP_LIMIT = 200
 
 
 class MessageSender:
@@ -56,16 +65,43 @@ class MessageSender:
                             exc.code, "retryable" if isinstance(error, RetryableSendError) else "permanent")
                 raise error from None
             except NETWORK_ERRORS as exc:
-                # Connection refused, reset or timed out. A timeout after the request left may mean Twilio
-                # accepted it: the retry can then send it twice, which is the price of not losing it.
+                # Connection refused, reset or timed out. Once the request was out (anything but a failure to
+                # connect), Twilio may have accepted it: the host then looks it up (find_sent) before a retry.
                 log.warning("twilio: message %s not sent: %s", message.id, type(exc).__name__)
+                raise RetryableSendError(f"network error talking to Twilio: {type(exc).__name__}", code="network",
+                                         maybe_accepted=not isinstance(exc, aiohttp.ClientConnectorError)) from None
+        log.info("twilio: message %s accepted as %s (%s)", message.id, created.sid, created.status)
+        return _result(created)
+
+    async def find_sent(self, message: OutboundMessage, since: datetime) -> SendResult | None:
+        """Twilio's record of ``message`` if it accepted it since ``since``: the latest message from the same
+        number to the same recipient with the same body, sent on or after ``since``'s day (Twilio filters by
+        day) and created since ``since``, give or take :data:`CLOCK_SKEW`.
+
+        A message still waiting in Twilio's queue has no ``DateSent`` yet, so it is not listed and not found.
+
+        :raises RetryableSendError: Twilio could not be asked.
+        """
+        since = since.astimezone(UTC)
+        day = datetime(since.year, since.month, since.day, tzinfo=UTC)
+        async with self._turns:
+            try:
+                records = await self.client.messages.list_async(
+                    to=message.to_number, from_=message.from_number, date_sent_after=day, limit=LOOKUP_LIMIT)
+            except (TwilioRestException, TwilioServiceException) as exc:
+                raise RetryableSendError(f"Twilio did not list messages: {reason(exc)}",
+                                         code=str(exc.code or exc.status)) from None
+            except NETWORK_ERRORS as exc:
                 raise RetryableSendError(f"network error talking to Twilio: {type(exc).__name__}",
                                          code="network") from None
-        status = STATUSES.get((created.status or "").lower(), DeliveryStatus.SENDING)
-        segments = int(created.num_segments) if (created.num_segments or "").isdigit() else 0
-        log.info("twilio: message %s accepted as %s (%s)", message.id, created.sid, created.status)
-        # num_segments is "0" while a Messaging Service has not yet picked the sender: unknown, not zero.
-        return SendResult(provider_message_id=str(created.sid), status=status, segments=segments or None)
+        earliest = since - CLOCK_SKEW
+        matches = [r for r in records if (r.body or "") == message.text and (r.direction or "").startswith("outbound")
+                   and r.date_created is not None and r.date_created >= earliest]
+        if not matches:
+            return None
+        record = max(matches, key=lambda r: r.date_created)
+        log.info("twilio: message %s was accepted before as %s (%s)", message.id, record.sid, record.status)
+        return _result(record)
 
     def params(self, message: OutboundMessage) -> dict[str, Any]:
         """The keyword arguments of ``messages.create`` for ``message``."""
@@ -96,11 +132,20 @@ class MessageSender:
             return None  # an HTTP date: rare enough that the sender's own backoff is good enough
 
 
+def _result(record: MessageInstance) -> SendResult:
+    """The host's view of Twilio's message resource ``record``."""
+    status = STATUSES.get((record.status or "").lower(), DeliveryStatus.SENDING)
+    segments = int(record.num_segments) if (record.num_segments or "").isdigit() else 0
+    # num_segments is "0" while a Messaging Service has not yet picked the sender: unknown, not zero.
+    return SendResult(provider_message_id=str(record.sid), status=status, segments=segments or None)
+
+
 def classify(status: int, code: int | str | None, reason: str, *, retry_after: float | None = None) -> SendError:
-    """The send error for Twilio's answer ``status``/``code``: retry only what Twilio never processed."""
+    """The send error for Twilio's answer ``status``/``code``: retry what Twilio may accept later, and look a 5xx's
+    message up first (Twilio may have processed the request all the same); a 429 was never processed."""
     kept = str(code) if code is not None else str(status)
     if status == 429 or kept == str(TOO_MANY_REQUESTS) or status >= 500:
-        return RetryableSendError(reason, code=kept, retry_after=retry_after)
+        return RetryableSendError(reason, code=kept, retry_after=retry_after, maybe_accepted=status >= 500)
     return PermanentSendError(reason, code=kept, opted_out=kept == str(OPTED_OUT))
 
 
