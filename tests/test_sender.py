@@ -161,6 +161,21 @@ def test_deferred_message_waits_and_is_sent_later_without_counting_an_attempt(ma
     assert db.count("outbox") == 0
 
 
+@both_databases
+def test_a_deferred_message_holds_up_nothing_queued_after_it_to_the_same_consumer(make_app, live_server, db):
+    # A marketing message held for quiet hours must not keep the agent's reply to a consumer who just wrote
+    # waiting until morning; a message behind a retrying one does wait (order within the conversation).
+    spy = SpyProvider()
+    spy.verdicts["promo"] = Verdict.defer("quiet_hours", "quiet hours", utcnow() + timedelta(hours=9))
+    app, server = start(make_app, live_server, spy)
+
+    promo, reply = queue(app, server, "promo", "Your order ships today.")
+
+    assert eventually(lambda: message(db, reply)["status"] == "sent")
+    assert message(db, promo)["status"] == "deferred"
+    assert spy.accepted == ["Your order ships today."]
+
+
 def test_unknown_provider_fails_the_message_clearly(make_app, live_server, db):
     app, server = start(make_app, live_server, SpyProvider())
 

@@ -4,7 +4,9 @@ Every process that works runs one. A sender claims only the head of each recipie
 no earlier row for the same number still in the outbox -- with a lease (``FOR UPDATE SKIP LOCKED`` on
 PostgreSQL). So two messages to one consumer are never in flight at once, in any process, and a consumer's
 messages leave in the order they were queued; the next one becomes claimable when the one before it has left
-the outbox (accepted, failed or refused). A message waiting behind a deferred or retrying one waits with it.
+the outbox (accepted, failed or refused). A message waiting behind a retrying one waits with it; one that a
+send check deferred (quiet hours for a marketing message, say) holds up nobody: the agent's reply to the
+consumer who just wrote goes now, and the deferred message at its time.
 A row leaves the outbox only once the provider accepted the message or it failed for good.
 
 Sends in flight at the same moment share transactions: their send checks run in one, and the acceptances
@@ -417,7 +419,9 @@ _DUE_HEADS = (
     select(_OUTBOX.c.id, _OUTBOX.c.message_id, _OUTBOX.c.provider, _OUTBOX.c.attempts, _OUTBOX.c.attempted_at)
     .where(_OUTBOX.c.due_at <= bindparam("now"),
            or_(_OUTBOX.c.lease_until.is_(None), _OUTBOX.c.lease_until < bindparam("now")),
-           ~exists().where(_EARLIER.c.to_number == _OUTBOX.c.to_number, _EARLIER.c.id < _OUTBOX.c.id))
+           ~exists().where(_EARLIER.c.to_number == _OUTBOX.c.to_number, _EARLIER.c.id < _OUTBOX.c.id,
+                           ~exists().where(_MESSAGES.c.id == _EARLIER.c.message_id,
+                                           _MESSAGES.c.status == DeliveryStatus.DEFERRED.value)))
     .order_by(_OUTBOX.c.due_at, _OUTBOX.c.id).limit(bindparam("limit"))
     .with_for_update(skip_locked=True, of=_OUTBOX)
 )
