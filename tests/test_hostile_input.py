@@ -1,0 +1,107 @@
+"""Hostile input at the host's doors: what no database can hold is mended (a consumer's text) or refused with 400
+(an identifier, a count, a client's body), the same on SQLite and PostgreSQL, and a refusal stores nothing.
+
+The webhooks here come through the built-in simulator: the door is the host's, for every provider.
+"""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from smsconnector.testing import BRAND_NUMBER, eventually
+
+from .api_support import CONSUMERS, Desk, api_app
+
+both_databases = pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
+CONSUMER = CONSUMERS["c1"]
+DEEP = b"[" * 20_000 + b"]" * 20_000
+
+
+@pytest.fixture
+def desk(make_app, live_server):
+    desk = Desk(live_server(api_app(make_app, sender={"enabled": False})))
+    desk.agent("Ana")
+    yield desk
+    desk.close()
+
+
+def _inbound(desk: Desk, raw: bytes) -> httpx.Response:
+    return desk.http.post("/webhooks/simulator/inbound", content=raw, headers={"content-type": "application/json"})
+
+
+def _message(**fields: object) -> bytes:
+    return json.dumps({"id": "sim-1", "from": CONSUMER, "to": BRAND_NUMBER, "text": "hello", **fields}).encode()
+
+
+def _refused(response: httpx.Response, detail: str) -> None:
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == "malformed"
+    assert detail in response.json()["detail"]
+
+
+# -- a consumer's message: mended, kept and routed --------------------------------------------------------------
+
+
+@both_databases
+def test_a_nul_in_a_consumers_text_becomes_the_replacement_character_and_the_message_is_routed(desk, db):
+    response = _inbound(desk, _message(text="a\u0000b", media=[{"url": "https://example.com/\u0000.jpg",
+                                                                 "content_type": "image/jpeg\u0000"}]))
+
+    assert response.status_code == 200, response.text
+    [message] = db.rows("SELECT body, media, conversation_id FROM messages")
+    assert message["body"] == "a\ufffdb"
+    media = message["media"] if isinstance(message["media"], list) else json.loads(message["media"])
+    assert media == [{"url": "https://example.com/\ufffd.jpg", "content_type": "image/jpeg\ufffd"}]
+    assert desk.where("c1") == "Ana"  # routed to the agent, like any other message
+    assert db.count("inbox", "error IS NOT NULL") == 0
+
+
+@both_databases
+def test_a_poisonous_looking_message_does_not_hold_up_the_ones_after_it(make_app, live_server, db):
+    # Answered once stored: the routing runs behind, where a poisoned entry would have stopped the others.
+    server = live_server(make_app(inbound={"acknowledge": "stored"}))
+    http = httpx.Client(base_url=server.url)
+    bodies = [_message(id="sim-poison", text="\u0000" * 50)]
+    bodies += [_message(id=f"sim-{n}", **{"from": f"+1415555{n:04d}"}, text=f"hello {n}") for n in range(1, 6)]
+
+    for body in bodies:
+        assert http.post("/webhooks/simulator/inbound", content=body).status_code == 200
+
+    eventually(lambda: db.count("messages") == len(bodies))
+    assert db.count("inbox", "processed_at IS NULL OR error IS NOT NULL") == 0
+    assert db.scalar("SELECT body FROM messages WHERE provider_message_id = 'sim-poison'") == "\ufffd" * 50
+    http.close()
+
+
+# -- identifiers and counts no column holds: refused at the door ------------------------------------------------
+
+
+WEBHOOK_REFUSALS = [
+    pytest.param("inbound", _message(id="x" * 101), "the provider message id is longer than 100",
+                 id="message id longer than its column"),
+    pytest.param("inbound", _message(id="sim\u00001"), "the provider message id holds U+0000",
+                 id="NUL in a message id"),
+    pytest.param("inbound", _message(segment={"reference": 1, "total": 10**20, "sequence": 1}),
+                 "the segment total must be a whole number from 1 to 255", id="segment total past SMS"),
+    pytest.param("inbound", _message(segment={"reference": 2**40, "total": 2, "sequence": 1}),
+                 "the segment reference must be a whole number from 0 to 65535", id="reference past 16 bits"),
+    pytest.param("inbound", _message(text="@").replace(b'"@"', b'"\\ud800"'),
+                 "a lone surrogate", id="lone surrogate in a JSON webhook"),
+    pytest.param("inbound", DEEP, "nests deeper", id="deeply nested JSON"),
+    pytest.param("status", json.dumps({"id": "SIM1", "status": "failed", "error_code": "9" * 33}).encode(),
+                 "the error code is longer than 32", id="error code longer than its column"),
+]
+
+
+@both_databases
+@pytest.mark.parametrize(("kind", "raw", "detail"), WEBHOOK_REFUSALS)
+def test_what_no_column_holds_is_refused_at_the_door_and_stores_nothing(desk, db, kind, raw, detail):
+    before = db.contents()
+
+    response = desk.http.post(f"/webhooks/simulator/{kind}", content=raw)
+
+    _refused(response, detail)
+    assert db.contents() == before
