@@ -105,3 +105,57 @@ def test_what_no_column_holds_is_refused_at_the_door_and_stores_nothing(desk, db
 
     _refused(response, detail)
     assert db.contents() == before
+
+
+# -- the API: a client's body with what no database stores is refused with 400 ----------------------------------
+
+
+def _conversation(desk: Desk) -> int:
+    desk.text("c1")
+    return int(desk.current("c1")["id"])
+
+
+API_REFUSALS = [
+    pytest.param("reply", {"text": "a\u0000b"}, "body.text: U+0000 (NUL) is not allowed", id="NUL in a reply"),
+    pytest.param("reply", b'{"text": "\\ud800"}', "body.text: a lone surrogate", id="lone surrogate in a reply"),
+    pytest.param("reply", DEEP, "nests deeper than 32 levels", id="deeply nested reply"),
+    pytest.param("follow-up", {"to": "+14155550199", "from": BRAND_NUMBER, "text": "Hi",
+                               "context": {"call": 10**20}}, "an integer beyond 64 bits", id="huge number in context"),
+    pytest.param("follow-up", b'{"to": "+14155550199", "from": "+15555550100", "text": "Hi", "context": {"a": 1e999}}',
+                 "a number no column holds", id="1e999 in context"),
+    pytest.param("agent", {"name": "Ana\u0000"}, "body.name: U+0000 (NUL)", id="NUL in an agent's name"),
+    pytest.param("agent", DEEP, "nests deeper", id="deeply nested agent"),
+    pytest.param("skill", {"name": "sales", "description": "\u0000"}, "U+0000", id="NUL in a skill"),
+]
+
+
+def _post(desk: Desk, target: str, body: object, conversation_id: int) -> httpx.Response:
+    path, as_agent = {"reply": (f"/api/conversations/{conversation_id}/messages", True),
+                      "follow-up": ("/api/conversations", True), "agent": ("/api/agents", False),
+                      "skill": ("/api/skills", False)}[target]
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    headers = {"content-type": "application/json"}
+    if as_agent:
+        return desk.http.post(path, content=raw, headers={**headers, "authorization": f"Bearer {desk.tokens['Ana']}"})
+    return desk.admin("POST", path, content=raw, headers=headers)
+
+
+@both_databases
+@pytest.mark.parametrize(("target", "body", "detail"), API_REFUSALS)
+def test_an_api_body_no_database_stores_is_refused_with_400_naming_the_problem(desk, db, target, body, detail):
+    conversation_id = _conversation(desk)
+    before = db.contents()
+
+    response = _post(desk, target, body, conversation_id)
+
+    _refused(response, detail)
+    assert db.contents() == before
+
+
+@both_databases
+def test_a_nul_in_a_path_name_or_a_query_is_refused_with_400(desk, db):
+    before = db.contents()
+
+    _refused(desk.admin("PATCH", "/api/skills/support%00", json={"description": "x"}), "path: name: U+0000")
+    _refused(desk.admin("GET", "/api/conversations", params={"skill": "support\u0000"}), "query: skill: U+0000")
+    assert db.contents() == before
