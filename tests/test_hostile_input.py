@@ -159,3 +159,19 @@ def test_a_nul_in_a_path_name_or_a_query_is_refused_with_400(desk, db):
     _refused(desk.admin("PATCH", "/api/skills/support%00", json={"description": "x"}), "path: name: U+0000")
     _refused(desk.admin("GET", "/api/conversations", params={"skill": "support\u0000"}), "query: skill: U+0000")
     assert db.contents() == before
+
+
+# -- Last-Event-ID ------------------------------------------------------------------------------------------------
+
+
+@both_databases
+@pytest.mark.parametrize("header", ["²".encode("latin-1"), b"9" * 5000, b"9" * 20, b"-1", b"2147483648", b"0x10"],
+                         ids=["superscript two", "5000 digits", "20 digits", "negative", "past the id range", "hex"])
+def test_a_last_event_id_the_stream_never_handed_out_is_refused_and_leaves_no_subscription(desk, header):
+    headers = {"authorization": f"Bearer {desk.tokens['Ana']}", "last-event-id": header}
+    with desk.http.stream("GET", "/api/events", headers=headers) as response:  # a stream would never end
+        assert response.status_code == 400
+        response.read()
+
+    _refused(response, "Last-Event-ID must be an event id")
+    assert not desk.server.app.live._subscribers
