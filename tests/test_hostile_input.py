@@ -6,10 +6,12 @@ The webhooks here come through the built-in simulator: the door is the host's, f
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from smsconnector.testing import BRAND_NUMBER, eventually
 
@@ -175,3 +177,24 @@ def test_a_last_event_id_the_stream_never_handed_out_is_refused_and_leaves_no_su
 
     _refused(response, "Last-Event-ID must be an event id")
     assert not desk.server.app.live._subscribers
+
+
+# -- what is logged of a failed statement -----------------------------------------------------------------------
+
+
+@both_databases
+def test_a_failed_statements_error_names_its_sql_but_not_its_values(make_app):
+    app = make_app()
+
+    async def fail() -> str:
+        try:
+            async with app.store.session() as session:
+                await session.exec(text("SELECT :text FROM no_such_table"), params={"text": "my card is 4111"})
+        except Exception as exc:  # noqa: BLE001  (whatever the driver raises, its text is what gets logged)
+            return str(exc)
+        finally:
+            await app.store.close()
+        raise AssertionError("the statement did not fail")
+
+    message = asyncio.run(fail())
+    assert "no_such_table" in message and "my card" not in message
