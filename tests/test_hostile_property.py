@@ -65,13 +65,15 @@ def _conversation(desk: Desk) -> int:
 #: each API body: its path, method, whose token, and a valid body to break
 TARGETS = {
     "reply": ("/api/conversations/{c}/messages", "POST", "admin",
-              {"text": "It ships today.", "media": [{"url": "https://example.com/a.jpg", "content_type": "image/jpeg"}]}),
+              {"text": "It ships today.",
+               "media": [{"url": "https://example.com/a.jpg", "content_type": "image/jpeg"}]}),
     "follow-up": ("/api/conversations", "POST", "agent",
                   {"to": CONSUMERS["c3"], "from": BRAND_NUMBER, "text": "About your call", "entry_point": "follow_up",
                    "context": {"call_reference": "A-1", "minutes": 3}, "skill": "support"}),
     "agent": ("/api/agents", "POST", "admin",
               {"name": "Ben", "max_concurrent": 2, "skills": ["support"], "status": "online"}),
-    "agent change": ("/api/agents/{a}", "PATCH", "admin", {"name": "Ana B.", "max_concurrent": 4, "skills": ["billing"]}),
+    "agent change": ("/api/agents/{a}", "PATCH", "admin",
+                     {"name": "Ana B.", "max_concurrent": 4, "skills": ["billing"]}),
     "agent status": ("/api/agents/{a}/status", "PUT", "agent", {"status": "away"}),
     "skill": ("/api/skills", "POST", "admin", {"name": "sales", "description": "Sales questions"}),
     "skill change": ("/api/skills/support", "PATCH", "admin", {"description": "Anything else"}),

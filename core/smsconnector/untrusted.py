@@ -11,8 +11,8 @@ can encode a lone surrogate (half of a UTF-16 pair) as UTF-8. Integers must fit 
   or are beyond what SMS allows (255 parts of a concatenated message).
 - **A JSON body is refused** (400) when it nests deeper than :data:`MAX_DEPTH` or holds a lone surrogate; an
   API body (a client's, not a provider's) also when it holds NUL or a number no column holds: beyond 64 bits,
-  or not finite (``1e999``). :func:`loads` parses both; plugins' endpoints get it through
-  :func:`smsconnector.endpoints.json_model`.
+  or not finite (``1e999``); a provider's numbers are its normalizer's to read and bound. :func:`loads`
+  parses both; plugins' endpoints get it through :func:`smsconnector.endpoints.json_model`.
 
 A refusal's reason names the field and the problem, never the value: reasons are logged.
 """
@@ -62,7 +62,8 @@ def _storable(text: str) -> bool:
 
 
 def identifier(value: Any, name: str, *, max_length: int) -> str:
-    """``value`` if it is a string of 1 to ``max_length`` characters that both databases store, else :class:`Malformed`."""
+    """``value`` if it is a string of 1 to ``max_length`` characters that both databases store; else
+    :class:`Malformed`."""
     if not isinstance(value, str) or not value:
         raise Malformed(f"{name} is missing or not a string")
     if len(value) > max_length:
@@ -143,9 +144,9 @@ def _mended(value: Any, name: str) -> str:
 def loads(raw: bytes, *, strict: bool) -> Any:
     """``raw`` parsed as JSON, or :class:`Malformed` (400) naming what is wrong.
 
-    Always refused: a body that is not UTF-8 JSON, or holds a lone surrogate (``"\\ud800"``). With ``strict``
-    (a client's body, not a provider's) also NUL in any string, numbers no column holds (integers beyond 64
-    bits, ``1e999``, ``NaN``), and nesting deeper than :data:`MAX_DEPTH`.
+    Always refused: a body that is not UTF-8 JSON, nests deeper than :data:`MAX_DEPTH`, or holds a lone
+    surrogate (``"\\ud800"``). With ``strict`` (a client's body, not a provider's) also NUL in any string and
+    numbers no column holds (integers beyond 64 bits, ``1e999``, ``NaN``).
     """
     try:
         data = json.loads(raw)
@@ -153,7 +154,9 @@ def loads(raw: bytes, *, strict: bool) -> Any:
         raise Malformed(f"the JSON nests deeper than {MAX_DEPTH} levels") from None
     except ValueError as exc:  # UnicodeDecodeError is a ValueError too
         raise Malformed(f"body is not JSON: {exc}") from None
-    if strict or b"\\u" in raw:  # without an escape, JSON text holds no NUL and no surrogate
+    # A provider's body is walked only when it could fail: without an escape JSON text holds no NUL and no
+    # surrogate, and with few brackets it cannot nest deep (a webhook is on the hot path; a client's body is not).
+    if strict or b"\\u" in raw or raw.count(b"[") + raw.count(b"{") > MAX_DEPTH:
         _check(data, strict=strict)
     return data
 
@@ -166,7 +169,7 @@ def _check(data: Any, *, strict: bool) -> None:
         if isinstance(value, str):
             _check_string(value, where, strict=strict)
         elif isinstance(value, dict | list):
-            if strict and depth >= MAX_DEPTH:
+            if depth >= MAX_DEPTH:
                 raise Malformed(f"the JSON nests deeper than {MAX_DEPTH} levels")
             for key, inner in value.items() if isinstance(value, dict) else enumerate(value):
                 if isinstance(key, str):

@@ -22,9 +22,9 @@ from typing import Any
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from ..errors import Malformed
 from ..live import Subscription
 from ..store.models import EventRecord, Message
-from ..errors import Malformed
 from .endpoints import MAX_ID, Call, endpoint
 from .views import pieces
 
