@@ -12,7 +12,9 @@ import json
 import httpx
 import pytest
 from sqlalchemy import text
+from starlette.requests import Request
 
+from smsconnector.errors import TooLarge
 from smsconnector.testing import BRAND_NUMBER, eventually
 
 from .api_support import CONSUMERS, Desk, api_app
@@ -107,6 +109,21 @@ def test_what_no_column_holds_is_refused_at_the_door_and_stores_nothing(desk, db
 
     _refused(response, detail)
     assert db.contents() == before
+
+
+@pytest.mark.parametrize("declared", ["²".encode("latin-1"), b"9" * 5000])
+def test_a_content_length_that_is_no_number_is_not_trusted_and_the_body_is_measured(make_app, declared):
+    app = make_app(max_body_bytes=1024)
+    chunks = [{"type": "http.request", "body": b"x" * 1000, "more_body": True},
+              {"type": "http.request", "body": b"x" * 1000, "more_body": False}]
+
+    async def receive() -> dict[str, object]:
+        return chunks.pop(0)
+
+    request = Request({"type": "http", "method": "POST", "headers": [(b"content-length", declared)]}, receive)
+
+    with pytest.raises(TooLarge):
+        asyncio.run(app.read_body(request))
 
 
 # -- the API: a client's body with what no database stores is refused with 400 ----------------------------------

@@ -43,8 +43,9 @@ class WebhookRequest:
             raise Malformed(f"body is not form-encoded: {exc}") from None
 
     def json(self) -> Any:
-        """The body parsed as JSON; :class:`Malformed` (400) for one that is not, or that holds a lone surrogate
-        (``"\\ud800"``: not text, and no database stores it). A NUL is kept: the host mends a message's text."""
+        """The body parsed as JSON; :class:`Malformed` (400) for one that is not, that nests deeper than 32 levels,
+        or that holds a lone surrogate (``"\\ud800"``: not text, and no database stores it). A NUL is kept: the host
+        mends a message's text (:mod:`smsconnector.untrusted`)."""
         return loads(self.body, strict=False)
 
 
