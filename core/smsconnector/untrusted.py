@@ -73,23 +73,26 @@ def identifier(value: Any, name: str, *, max_length: int) -> str:
     return value
 
 
-def _count(value: Any, name: str, low: int, high: int) -> int:
+def _count(value: Any, name: str, low: int, high: int) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
         raise Malformed(f"{name} must be a whole number from {low} to {high}")
-    return value
 
 
-def _segment(segment: SegmentInfo | None, what: str) -> SegmentInfo | None:
+def _segment(segment: SegmentInfo | None, what: str) -> None:
+    """Refuse a part whose numbers are not whole, or beyond what SMS allows (and so beyond any column)."""
     if segment is None:
-        return None
-    _count(segment.reference, f"{what} reference", 0, MAX_REFERENCE)
-    total = _count(segment.total, f"{what} total", 1, MAX_PARTS)
-    _count(segment.sequence, f"{what} sequence", 1, total)
+        return
+    reference, total, sequence = segment.reference, segment.total, segment.sequence
+    if not all(isinstance(n, int) and not isinstance(n, bool) for n in (reference, total, sequence)):
+        raise Malformed(f"{what}: the reference, total and sequence must be whole numbers")
+    if not (0 <= reference <= MAX_REFERENCE and 1 <= total <= MAX_PARTS and 1 <= sequence <= total):
+        raise Malformed(f"{what} {sequence} of {total} (reference {reference}): the sequence must be between 1 "
+                        f"and the total, the total between 1 and {MAX_PARTS}, the reference between 0 and "
+                        f"{MAX_REFERENCE}")
     if segment.payload is not None and not isinstance(segment.payload, bytes):
-        raise Malformed(f"{what} payload is not bytes")
+        raise Malformed(f"{what}: the payload is not bytes")
     if segment.encoding is not None:
-        identifier(segment.encoding, f"{what} encoding", max_length=20)
-    return segment
+        identifier(segment.encoding, f"{what}: the encoding", max_length=20)
 
 
 def storable(item: InboundMessage | StatusUpdate) -> InboundMessage | StatusUpdate:
@@ -103,7 +106,7 @@ def storable(item: InboundMessage | StatusUpdate) -> InboundMessage | StatusUpda
     if isinstance(item, StatusUpdate):
         if item.error_code is not None:
             identifier(item.error_code, "the error code", max_length=ERROR_CODE_LENGTH)
-        _segment(item.segment, "the receipt's part")
+        _segment(item.segment, "receipt for part")
         if item.error_message is None or _fine(item.error_message):
             return item
         return dataclasses.replace(item, error_message=_mended(item.error_message, "the error message"))
@@ -113,7 +116,7 @@ def storable(item: InboundMessage | StatusUpdate) -> InboundMessage | StatusUpda
         identifier(item.provider_keyword, "the provider keyword", max_length=KEYWORD_LENGTH)
     if item.num_segments is not None:
         _count(item.num_segments, "the segment count", 0, MAX_PARTS)
-    _segment(item.segment, "the segment")
+    _segment(item.segment, "segment")
     if not isinstance(item.details, Mapping):
         raise Malformed("the details are not a mapping")
     if _fine(item.text, *item.details, *item.details.values(),
