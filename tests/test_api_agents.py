@@ -36,7 +36,7 @@ BAD_AGENT_BODIES = [  # label, body, status, error, part of the detail
     ("negative capacity", {"name": "Ana", "max_concurrent": -1}, 422, "invalid_request", "max_concurrent"),
     ("unknown status", {"name": "Ana", "status": "busy"}, 422, "invalid_request", "status"),
     ("unknown field", {"name": "Ana", "colour": "red"}, 422, "invalid_request", "colour: Extra inputs are not"),
-    ("not JSON", "not json", 400, "malformed", "the body must be a JSON object"),
+    ("not JSON", "not json", 400, "malformed", "body is not JSON"),
     ("a list", ["Ana"], 422, "invalid_request", "body: Input should be a valid dictionary"),
 ]
 

@@ -65,6 +65,9 @@ def _fuzz(operation: Any, mode: GenerationMode, checks: list[Any], base_url: str
     @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
               phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
     def run(case: schemathesis.Case) -> None:
+        # A generated Content-Length tests the HTTP server, which refuses a broken one before the app sees it.
+        for name in [n for n in case.headers or {} if n.lower() == "content-length"]:
+            del case.headers[name]
         case.call_and_validate(base_url=base_url, session=http, headers=bearer(ADMIN_TOKEN), checks=checks)
 
     run()

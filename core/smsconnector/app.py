@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
-from . import api, assignment, inbound, reassembly, status
+from . import api, assignment, inbound, reassembly, status, untrusted
 from .api.replies import Replies
 from .auth import Auth
 from .config import Config
@@ -248,7 +248,10 @@ class App:
         item = self.hooks.normalize(provider, event)
         if item is None:
             raise PluginError(provider, "received an event that no plugin normalizes")
-        # Refused at the door, before anything is stored: a part that can never fit would only fail later.
+        # Mended or refused at the door, before anything is stored, for every provider alike: what a database
+        # cannot hold (a NUL, an id longer than its column) would otherwise fail the routing later, or only on
+        # PostgreSQL; a part that can never fit would only fail later too.
+        item = untrusted.storable(item)
         if isinstance(item, InboundMessage) and item.segment is not None:
             reassembly.checked(item)
         elif isinstance(item, StatusUpdate) and item.segment is not None:
@@ -259,8 +262,8 @@ class App:
         """The request body; :class:`TooLarge` (413) past ``limit`` (``max_body_bytes``), without reading the rest."""
         limit = self.config.max_body_bytes if limit is None else limit
         declared = request.headers.get("content-length", "")
-        if declared.isdigit():
-            if int(declared) > limit:
+        if declared.isascii() and declared.isdigit():  # not "²", which is a digit to str.isdigit and not to int()
+            if len(declared) > 18 or int(declared) > limit:  # int() reads no more than 4,300 digits
                 raise TooLarge(f"body of {declared} bytes exceeds the limit of {limit} bytes")
             return await request.body()  # the server reads no more than the declared length
         chunks, size = [], 0
@@ -305,8 +308,10 @@ class App:
         route = request.scope.get("route")
         path = getattr(route, "path", "unmatched")  # the template, so labels stay few
         if isinstance(exc, RequestRejected):
-            # The reason names what was wrong, never the body: message text stays out of logs.
-            log.warning("%s %s refused with %s: %s", request.method, request.url.path, exc.status, exc.code)
+            # The reason names what was wrong, never the body: message text stays out of logs, and so do the values
+            # a reason may echo back to the sender (a number that is not one).
+            log.warning("%s %s refused with %s %s: %s", request.method, request.url.path, exc.status, exc.code,
+                        untrusted.loggable(exc.reason))
             self.metrics.rejected.labels(path, exc.code).inc()
             return JSONResponse({"error": exc.code, "detail": exc.reason}, status_code=exc.status,
                                 headers=dict(exc.headers))

@@ -37,11 +37,23 @@ def _app(config: Config) -> Any:
 def configure_logging(level: str) -> None:
     """Send every log of the process -- the host's, its plugins', uvicorn's -- to stderr in one format, from
     ``level`` up. The SQLite driver stays at info or above whatever the level: its debug lines print each
-    statement with its parameters, and those are consumers' texts."""
+    statement with its parameters, and those are consumers' texts. Access lines leave out the query string."""
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("uvicorn.access").addFilter(_path_without_query)
     logging.getLogger("aiosqlite").setLevel(max(logging.INFO, logging.getLogger().getEffectiveLevel()))
     # The start-up check for pending migrations would say "Context impl SQLiteImpl." at every start.
     logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().getEffectiveLevel()))
+
+
+def _path_without_query(record: logging.LogRecord) -> bool:
+    """Keep an access line's path but not its query, which may carry a consumer's number (``?consumer=+1...``).
+
+    uvicorn logs ``client - "METHOD path?query HTTP/version" status``, the path with its query third.
+    """
+    args = record.args
+    if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str) and "?" in args[2]:
+        record.args = (*args[:2], args[2].partition("?")[0], *args[3:])
+    return True
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

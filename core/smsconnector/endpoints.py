@@ -2,7 +2,8 @@
 
 Each refusal raises a :class:`~smsconnector.errors.RequestRejected` that the host answers with a JSON error and
 stores nothing: 401 with ``WWW-Authenticate`` for a missing or unknown token, 413 past the body limit, 400 for a
-body that is not a JSON object, and 422 (``invalid_request``) naming the first wrong field::
+body that is not a JSON object or holds what no database stores (:func:`smsconnector.untrusted.loads`), and 422
+(``invalid_request``) naming the first wrong field::
 
     async def create(request: Request) -> Response:
         require_token(request, plugin.settings.token, setting="plugins.my.token")
@@ -12,13 +13,13 @@ body that is not a JSON object, and 422 (``invalid_request``) naming the first w
 from __future__ import annotations
 
 import hmac
-import json
 from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from .auth import bearer_token
 from .errors import Malformed, MessageRejected, Unauthenticated
+from .untrusted import loads
 
 if TYPE_CHECKING:
     from starlette.requests import HTTPConnection, Request
@@ -39,10 +40,7 @@ def require_token(request: HTTPConnection, expected: str | None, *, setting: str
 async def json_model(app: App, request: Request, model: type[M], *, limit: int | None = None) -> M:
     """The body, at most ``limit`` bytes (default ``max_body_bytes``), as a JSON object validated into ``model``."""
     raw = await app.read_body(request, limit=limit)
-    try:
-        data = json.loads(raw)
-    except ValueError as exc:  # UnicodeDecodeError is a ValueError too
-        raise Malformed(f"body is not JSON: {exc}") from None
+    data = loads(raw, strict=True)
     if not isinstance(data, dict):
         raise Malformed("expected a JSON object")
     try:

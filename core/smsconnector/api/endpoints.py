@@ -1,13 +1,13 @@
 """An API endpoint is declared once, with its roles and models, and becomes both a route and its OpenAPI entry.
 
-Every request is checked in the same order: the bearer token (401), the role (403), the path ids (404),
-then the handler checks the caller may touch what the path names (403, 404), then reads the query and body
-(400 for a body that is not JSON, 422 for one that breaks the model), and may refuse with 409 or 422.
+Every request is checked in the same order: the bearer token (401), the role (403), the path ids (404) and
+names (400 for one no database stores), then the handler checks the caller may touch what the path names (403,
+404), then reads the query and body (400 for a body that is not JSON or holds what no database stores, such as
+NUL; 422 for one that breaks the model), and may refuse with 409 or 422.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -20,6 +20,7 @@ from starlette.routing import Route
 
 from ..auth import Principal, Role
 from ..errors import Malformed, NotFound, RequestRejected
+from ..untrusted import loads, refuse_unstorable
 
 if TYPE_CHECKING:
     from ..app import App
@@ -104,8 +105,10 @@ class Endpoint:
         statuses = {401, 403, *self.errors}
         if self.path_params:
             statuses.add(404)
+        if any(kind == "str" for _, kind in self.path_params):
+            statuses.add(400)
         if self.query is not None:
-            statuses.add(422)
+            statuses.update((400, 422))
         if self.body is not None:
             statuses.update((400, 413, 422))
         return sorted(statuses)
@@ -116,8 +119,10 @@ class Endpoint:
             for name, kind in self.path_params:
                 if kind == "int" and not 1 <= request.path_params[name] <= MAX_ID:
                     raise NotFound(f"no {name.removesuffix('_id')} {request.path_params[name]}")
+                if kind == "str":
+                    refuse_unstorable(request.path_params[name], f"path: {name}")
             call = Call(app, request, principal,
-                        parsed_query=_parsed(self.query, dict(request.query_params)) if self.query else None,
+                        parsed_query=_query(self.query, request) if self.query else None,
                         parsed_body=await _body(app, self.body, request) if self.body else None)
             result = await self.handler(call)
             if result is None:
@@ -153,10 +158,20 @@ def _parsed(model: type[BaseModel], data: Any) -> BaseModel | RequestRejected:
         return InvalidRequest("; ".join(problems))
 
 
+def _query(model: type[BaseModel], request: Request) -> BaseModel | RequestRejected:
+    query = dict(request.query_params)
+    try:
+        for name, value in query.items():
+            refuse_unstorable(value, f"query: {name}" if name.isidentifier() and len(name) <= 30 else "query")
+    except Malformed as refusal:
+        return refusal
+    return _parsed(model, query)
+
+
 async def _body(app: App, model: type[BaseModel], request: Request) -> BaseModel | RequestRejected:
     raw = await app.read_body(request)  # too large: refused at once, nothing more is read
     try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, ValueError):
-        return Malformed("the body must be a JSON object")
+        data = loads(raw, strict=True)  # NUL, lone surrogates, deep nesting, numbers no column holds: 400
+    except Malformed as refusal:
+        return refusal
     return _parsed(model, data)

@@ -72,8 +72,10 @@ class Store:
                            connect_args={"async_creator_fn": sqlite.connect})
         else:
             options.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
+        # hide_parameters: a failed statement's error (logged, and shown in tracebacks) names its SQL but not its
+        # values, which are consumers' texts and numbers.
         self.engine: AsyncEngine = create_async_engine(self.async_url, json_serializer=_json_text,
-                                                       json_deserializer=orjson.loads, **options)
+                                                       json_deserializer=orjson.loads, hide_parameters=True, **options)
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas(sqlite.INLINE_BUSY_MS))
         self._sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)

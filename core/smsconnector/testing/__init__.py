@@ -21,7 +21,9 @@ Fixtures:
 - ``recording_proxy``: a forward proxy on loopback that notes what passes through it (a plugin's proxy
   settings), with the proxy variables cleared from the environment until the test sets them.
 
-Helpers: ``assert_declines_other_providers(plugin, app)``; ``eventually(probe, timeout=...)`` polls until true.
+Helpers: ``assert_declines_other_providers(plugin, app)``; ``eventually(probe, timeout=...)`` polls until true;
+``db.contents()`` every row, to show a refusal changed nothing. ``smsconnector.testing.hostile`` (with
+``hypothesis``) makes hostile webhook and API bodies and checks the promise each must keep.
 """
 
 from __future__ import annotations

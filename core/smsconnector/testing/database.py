@@ -13,6 +13,9 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
+#: the tables the host writes
+HOST_TABLES = ("consumers", "conversations", "messages", "outbox", "segment_groups", "segment_parts", "delivery_parts",
+               "held_statuses", "agents", "agent_skills", "skills", "events", "inbox")
 
 
 def postgres_url() -> str:
@@ -79,9 +82,14 @@ class Database:
 
     def snapshot(self) -> dict[str, int]:
         """Row counts of every table the host writes: compare before and after to show nothing changed."""
-        tables = ("consumers", "conversations", "messages", "outbox", "segment_groups", "segment_parts",
-                  "delivery_parts", "held_statuses", "agents", "agent_skills", "skills", "events", "inbox")
-        return {t: self.count(t) for t in tables}
+        return {t: self.count(t) for t in HOST_TABLES}
+
+    def contents(self, *extra_tables: str) -> dict[str, list[tuple[Any, ...]]]:
+        """Every row of every table the host writes (and of ``extra_tables``, a plugin's), in a stable order:
+        compare before and after to show that nothing was added, removed *or changed*."""
+        with self.engine.connect() as conn:
+            return {t: sorted((tuple(r) for r in conn.execute(text(f"SELECT * FROM {t}"))), key=repr)
+                    for t in (*HOST_TABLES, *extra_tables)}
 
     def close(self) -> None:
         self.engine.dispose()

@@ -82,7 +82,7 @@ def test_receipt_codes_and_states_map_to_statuses(code: int, state: str, status:
 
 @pytest.mark.parametrize(("receipt", "problem"), [
     ({"response": {"code": 4}}, "ticketId is missing"),
-    ({"ticketId": "T", "response": {"code": "four"}}, "response.code must be a number"),
+    ({"ticketId": "T", "response": {"code": "four"}}, "response.code must be a whole number"),
     ({"ticketId": "T", "response": {"code": 4}, "segmentNumber": 0, "totalSegments": 2}, "segmentNumber 0"),
     ({"ticketId": "T", "response": {"code": 4}, "segmentNumber": 3, "totalSegments": 2}, "segmentNumber 3"),
 ])

@@ -7,6 +7,7 @@ from typing import Any
 
 from smsconnector.errors import Malformed
 from smsconnector.messages import DeliveryStatus, InboundMessage, InvalidNumber, SegmentInfo, StatusUpdate, to_e164
+from smsconnector.reassembly import MAX_PARTS
 
 from .content import read_content
 
@@ -101,15 +102,18 @@ def _segment(number: Any, total: Any) -> SegmentInfo | None:
         # Without the total the parts cannot be counted: the receipt stands for the whole message.
         return None
     sequence, count = _int(number, "segmentNumber"), _int(total, "totalSegments")
+    if not 1 <= count <= MAX_PARTS:
+        raise Malformed(f"totalSegments must be from 1 to {MAX_PARTS}")
     if not 1 <= sequence <= count:
         raise Malformed(f"segmentNumber {sequence} is not between 1 and totalSegments ({count})")
     return SegmentInfo(reference=0, total=count, sequence=sequence)
 
 
 def _ton(party: Mapping[str, Any]) -> int | None:
+    """The party's type of number; ``None`` when it gives none that reads as one (the address is then a number)."""
     try:
-        return int(party["ton"])
-    except (KeyError, TypeError, ValueError):
+        return _int(party["ton"], "ton")
+    except (KeyError, Malformed):
         return None
 
 
@@ -118,12 +122,14 @@ def _first(receipt: Mapping[str, Any], message: Mapping[str, Any], key: str) -> 
 
 
 def _int(value: Any, name: str) -> int:
-    if isinstance(value, bool):
-        raise Malformed(f"{name} must be a number")
+    """A whole number given as a JSON number or as digits; :class:`Malformed` for anything else, ``1e999`` and
+    ``2.5`` included."""
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):  # inf and nan are not
+        raise Malformed(f"{name} must be a whole number")
     try:
         return int(value)
-    except (TypeError, ValueError):
-        raise Malformed(f"{name} must be a number") from None
+    except (TypeError, ValueError, OverflowError):  # 5,000 digits are a ValueError
+        raise Malformed(f"{name} must be a whole number") from None
 
 
 def _text(data: Mapping[str, Any], key: str) -> str:

@@ -42,6 +42,8 @@ STATUSES = {
     "canceled": DeliveryStatus.FAILED,
 }
 
+#: a count (NumSegments, NumMedia) longer than this is no count of anything an SMS or MMS holds
+MAX_COUNT_DIGITS = 9
 #: Inbound parameters worth keeping with the message (in ``details``) when Twilio fills them in.
 DETAIL_KEYS = ("MessagingServiceSid", "FromCity", "FromState", "FromZip", "FromCountry",
                "ToCity", "ToState", "ToZip", "ToCountry")
@@ -149,13 +151,15 @@ def _number(params: FormData, key: str, *, brand: bool = False) -> str:
     try:
         return to_sender(value) if brand else to_e164(value)  # a brand may text from a short code
     except InvalidNumber:
-        raise Malformed(f"{key} {value!r} is not a phone number in E.164 (only SMS and MMS are handled)") from None
+        # The value stays out of the reason: reasons are logged, and this one is a consumer's number.
+        raise Malformed(f"{key} is not a phone number in E.164 (only SMS and MMS are handled)") from None
 
 
 def _count(params: FormData, key: str) -> int | None:
     value = _one(params, key)
     if not value:
         return None
-    if not value.isdigit():
-        raise Malformed(f"{key} {value!r} is not a count")
+    # ASCII digits only ("²" is a digit to str.isdigit, not to int()); the host bounds the number itself.
+    if not (value.isascii() and value.isdigit()) or len(value) > MAX_COUNT_DIGITS:
+        raise Malformed(f"{key} is not a count")
     return int(value)
