@@ -149,6 +149,30 @@ def test_a_message_is_retrying_with_its_last_error_and_next_attempt_until_it_is_
     assert all(e["error_code"] == "500" and e["next_attempt_at"] for e in statuses[:3])
 
 
+class QuietUntil(SpyProvider):
+    """A spy whose send check defers every message until ``until`` (quiet hours ending then)."""
+
+    def __init__(self, until, script: dict[str, list[object]]) -> None:
+        super().__init__(script)
+        self.until = until
+
+    @hookimpl
+    def smsconnector_check_outbound(self, message: OutboundMessage) -> Verdict | None:
+        return Verdict.defer("quiet_hours", "quiet hours", self.until) if utcnow() < self.until else None
+
+
+def test_time_held_back_by_a_deferral_does_not_spend_the_retry_budget(make_app, live_server, db):
+    spy = QuietUntil(utcnow(), {"promo": [RetryableSendError("429", code="20429")] * 2})
+    app, server = start(make_app, live_server, spy, sender={**FAST_SENDER, "retry_for_seconds": 0.8})
+    spy.until = utcnow() + timedelta(seconds=1.2)
+
+    [mid] = queue(app, server, "promo")
+
+    # Held for longer than the whole budget, then refused twice by a busy provider: retried, not given up on.
+    assert eventually(lambda: message(db, mid)["status"] == "sent")
+    assert spy.attempts == ["promo"] * 3
+
+
 def test_opt_out_refusal_reports_a_consent_signal(make_app, live_server, db):
     spy = SpyProvider({"hi": [PermanentSendError("unsubscribed", code="21610", opted_out=True)]})
     app, server = start(make_app, live_server, spy)
