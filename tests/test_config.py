@@ -73,7 +73,6 @@ def test_environment_overrides_the_file(config_file):
 @pytest.mark.parametrize(("overrides", "env", "key"), [
     ({"sender": {"retry_for_seconds": 0}}, {}, "sender.retry_for_seconds"),
     ({}, {"SMSCONNECTOR_SENDER__RETRY_FOR_SECONDS": "long"}, "sender.retry_for_seconds"),
-    ({"sender": {"max_attempts": 8}}, {}, "sender"),
     ({"public_url": "sms.example.com"}, {}, "public_url"),
     ({"numbers": [{"number": "12", "provider": "twilio"}]}, {}, "numbers.0.number"),
     ({"providers": {"openmarket": {"segment_policy": "glue"}}}, {}, "providers.openmarket.segment_policy"),
