@@ -32,8 +32,8 @@ class Metrics:
                                      ["provider"], registry=self.registry)
         self.outbox_retrying_oldest = Gauge(
             "smsconnector_outbox_retrying_oldest_seconds",
-            "Age of the oldest message waiting for a retry, since it was queued (it fails for good at "
-            "[sender] retry_for_seconds).", ["provider"], registry=self.registry)
+            "Age of the oldest message waiting for a retry, since it was queued or a deferral of it ended (it fails "
+            "for good at [sender] retry_for_seconds).", ["provider"], registry=self.registry)
         self._retrying_providers: set[str] = set()
 
     def set_retrying(self, waiting: dict[str, tuple[int, float]]) -> None:
