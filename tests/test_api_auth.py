@@ -49,8 +49,12 @@ def _host_api_routes(desk: Desk) -> set[str]:
 
 
 def _url(desk: Desk, endpoint: Endpoint) -> str:
-    """A concrete path: ids are Ben's (his agent id, his conversation), so Ana's token is not the owner's."""
-    ids = {"agent_id": desk.agents["Ben"], "conversation_id": desk.current("c2")["id"], "name": "support"}
+    """A concrete path: ids are Ben's (his agent id, his conversation, its first message), so Ana's token is not
+    the owner's."""
+    conversation_id = desk.current("c2")["id"]
+    message_id = desk.admin("GET", f"/api/conversations/{conversation_id}").json()["messages"][0]["id"]
+    ids = {"agent_id": desk.agents["Ben"], "conversation_id": conversation_id, "message_id": message_id,
+           "name": "support"}
     return endpoint.openapi_path.format(**{name: ids[name] for name, _ in endpoint.path_params})
 
 

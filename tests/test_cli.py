@@ -75,10 +75,10 @@ def test_send_refuses_an_agent_message_over_the_limit(tmp_path, capsys, monkeypa
 
 
 def test_bad_configuration_stops_with_the_key(capsys, monkeypatch):
-    monkeypatch.setenv("SMSCONNECTOR_SENDER__MAX_ATTEMPTS", "0")
+    monkeypatch.setenv("SMSCONNECTOR_SENDER__RETRY_FOR_SECONDS", "0")
 
     assert main(["db", "upgrade"]) == 2
-    assert capsys.readouterr().err.startswith("error: configuration sender.max_attempts:")
+    assert capsys.readouterr().err.startswith("error: configuration sender.retry_for_seconds:")
 
 
 def test_demo_runs_end_to_end_as_the_readme_says(tmp_path):

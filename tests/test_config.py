@@ -16,7 +16,7 @@ database_url = "postgresql://db.example/sms"
 public_url = "https://sms.example.com/"
 
 [sender]
-max_attempts = 5
+retry_for_seconds = 1800
 
 [providers.openmarket]
 segment_policy = "separate"
@@ -47,7 +47,7 @@ def test_file_is_read_and_normalized(config_file):
 
     assert config.database_url == "postgresql://db.example/sms"
     assert config.public_url == "https://sms.example.com"
-    assert config.sender.max_attempts == 5 and config.sender.backoff_base_seconds == 1.0
+    assert config.sender.retry_for_seconds == 1800 and config.sender.backoff_base_seconds == 1.0
     assert config.provider("openmarket").segment_policy is SegmentPolicy.SEPARATE
     assert config.provider("twilio").segment_policy is None
     assert config.number("+14155550100").skill == "sales"  # numbers are kept in E.164
@@ -58,21 +58,21 @@ def test_file_is_read_and_normalized(config_file):
 def test_environment_overrides_the_file(config_file):
     config = load_config(config_file, env={
         "SMSCONNECTOR_DATABASE_URL": "sqlite:///other.db",
-        "SMSCONNECTOR_SENDER__MAX_ATTEMPTS": "9",
+        "SMSCONNECTOR_SENDER__RETRY_FOR_SECONDS": "900",
         "SMSCONNECTOR_PLUGINS__TWILIO__AUTH_TOKEN": "tok",
         "SMSCONNECTOR_API__ADMIN_TOKENS": "a, b",
         "UNRELATED": "x",
     })
 
     assert config.database_url == "sqlite:///other.db"
-    assert config.sender.max_attempts == 9
+    assert config.sender.retry_for_seconds == 900
     assert config.plugin("twilio") == {"account_sid": "AC123", "auth_token": "tok"}
     assert config.api.admin_tokens == ("a", "b")
 
 
 @pytest.mark.parametrize(("overrides", "env", "key"), [
-    ({"sender": {"max_attempts": 0}}, {}, "sender.max_attempts"),
-    ({}, {"SMSCONNECTOR_SENDER__MAX_ATTEMPTS": "many"}, "sender.max_attempts"),
+    ({"sender": {"retry_for_seconds": 0}}, {}, "sender.retry_for_seconds"),
+    ({}, {"SMSCONNECTOR_SENDER__RETRY_FOR_SECONDS": "long"}, "sender.retry_for_seconds"),
     ({"public_url": "sms.example.com"}, {}, "public_url"),
     ({"numbers": [{"number": "12", "provider": "twilio"}]}, {}, "numbers.0.number"),
     ({"providers": {"openmarket": {"segment_policy": "glue"}}}, {}, "providers.openmarket.segment_policy"),
@@ -87,6 +87,12 @@ def test_bad_value_names_its_key(overrides, env, key):
 
     assert caught.value.key == key
     assert str(caught.value).startswith(f"configuration {key}: ")
+
+
+def test_the_removed_attempt_count_is_refused_naming_its_replacement():
+    # Refused, not ignored: a deployment that had set it low to fail fast would otherwise retry for hours.
+    with pytest.raises(ConfigError, match="max_attempts was replaced by retry_for_seconds"):
+        load_config(env={"SMSCONNECTOR_SENDER__MAX_ATTEMPTS": "3"})
 
 
 def test_unreadable_file_is_a_clear_error(tmp_path):

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from smsconnector import outbound
+from smsconnector import OutboundMessage, RetryableSendError, SendResult, hookimpl, outbound
 from smsconnector.testing import BRAND_NUMBER, eventually
 
 
@@ -47,3 +50,46 @@ def test_sends_are_counted_by_result(make_app, live_server):
     server.call(queue)
     eventually(lambda: samples(server.url).get(
         ("smsconnector_sends_total", (("provider", "simulator"), ("result", "sent")))) == 1)
+
+
+class DownProvider:
+    """A provider that answers every send with a retryable 503 while ``down``."""
+
+    def __init__(self) -> None:
+        self.down = True
+
+    @hookimpl
+    def smsconnector_send(self, provider: str, message: OutboundMessage):
+        return self._send(message) if provider == "down" else None
+
+    async def _send(self, message: OutboundMessage) -> SendResult:
+        if self.down:
+            raise RetryableSendError("service unavailable", code="503")
+        return SendResult(provider_message_id=f"down-{message.id}")
+
+
+RETRYING = ("smsconnector_outbox_retrying", (("provider", "down"),))
+OLDEST = ("smsconnector_outbox_retrying_oldest_seconds", (("provider", "down"),))
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
+def test_messages_waiting_for_a_retry_and_the_oldest_ones_age_are_gauged_by_provider(make_app, live_server, db):
+    provider = DownProvider()
+    app = make_app(register=[("down", provider)], sender={"backoff_base_seconds": 0.05, "backoff_max_seconds": 0.1})
+    server = live_server(app)
+
+    async def queue() -> None:
+        async with app.store.transaction() as session:
+            for n in range(3):
+                await outbound.queue(session, provider="down", from_number=BRAND_NUMBER,
+                                     to_number=f"+1415555{n:04d}", text="hello")
+
+    server.call(queue)
+
+    assert eventually(lambda: samples(server.url).get(RETRYING) == 3)
+    time.sleep(0.3)
+    found = samples(server.url)
+    assert found[OLDEST] >= 0.3 and found[("smsconnector_outbox_depth", ())] == 3
+    provider.down = False
+    assert eventually(lambda: db.count("outbox") == 0)
+    assert (samples(server.url)[RETRYING], samples(server.url)[OLDEST]) == (0, 0)

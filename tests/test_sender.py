@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import time
 from datetime import timedelta
 
@@ -111,15 +113,64 @@ def test_permanent_failure_is_recorded_with_its_code_and_not_retried(make_app, l
     assert spy.attempts == ["hi"] and db.count("outbox") == 0
 
 
-def test_retries_stop_after_max_attempts_with_the_last_reason(make_app, live_server, db):
-    spy = SpyProvider({"hi": [RetryableSendError("server error", code="500")] * 10})
-    app, server = start(make_app, live_server, spy, sender={"max_attempts": 3})
+@both_databases
+def test_retries_last_for_the_budget_then_fail_with_the_last_code_and_reason(make_app, live_server, db):
+    spy = SpyProvider({"hi": [RetryableSendError("server error", code="500")] * 10_000})
+    app, server = start(make_app, live_server, spy, sender={**FAST_SENDER, "retry_for_seconds": 1.5})
+    started = time.monotonic()
 
     [mid] = queue(app, server, "hi")
 
     assert eventually(lambda: message(db, mid)["status"] == "failed")
-    assert message(db, mid)["error_message"] == "gave up after 3 attempts: server error"
-    assert len(spy.attempts) == 3 and spy.accepted == [] and db.count("outbox") == 0
+    took = time.monotonic() - started
+    row = message(db, mid)
+    assert row["error_code"] == "500"
+    assert re.fullmatch(rf"gave up after {len(spy.attempts)} attempts over 1\.[5-9] seconds: server error",
+                        row["error_message"]), row["error_message"]
+    # Tried for the whole budget (backoff capped at 0.2 s: many more than a count of 8), not a moment longer.
+    assert len(spy.attempts) > 8 and 1.5 <= took < 4
+    assert spy.accepted == [] and db.count("outbox") == 0
+
+
+def test_a_message_is_retrying_with_its_last_error_and_next_attempt_until_it_is_sent(make_app, live_server, db):
+    spy = SpyProvider({"hi": [RetryableSendError("server error", code="500")] * 3})
+    sender = {**FAST_SENDER, "backoff_base_seconds": 0.3, "backoff_max_seconds": 0.3}
+    app, server = start(make_app, live_server, spy, sender=sender)
+
+    [mid] = queue(app, server, "hi")
+
+    retrying = eventually(lambda: message(db, mid)["status"] == "retrying" and message(db, mid))
+    assert (retrying["error_code"], retrying["error_message"]) == ("500", "server error")
+    assert eventually(lambda: message(db, mid)["status"] == "sent")
+    assert (message(db, mid)["error_code"], message(db, mid)["error_message"]) == (None, None)  # over once sent
+    events = [e["data"] for e in db.rows("SELECT data FROM events WHERE kind = 'message.status' ORDER BY id")]
+    statuses = [json.loads(e) if isinstance(e, str) else e for e in events]
+    assert [e["status"] for e in statuses] == ["retrying"] * 3 + ["sent"]
+    assert all(e["error_code"] == "500" and e["next_attempt_at"] for e in statuses[:3])
+
+
+class QuietUntil(SpyProvider):
+    """A spy whose send check defers every message until ``until`` (quiet hours ending then)."""
+
+    def __init__(self, until, script: dict[str, list[object]]) -> None:
+        super().__init__(script)
+        self.until = until
+
+    @hookimpl
+    def smsconnector_check_outbound(self, message: OutboundMessage) -> Verdict | None:
+        return Verdict.defer("quiet_hours", "quiet hours", self.until) if utcnow() < self.until else None
+
+
+def test_time_held_back_by_a_deferral_does_not_spend_the_retry_budget(make_app, live_server, db):
+    spy = QuietUntil(utcnow(), {"promo": [RetryableSendError("429", code="20429")] * 2})
+    app, server = start(make_app, live_server, spy, sender={**FAST_SENDER, "retry_for_seconds": 0.8})
+    spy.until = utcnow() + timedelta(seconds=1.2)
+
+    [mid] = queue(app, server, "promo")
+
+    # Held for longer than the whole budget, then refused twice by a busy provider: retried, not given up on.
+    assert eventually(lambda: message(db, mid)["status"] == "sent")
+    assert spy.attempts == ["promo"] * 3
 
 
 def test_opt_out_refusal_reports_a_consent_signal(make_app, live_server, db):

@@ -298,10 +298,14 @@ class App:
         return Response(self.metrics.render(), media_type="text/plain; version=0.0.4")
 
     async def measure_backlogs(self) -> None:
-        """Set the gauges read from the database: the outbox depth and the inbox backlog."""
+        """Set the gauges read from the database: the outbox depth, the messages waiting for a retry (by provider,
+        with the oldest one's age) and the inbox backlog."""
         async with self.store.session() as session:
-            depth = (await session.exec(select(func.count()).select_from(OutboxEntry))).scalar_one()
-        self.metrics.outbox_depth.set(depth)
+            per_provider = (await session.exec(_OUTBOX_BY_PROVIDER)).all()
+        now = utcnow()
+        self.metrics.outbox_depth.set(sum(depth for _, depth, _, _ in per_provider))
+        self.metrics.set_retrying({provider: (retrying, (now - oldest).total_seconds() if oldest else 0.0)
+                                   for provider, _, retrying, oldest in per_provider})
         self.metrics.inbox_pending.set(await self.processor.pending())
 
     async def _error_response(self, request: Request, exc: Exception) -> Response:
@@ -318,6 +322,13 @@ class App:
         log.error("%s %s failed: %s", request.method, request.url.path, exc)
         return JSONResponse({"error": "internal", "detail": str(exc)}, status_code=500)
 
+
+#: per provider: the outbox rows, those waiting for a retry (an attempt failed), and the oldest of those's start
+_OUTBOX_BY_PROVIDER = (
+    select(OutboxEntry.provider, func.count(), func.count().filter(OutboxEntry.attempts > 0),
+           func.min(OutboxEntry.created_at).filter(OutboxEntry.attempts > 0))
+    .group_by(OutboxEntry.provider)
+)
 
 async def _http_error_response(request: Request, exc: Exception) -> Response:
     """Starlette's own refusals (no such path, method not allowed) in the same JSON shape as ours."""

@@ -1,7 +1,7 @@
 """Configuration: one TOML file and/or ``SMSCONNECTOR_*`` environment variables.
 
 Environment variables override the file. Nested keys are joined with a double underscore:
-``SMSCONNECTOR_DATABASE_URL``, ``SMSCONNECTOR_SENDER__MAX_ATTEMPTS``, ``SMSCONNECTOR_PLUGINS__TWILIO__AUTH_TOKEN``.
+``SMSCONNECTOR_DATABASE_URL``, ``SMSCONNECTOR_SENDER__RETRY_FOR_SECONDS``, ``SMSCONNECTOR_PLUGINS__TWILIO__AUTH_TOKEN``.
 Every plugin reads its own ``[plugins.<name>]`` section in its ``smsconnector_configure`` hook.
 """
 
@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .decisions import SegmentPolicy
 from .errors import ConfigError
@@ -31,7 +31,10 @@ class _Section(BaseModel):
 class SenderSettings(_Section):
     """How the outbox is drained."""
 
-    max_attempts: int = Field(8, ge=1, le=100)
+    #: how long a message that keeps failing for a retryable reason is tried again, counted from when it was
+    #: queued (or when a send check's deferral let it go): an outage shorter than this loses nothing
+    retry_for_seconds: float = Field(6 * 3600.0, gt=0)
+    #: the first retry's delay, doubling with each retry up to ``backoff_max_seconds`` (each jittered)
     backoff_base_seconds: float = Field(1.0, gt=0)
     backoff_max_seconds: float = Field(300.0, gt=0)
     #: segments a second per sender number when the number has no rate of its own; 0 turns throttling off
@@ -43,6 +46,15 @@ class SenderSettings(_Section):
     #: concurrent sends in flight, across all numbers
     concurrency: int = Field(64, ge=1, le=10_000)
     enabled: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_attempt_count(cls, data: Any) -> Any:
+        # Refused rather than ignored: a deployment that had lowered it to fail fast would otherwise, unawares,
+        # retry for hours.
+        if isinstance(data, Mapping) and "max_attempts" in data:
+            raise ValueError("max_attempts was replaced by retry_for_seconds: retries last for a time, not a count")
+        return data
 
 
 class InboundSettings(_Section):

@@ -69,6 +69,7 @@ class DeliveryStatus(enum.StrEnum):
 
     QUEUED = "queued"  # in our outbox
     DEFERRED = "deferred"  # held back by a send check (quiet hours) until a later time
+    RETRYING = "retrying"  # in our outbox after a retryable failure, to be tried again (the error is kept)
     SENDING = "sending"  # handed to the provider, no answer yet
     SENT = "sent"  # accepted by the provider or carrier
     DELIVERED = "delivered"
@@ -89,8 +90,8 @@ class DeliveryStatus(enum.StrEnum):
 
 _TERMINAL = frozenset({DeliveryStatus.DELIVERED, DeliveryStatus.UNDELIVERED, DeliveryStatus.FAILED,
                        DeliveryStatus.REFUSED, DeliveryStatus.RECEIVED})
-_RANK = {DeliveryStatus.QUEUED: 0, DeliveryStatus.DEFERRED: 0, DeliveryStatus.SENDING: 1, DeliveryStatus.SENT: 2,
-         DeliveryStatus.DELIVERED: 3, DeliveryStatus.UNDELIVERED: 3, DeliveryStatus.FAILED: 3,
+_RANK = {DeliveryStatus.QUEUED: 0, DeliveryStatus.DEFERRED: 0, DeliveryStatus.RETRYING: 0, DeliveryStatus.SENDING: 1,
+         DeliveryStatus.SENT: 2, DeliveryStatus.DELIVERED: 3, DeliveryStatus.UNDELIVERED: 3, DeliveryStatus.FAILED: 3,
          DeliveryStatus.REFUSED: 3, DeliveryStatus.RECEIVED: 3}
 
 

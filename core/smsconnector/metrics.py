@@ -27,6 +27,23 @@ class Metrics:
                                        ["provider"], registry=self.registry)
         self.outbox_depth = Gauge("smsconnector_outbox_depth", "Outbound messages not yet accepted by a provider.",
                                   registry=self.registry)
+        self.outbox_retrying = Gauge("smsconnector_outbox_retrying",
+                                     "Outbound messages waiting to be tried again after a retryable failure.",
+                                     ["provider"], registry=self.registry)
+        self.outbox_retrying_oldest = Gauge(
+            "smsconnector_outbox_retrying_oldest_seconds",
+            "Age of the oldest message waiting for a retry, since it was queued or a deferral of it ended (it fails "
+            "for good at [sender] retry_for_seconds).", ["provider"], registry=self.registry)
+        self._retrying_providers: set[str] = set()
+
+    def set_retrying(self, waiting: dict[str, tuple[int, float]]) -> None:
+        """Set the retry gauges from ``waiting``: per provider, how many messages wait for a retry and the oldest
+        one's age in seconds. A provider seen before with none waiting now reads 0."""
+        self._retrying_providers.update(waiting)
+        for provider in self._retrying_providers:
+            count, oldest = waiting.get(provider, (0, 0.0))
+            self.outbox_retrying.labels(provider).set(count)
+            self.outbox_retrying_oldest.labels(provider).set(oldest)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -6,13 +6,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import delete, insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from .errors import MessageRejected
 from .events import emit
 from .messages import AGENT_TEXT_LIMIT, DeliveryStatus, InvalidNumber, Media, MessageClass, to_e164, to_sender, utcnow
-from .store.models import Message, OutboxEntry
+from .store.models import DeliveryPart, Message, OutboxEntry
 
 # Built once: building a statement per batch costs about as much as running it.
 _INSERT_MESSAGES = insert(Message.__table__).returning(Message.__table__.c.id)
@@ -118,3 +118,22 @@ async def queue(
     session.add(OutboxEntry(**_outbox_row(message.id, row)))
     emit(session, "outbox.queued", message_id=message.id, conversation_id=conversation_id)
     return message
+
+
+async def requeue(session: AsyncSession, message: Message, *, note: str) -> None:
+    """Put a failed outbound ``message`` back in the outbox, as if just queued: a new outbox row (no attempts, a
+    new retry budget, at the back of its recipient's queue), its status ``queued``, its error and its previous
+    send's provider id and part receipts cleared, ``note`` added for the agent. The sender's send checks run
+    again when it goes."""
+    assert message.id is not None and message.direction == "outbound"
+    now = utcnow()
+    message.status, message.error_code, message.error_message = DeliveryStatus.QUEUED.value, None, None
+    # A late report about the failed send must not land on the new one: without its id, it finds no message.
+    message.provider_message_id, message.num_segments, message.updated_at = None, None, now
+    message.notes = [*message.notes, note]
+    await session.exec(delete(DeliveryPart).where(DeliveryPart.message_id == message.id))  # type: ignore[call-overload]
+    session.add(OutboxEntry(message_id=message.id, provider=message.provider, from_number=message.from_number,
+                            to_number=message.to_number, due_at=now, attempts=0, created_at=now))
+    emit(session, "outbox.queued", message_id=message.id, conversation_id=message.conversation_id)
+    emit(session, "message.status", message_id=message.id, conversation_id=message.conversation_id,
+         agent_id=message.agent_id, status=message.status, error_code=None)

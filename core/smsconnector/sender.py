@@ -9,6 +9,11 @@ send check deferred (quiet hours for a marketing message, say) holds up nobody: 
 consumer who just wrote goes now, and the deferred message at its time.
 A row leaves the outbox only once the provider accepted the message or it failed for good.
 
+A send that fails for a retryable reason is tried again, with jittered exponential backoff, for as long as
+``[sender] retry_for_seconds`` lasts from when the message was queued (a provider's outage shorter than that loses
+nothing); meanwhile the message is ``retrying``, with the last error and the next attempt's time. Once the budget is
+spent it fails for good with the provider's last code. A permanent failure is never retried.
+
 Sends in flight at the same moment share transactions: their send checks run in one, and the acceptances
 of the sends that finished together are recorded in one, rather than two commits per message. A sender
 claims no more rows than it has free send slots, and claims again as soon as sends are recorded, so a
@@ -276,8 +281,10 @@ class Sender:
                 await self._finish(session, row, DeliveryStatus.REFUSED, verdict.code, verdict.reason)
             elif verdict.action == "defer":
                 assert verdict.until is not None
+                # Quiet hours are not a provider's outage: the retry budget starts when the deferral ends.
                 await self._reschedule(session, row, verdict.until, status=DeliveryStatus.DEFERRED,
-                                       note=verdict.reason, count_attempt=False)
+                                       code=verdict.code, note=verdict.reason, count_attempt=False,
+                                       budget_from=verdict.until)
             else:
                 allowed.append((row, message, verdict))
                 continue
@@ -321,8 +328,12 @@ class Sender:
             # Never move a message back: a status report may have overtaken this acceptance.
             kept = result.status if DeliveryStatus(message.status).rank <= result.status.rank else message.status
             status_value = DeliveryStatus(kept).value
+            # The error a retry or a deferral noted is over once the provider took the message; a report's is not.
+            waited = DeliveryStatus(message.status).rank == 0
             changes.append({"message": message.id, "provider_id": result.provider_message_id,
-                            "new_status": status_value, "segments": result.segments, "now": now})
+                            "new_status": status_value, "segments": result.segments, "now": now,
+                            "error_code": None if waited else message.error_code,
+                            "error_message": None if waited else message.error_message})
             emit(session, "message.status", message_id=message.id, conversation_id=message.conversation_id,
                  agent_id=message.agent_id, status=status_value, error_code=None)
         await session.exec(_RECORD_ACCEPTANCE, params=changes)
@@ -349,26 +360,37 @@ class Sender:
 
     async def _retry_later(self, row: Claim, reason: str, *, code: str | None, retry_after: float | None = None,
                            maybe_accepted: bool = False) -> None:
-        """Try ``row`` again after a backoff, counting an attempt, or record it failed once attempts run out.
-        ``maybe_accepted``: the provider may have the message, so the row keeps its attempted mark."""
-        attempts = row.attempts + 1
-        gave_up = attempts >= self.settings.max_attempts
+        """Try ``row`` again after a backoff, counting an attempt, while its retry budget lasts; once it is spent,
+        record the message failed with the last code and reason. ``maybe_accepted``: the provider may have the
+        message, so the row keeps its attempted mark."""
+        attempts, now = row.attempts + 1, utcnow()
+        deadline = row.created_at + timedelta(seconds=self.settings.retry_for_seconds)
+        gave_up = now >= deadline
         async with self.app.store.transaction() as session:
             if gave_up:
+                spent = _duration(now - row.created_at)
                 await self._finish(session, row, DeliveryStatus.FAILED, code,
-                                   f"gave up after {attempts} attempts: {reason}")
+                                   f"gave up after {attempts} attempts over {spent}: {reason}")
             else:
-                delay = max(backoff(attempts, self.settings.backoff_base_seconds,
-                                    self.settings.backoff_max_seconds), retry_after or 0)
-                await self._reschedule(session, row, utcnow() + timedelta(seconds=delay), note=reason,
-                                       count_attempt=True, keep_attempted=maybe_accepted)
+                await self._reschedule(session, row, self._retry_at(attempts, now, deadline, retry_after),
+                                       status=DeliveryStatus.RETRYING, code=code, note=reason, count_attempt=True,
+                                       keep_attempted=maybe_accepted)
         self._count(row, DeliveryStatus.FAILED if gave_up else "retry")
 
+    def _retry_at(self, attempts: int, now: datetime, deadline: datetime, retry_after: float | None) -> datetime:
+        """When to try again after failed attempt number ``attempts``: after the backoff, or at the budget's end
+        if that comes first (the last try is made then), but never before the provider's ``retry_after``."""
+        delay = backoff(attempts, self.settings.backoff_base_seconds, self.settings.backoff_max_seconds)
+        return now + timedelta(seconds=max(min(delay, (deadline - now).total_seconds()), retry_after or 0))
+
     async def _reschedule(self, session: AsyncSession, row: Claim, due: datetime, *,
-                          status: DeliveryStatus | None = None, note: str | None = None,
-                          count_attempt: bool, keep_attempted: bool = False) -> None:
+                          status: DeliveryStatus | None = None, code: str | None = None, note: str | None = None,
+                          count_attempt: bool, keep_attempted: bool = False, budget_from: datetime | None = None
+                          ) -> None:
         """Give ``row`` back to the outbox, due at ``due``. Its attempted mark is cleared -- the provider does not
-        have the message -- unless ``keep_attempted``."""
+        have the message -- unless ``keep_attempted``. With ``status``, the message shows it, with ``code`` and
+        ``note`` as its error, and a ``message.status`` event tells the agent when it is tried next.
+        ``budget_from``: the retry budget counts from then (a deferral's end) instead of from when it was queued."""
         values: dict[str, object] = {"due_at": due, "lease_until": None}
         if not keep_attempted:
             values["attempted_at"] = None
@@ -376,10 +398,16 @@ class Sender:
             values["attempts"] = OutboxEntry.attempts + 1
         if note is not None:
             values["last_error"] = note
+        if budget_from is not None:
+            values["created_at"] = budget_from
         await session.exec(update(OutboxEntry).where(OutboxEntry.id == row.id).values(**values))
         if status is not None:
-            await session.exec(update(Message).where(Message.id == row.message_id)
-                               .values(status=status.value, error_message=note, updated_at=utcnow()))
+            message = (await session.exec(
+                update(Message).where(Message.id == row.message_id)
+                .values(status=status.value, error_code=code, error_message=note, updated_at=utcnow())
+                .returning(Message.conversation_id, Message.agent_id))).one()
+            emit(session, "message.status", message_id=row.message_id, conversation_id=message.conversation_id,
+                 agent_id=message.agent_id, status=status.value, error_code=code, next_attempt_at=due.isoformat())
 
 
 @dataclass(frozen=True, slots=True)
@@ -409,6 +437,8 @@ class Claim(NamedTuple):
     attempts: int
     #: set when a previous attempt may have reached the provider (see ``Sender._found_sent``)
     attempted_at: datetime | None
+    #: when the retry budget started: the message was queued, or a deferral of it ended
+    created_at: datetime
 
 
 _OUTBOX = OutboxEntry.__table__  # type: ignore[attr-defined]
@@ -416,7 +446,8 @@ _MESSAGES = Message.__table__  # type: ignore[attr-defined]
 _EARLIER = _OUTBOX.alias("earlier")
 #: Due, unleased rows with no earlier row to the same recipient still in the outbox: the heads of the queues.
 _DUE_HEADS = (
-    select(_OUTBOX.c.id, _OUTBOX.c.message_id, _OUTBOX.c.provider, _OUTBOX.c.attempts, _OUTBOX.c.attempted_at)
+    select(_OUTBOX.c.id, _OUTBOX.c.message_id, _OUTBOX.c.provider, _OUTBOX.c.attempts, _OUTBOX.c.attempted_at,
+           _OUTBOX.c.created_at)
     .where(_OUTBOX.c.due_at <= bindparam("now"),
            or_(_OUTBOX.c.lease_until.is_(None), _OUTBOX.c.lease_until < bindparam("now")),
            ~exists().where(_EARLIER.c.to_number == _OUTBOX.c.to_number, _EARLIER.c.id < _OUTBOX.c.id,
@@ -441,13 +472,15 @@ _CLAIMED_MESSAGES = (
     .where(_MESSAGES.c.id.in_(bindparam("ids", expanding=True)))
 )
 _ACCEPTED_MESSAGES = (
-    select(_MESSAGES.c.id, _MESSAGES.c.status, _MESSAGES.c.conversation_id, _MESSAGES.c.agent_id)
+    select(_MESSAGES.c.id, _MESSAGES.c.status, _MESSAGES.c.error_code, _MESSAGES.c.error_message,
+           _MESSAGES.c.conversation_id, _MESSAGES.c.agent_id)
     .where(_MESSAGES.c.id.in_(bindparam("ids", expanding=True)))
 )
 _RECORD_ACCEPTANCE = (
     update(_MESSAGES).where(_MESSAGES.c.id == bindparam("message"))
     .values(provider_message_id=bindparam("provider_id"), status=bindparam("new_status"),
-            num_segments=bindparam("segments"), updated_at=bindparam("now"))
+            num_segments=bindparam("segments"), error_code=bindparam("error_code"),
+            error_message=bindparam("error_message"), updated_at=bindparam("now"))
 )
 _LEAVE_OUTBOX = delete(_OUTBOX).where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
 
@@ -459,6 +492,15 @@ def _outbound(row: Claim, m: Row[Any]) -> OutboundMessage:
         media=tuple(Media(x["url"], x.get("content_type")) for x in m.media), conversation_id=m.conversation_id,
         message_class=m.message_class, attempt=row.attempts + 1,
     )
+
+
+def _duration(elapsed: timedelta) -> str:
+    """``elapsed`` for people: in hours from an hour on, else in minutes, else in seconds."""
+    seconds = elapsed.total_seconds()
+    for unit, size in (("hours", 3600), ("minutes", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds:.1f} seconds"
 
 
 def _segments(message: OutboundMessage) -> int:

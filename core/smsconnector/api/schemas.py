@@ -126,9 +126,14 @@ class MessageOut(BaseModel):
     piece: int = Field(description="1-based position of this piece of the message")
     pieces: int = Field(description="how many pieces the message was split into (1 when it fits)")
     media: list[Media]
-    status: str = Field(description="received, or an outbound message's delivery status")
-    error_code: str | None = Field(description="why it was refused or failed: a send check's or provider's code")
+    status: str = Field(description="received, or an outbound message's delivery status: queued, deferred (held "
+                                    "back by a send check), retrying (the provider failed for a reason that may "
+                                    "pass; tried again until [sender] retry_for_seconds after it was queued), "
+                                    "sending, sent, delivered, undelivered, failed or refused")
+    error_code: str | None = Field(description="why it was refused, failed, deferred or is retrying: a send check's "
+                                               "or the provider's (last) code")
     error_message: str | None
+    next_attempt_at: datetime | None = Field(None, description="when a deferred or retrying message is tried next")
     agent_id: int | None = Field(description="who sent it, for outbound messages")
     handled_by: str | None
     notes: list[str]

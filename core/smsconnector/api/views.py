@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ..messages import CONSUMER_PIECE_LIMIT
-from ..store.models import Agent, AgentSkill, Conversation, Message
+from ..messages import CONSUMER_PIECE_LIMIT, DeliveryStatus
+from ..store.models import Agent, AgentSkill, Conversation, Message, OutboxEntry
 from .schemas import AgentOut, ConversationDetail, ConversationOut, MessageOut
 
 _WHITESPACE = (" ", "\n", "\t")
@@ -36,17 +37,20 @@ def pieces(text: str, limit: int = CONSUMER_PIECE_LIMIT) -> list[str]:
     return out
 
 
+#: the statuses of a message that waits in the outbox for a later time
+_WAITING = (DeliveryStatus.DEFERRED.value, DeliveryStatus.RETRYING.value)
 #: what the API shows of a message as it is stored
 _SHOWN = ("direction", "media", "status", "error_code", "error_message", "agent_id", "handled_by", "notes",
           "incomplete", "created_at", "updated_at")
 
 
-def message_out(message: Message) -> list[MessageOut]:
-    """One item per piece: consumer texts over the piece limit are shown as several consecutive messages."""
+def message_out(message: Message, next_attempt_at: datetime | None = None) -> list[MessageOut]:
+    """One item per piece: consumer texts over the piece limit are shown as several consecutive messages.
+    ``next_attempt_at``: when the outbox tries a deferred or retrying message next."""
     assert message.id is not None
     texts = pieces(message.body) if message.direction == "inbound" else [message.body]
     shown = {name: getattr(message, name) for name in _SHOWN}
-    return [MessageOut(id=message.id, text=text, piece=n, pieces=len(texts), **shown)
+    return [MessageOut(id=message.id, text=text, piece=n, pieces=len(texts), next_attempt_at=next_attempt_at, **shown)
             for n, text in enumerate(texts, start=1)]
 
 
@@ -62,8 +66,17 @@ def conversation_out(conversation: Conversation) -> ConversationOut:
 async def conversation_detail(session: AsyncSession, conversation: Conversation) -> ConversationDetail:
     stmt = select(Message).where(Message.conversation_id == conversation.id).order_by(Message.created_at, Message.id)
     messages = (await session.exec(stmt)).scalars().all()
+    due = await next_attempts(session, [m.id for m in messages if m.id is not None and m.status in _WAITING])
     return ConversationDetail(**conversation_out(conversation).model_dump(),
-                              messages=[item for m in messages for item in message_out(m)])
+                              messages=[item for m in messages for item in message_out(m, due.get(m.id or 0))])
+
+
+async def next_attempts(session: AsyncSession, message_ids: Sequence[int]) -> dict[int, datetime]:
+    """When the outbox tries each of ``message_ids`` next (those still in it)."""
+    if not message_ids:
+        return {}
+    stmt = select(OutboxEntry.message_id, OutboxEntry.due_at).where(OutboxEntry.message_id.in_(message_ids))
+    return dict((await session.exec(stmt)).all())  # type: ignore[arg-type]
 
 
 async def agents_out(session: AsyncSession, agents: Sequence[Agent]) -> list[AgentOut]:

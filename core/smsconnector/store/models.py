@@ -183,6 +183,8 @@ class OutboxEntry(SQLModel, table=True):
     #: unrecorded, so the next sender asks the provider first (``smsconnector_find_sent``)
     attempted_at: datetime | None = _when(default=None, nullable=True)
     last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    #: when the message was queued, moved to the end of a send check's deferral: retries stop
+    #: ``[sender] retry_for_seconds`` after it
     created_at: datetime = _when(default_factory=utcnow)
 
 

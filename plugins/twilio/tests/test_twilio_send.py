@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
+from collections import Counter
 from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from smsconnector.decisions import ConsentSignal, Verdict
 from smsconnector.errors import PermanentSendError, RetryableSendError
@@ -30,6 +33,7 @@ from smsconnector_twilio.settings import Settings
 from .twilio_support import ACCOUNT_SID, AUTH_TOKEN, BRAND, CONSUMER, queue_reply
 
 both_databases = pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
+OTHER = "+14155550124"
 SERVICE = "MG" + "11" * 16
 NUMBER_SERVICE = "MG" + "22" * 16
 
@@ -175,20 +179,61 @@ def test_21610_stops_at_once_and_reports_the_opt_out(twilio_app, serve, fake_twi
                                          source="twilio:21610", provider="twilio", message_id=message_id)]
 
 
+def retrying(server) -> float:
+    """How many Twilio messages wait for a retry, as /metrics says."""
+    text = httpx.get(f"{server.url}/metrics").text
+    return sum(s.value for family in text_string_to_metric_families(text) for s in family.samples
+               if s.name == "smsconnector_outbox_retrying" and s.labels == {"provider": "twilio"})
+
+
 @both_databases
-def test_a_500_storm_ends_in_a_recorded_failure_after_the_configured_attempts(twilio_app, serve, fake_twilio, db):
-    app = twilio_app(sender={"max_attempts": 3})
+def test_an_outage_longer_than_the_old_attempt_count_loses_nothing_and_keeps_each_consumers_order(
+        twilio_app, serve, fake_twilio, db):
+    # Twilio answers 500 to the next 24 sends: the heads of the two consumers' queues take them all between
+    # them, so one of them fails at least 12 times -- the old budget gave up after 8 attempts.
+    fake_twilio.fail(*[SERVER_ERROR] * 24)
+    app = twilio_app(sender={"retry_for_seconds": 60})  # the backoff tops out at 0.2 s in tests
     server = serve(app)
-    fake_twilio.fail(*[SERVER_ERROR] * 5)
+    texts = {CONSUMER: ["a1", "a2", "a3"], OTHER: ["b1", "b2"]}
+
+    ids = [queue_reply(server, app, to=to, text=text) for to, queued in texts.items() for text in queued]
+
+    assert eventually(lambda: retrying(server) >= 1)  # operators see the outage while it lasts
+    assert eventually(lambda: db.count("outbox") == 0, timeout=30)
+    # Every message delivered once, each consumer's in the order they were queued.
+    assert {to: [m["body"] for m in fake_twilio.sent(to=to)] for to in texts} == texts
+    failures = Counter(r.params["Body"] for r in fake_twilio.message_requests() if r.status == 500)
+    assert sum(failures.values()) == 24 and set(failures) == {"a1", "b1"} and max(failures.values()) >= 12
+    assert {message_row(db, i)["status"] for i in ids} == {"sending"}
+    assert {message_row(db, i)["error_code"] for i in ids} == {None}
+    assert retrying(server) == 0
+
+
+@both_databases
+def test_an_outage_past_the_budget_fails_with_twilios_code_and_an_admin_sends_it_again_once(
+        twilio_app, serve, fake_twilio, db):
+    fake_twilio.fail(*[SERVER_ERROR] * 10_000)
+    app = twilio_app(sender={"retry_for_seconds": 1}, api={"admin_tokens": ["admin-token"]})
+    server = serve(app)
 
     message_id = queue_reply(server, app)
 
     row = eventually(lambda: settled(db, message_id))
+    failed = fake_twilio.message_requests()
     assert (row["status"], row["error_code"]) == ("failed", "20500")
-    assert "gave up after 3 attempts" in row["error_message"]
-    assert [r.status for r in fake_twilio.message_requests()] == [500, 500, 500]
-    assert fake_twilio.sent() == []
-    assert db.count("messages") == 1  # kept, with its failure, for the agent to see
+    assert re.fullmatch(rf"gave up after {len(failed)} attempts over 1\.\d seconds: Internal Server Error",
+                        row["error_message"]), row["error_message"]
+    assert len(failed) > 1 and {r.status for r in failed} == {500} and fake_twilio.sent() == []
+
+    fake_twilio.recover()  # Twilio is back; an administrator sends the message again
+    retried = httpx.post(f"{server.url}/api/messages/{message_id}/retry",
+                         headers={"authorization": "Bearer admin-token"})
+
+    assert (retried.status_code, retried.json()["status"]) == (200, "queued")
+    row = eventually(lambda: settled(db, message_id))
+    [sent] = fake_twilio.sent()
+    assert (row["status"], row["error_code"], row["provider_message_id"]) == ("sending", None, sent["sid"])
+    assert [r.status for r in fake_twilio.message_requests()] == [500] * len(failed) + [201]
 
 
 @pytest.mark.parametrize("failure", [INVALID_TO, NOT_MOBILE, REGION_NOT_ENABLED], ids=lambda f: str(f.code))

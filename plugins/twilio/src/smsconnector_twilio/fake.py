@@ -7,6 +7,7 @@
     fake.deliver_to = server.url                         # where the public_url really leads (the "network")
     fake.fail(OPTED_OUT, to="+14155550123")              # the next send to that number is refused with 21610
     fake.fail(TOO_MANY_REQUESTS, SERVER_ERROR)           # the next two sends to anyone: 429, then 500
+    fake.recover()                                       # accept again, dropping the failures not yet given
     fake.report(sid, "sent", "delivered")                # post signed status callbacks, in that order
     fake.requests                                        # every request received, in order, with its answer
     fake.stop()
@@ -204,6 +205,11 @@ class FakeTwilio:
     def fail(self, *failures: Failure, to: str | None = None) -> None:
         """Refuse the next sends (to ``to``, or to anyone) with ``failures``, one per request, then accept again."""
         self._failures[to].extend(failures)
+
+    def recover(self) -> None:
+        """Accept sends again at once: the failures :meth:`fail` scripted and not yet given are dropped (an
+        outage ends)."""
+        self._failures.clear()
 
     def message_requests(self, to: str | None = None) -> list[Recorded]:
         """Every ``Messages.json`` create request received (to ``to``), accepted or not."""
