@@ -86,10 +86,6 @@ GIVE_WAY_SECONDS = 1.0
 #: how often it looks for entries it was not told about (retries that came due, another replica's leftovers);
 #: a worker process looks every ``[worker] poll_interval_seconds`` (on PostgreSQL, woken by every commit besides)
 POLL_SECONDS = 1.0
-#: on PostgreSQL, batches one process routes at once: while one waits on the database server, the other uses the
-#: process's CPU (one alone left the worker waiting for about a third of the time); they take different entries and
-#: different lanes, as two processes do
-BATCHES_AT_ONCE = 2
 #: how often a webhook answered once routed looks again for entries another replica holds
 ROUTED_RECHECK_SECONDS = 0.05
 #: the delay before retrying a failed entry, doubled with each attempt, at most ``RETRY_MAX``
@@ -180,16 +176,12 @@ class InboxProcessor:
                 async with asyncio.timeout(self._poll_seconds):
                     await self._wake.wait()
             self._wake.clear()
-            at_once = BATCHES_AT_ONCE if self._app.store.dialect == "postgresql" else 1
-            await asyncio.gather(*(self._route_while_due() for _ in range(at_once)))
-
-    async def _route_while_due(self) -> None:
-        try:
-            while await self.process(await self._batch_size()):
-                pass
-        except Exception:
-            log.exception("routing the inbox failed; trying again")
-            await asyncio.sleep(POLL_SECONDS)
+            try:
+                while await self.process(await self._batch_size()):
+                    pass
+            except Exception:
+                log.exception("routing the inbox failed; trying again")
+                await asyncio.sleep(POLL_SECONDS)
 
     async def _batch_size(self) -> int:
         """How many entries to take next (see "Webhooks first" above). Always a whole batch when webhooks
