@@ -80,7 +80,8 @@ class Database:
     def snapshot(self) -> dict[str, int]:
         """Row counts of every table the host writes: compare before and after to show nothing changed."""
         tables = ("consumers", "conversations", "messages", "outbox", "segment_groups", "segment_parts",
-                  "delivery_parts", "held_statuses", "agents", "agent_skills", "skills", "events", "inbox")
+                  "delivery_parts", "held_statuses", "agents", "agent_skills", "skills", "events", "inbox",
+                  "idempotency_keys")
         return {t: self.count(t) for t in tables}
 
     def close(self) -> None:
