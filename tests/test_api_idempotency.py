@@ -8,6 +8,7 @@ leaves its key free; keys past their retention are forgotten by the host's upkee
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -314,3 +315,22 @@ def test_the_openapi_document_describes_the_header_on_the_writes_that_take_it(de
     assert not [p for p in paths["/api/conversations/{conversation_id}/transfer"]["post"]["parameters"]
                 if p["in"] == "header"]
 
+
+
+def test_a_key_whose_request_has_no_answer_yet_is_answered_409_try_again(desk, db):
+    conversation_id = conversation_of(desk, "c1")
+    path = f"/api/conversations/{conversation_id}/messages"
+    body = b'{"text": "Hi"}'
+    # What a request still at work holds: its key and fingerprint, no answer yet.
+    db.execute("INSERT INTO idempotency_keys (caller, endpoint, key, fingerprint, created_at) VALUES (:caller, "
+               "'POST /api/conversations/{conversation_id}/messages', :key, :fingerprint, :now)",
+               caller=f"agent:{desk.agents['Ana']}", key=KEY, now=utcnow(),
+               fingerprint=hashlib.sha256(f"POST {path}\n".encode() + body).hexdigest())
+    before = written(db)
+
+    busy = desk.http.post(path, content=body, headers={**bearer(desk.tokens["Ana"]), idempotency.HEADER: KEY,
+                                                       "content-type": "application/json"})
+
+    assert (busy.status_code, busy.json()["error"], busy.headers["retry-after"]) == (409, "idempotency_key_in_use",
+                                                                                    "1")
+    assert written(db) == before

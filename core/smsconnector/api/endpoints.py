@@ -16,7 +16,7 @@ import json
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -30,6 +30,8 @@ from ..errors import Malformed, NotFound, RequestRejected
 
 if TYPE_CHECKING:
     from ..app import App
+
+M = TypeVar("M", bound=BaseModel)
 
 #: path ids are 32-bit on every database; anything larger names nothing
 MAX_ID = 2**31 - 1
@@ -74,7 +76,7 @@ class Call:
     def body(self) -> Any:
         return _unwrap(self.parsed_body)
 
-    async def remember(self, session: AsyncSession, result: BaseModel) -> BaseModel | Response:
+    async def remember(self, session: AsyncSession, result: M) -> M | Response:
         """``result`` as the answer, recorded under the request's idempotency key (if any) in ``session``'s
         transaction, the one that did the work: the key is stored with what the request changed, or not at all."""
         if self.idempotency is None:

@@ -69,7 +69,8 @@ Outcome = MessageOut | Response | RequestRejected | idempotency.Taken
 
 
 async def _queue(session: AsyncSession, calls: list[Call]) -> list[Outcome]:
-    """Queue the replies of ``calls`` in ``session``: for each, its message or its refusal."""
+    """Queue the replies of ``calls`` in ``session``: for each, its message (as its recorded answer when it has a
+    key), its refusal, or :class:`~smsconnector.idempotency.Taken` when another request holds its key."""
     ids = sorted({call.param("conversation_id") for call in calls})
     found = {c.id: c for c in (await session.exec(_LOCK, params={"ids": ids})).scalars()}
     now = utcnow()
@@ -88,6 +89,7 @@ async def _queue(session: AsyncSession, calls: list[Call]) -> list[Outcome]:
     # Only replies that passed their checks claim their keys: a refused one leaves its key free for a retry.
     keyed = [c.idempotency for c, o in zip(calls, outcomes, strict=True)
              if c.idempotency is not None and not isinstance(o, Exception)]
+    # By identity: two replies with the same key and body are equal, and only the first of them takes the key.
     won = set(map(id, await idempotency.claim_all(session, keyed)))
     replied: dict[int, Conversation] = {}
     for n, call in enumerate(calls):
