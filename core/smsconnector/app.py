@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
-from . import api, assignment, inbound, reassembly, status, untrusted
+from . import api, assignment, idempotency, inbound, reassembly, status, untrusted
 from .api.replies import Replies
 from .auth import Auth
 from .config import Config
@@ -169,13 +169,15 @@ class App:
             await self.store.close()
 
     async def _maintain(self) -> None:
-        """Background upkeep: timed-out concatenated messages, early status reports, old inbox entries, the
-        skill queues, and the backlog gauges (for a worker's metrics, which no request refreshes)."""
+        """Background upkeep: timed-out concatenated messages, early status reports, old inbox entries and
+        idempotency keys, the skill queues, and the backlog gauges (for a worker's metrics, which no request
+        refreshes)."""
         while True:
             try:
                 await self.measure_backlogs()
                 await self.expire_segments()
                 await self.processor.prune()
+                await idempotency.prune(self.store, retention_hours=self.config.api.idempotency_retention_hours)
                 async with self.store.transaction() as session:
                     await status.release_all(self, session, forget_after=HELD_STATUS_LIFETIME)
             except Exception:

@@ -39,6 +39,11 @@ class Principal:
     role: Role
     agent_id: int | None = None
 
+    @property
+    def name(self) -> str:
+        """Who this is, for what is kept per caller (idempotency keys): ``agent:<id>``, or ``admin``."""
+        return self.role if self.agent_id is None else f"{self.role}:{self.agent_id}"
+
 
 def new_token() -> str:
     """A fresh random token to hand out once."""

@@ -97,6 +97,8 @@ class ApiSettings(_Section):
 
     #: bearer tokens with the admin role; agents get tokens of their own through the API
     admin_tokens: tuple[str, ...] = ()
+    #: hours an ``Idempotency-Key`` is kept: a retry with it within that time is answered the first result
+    idempotency_retention_hours: float = Field(24.0, gt=0)
 
     @field_validator("admin_tokens", mode="before")
     @classmethod

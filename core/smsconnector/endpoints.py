@@ -39,7 +39,12 @@ def require_token(request: HTTPConnection, expected: str | None, *, setting: str
 
 async def json_model(app: App, request: Request, model: type[M], *, limit: int | None = None) -> M:
     """The body, at most ``limit`` bytes (default ``max_body_bytes``), as a JSON object validated into ``model``."""
-    raw = await app.read_body(request, limit=limit)
+    return json_body(await app.read_body(request, limit=limit), model)
+
+
+def json_body(raw: bytes, model: type[M]) -> M:
+    """A body already read (e.g. to fingerprint it for its idempotency key) as a JSON object validated into
+    ``model``."""
     data = loads(raw, strict=True)
     if not isinstance(data, dict):
         raise Malformed("expected a JSON object")

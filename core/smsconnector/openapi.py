@@ -16,6 +16,7 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from .api.endpoints import ENDPOINTS, MAX_ID, Endpoint
 from .api.schemas import Error
+from .idempotency import HEADER, MAX_KEY_LENGTH, SCHEMA
 
 OPENAPI_VERSION = "3.1.0"
 REF = "#/components/schemas/{model}"
@@ -30,6 +31,20 @@ REFUSALS = {
     409: "The request contradicts the current state (e.g. the conversation is closed).",
     413: "The body is larger than the configured limit.",
     422: "The query or body breaks a rule (a field, an unknown skill, a message over its length limit).",
+}
+#: what the refusals also mean on an endpoint that takes an Idempotency-Key
+IDEMPOTENCY_REFUSALS = {
+    400: f"Or the {HEADER} header is empty, longer than {MAX_KEY_LENGTH} characters, or not printable ASCII.",
+    409: f"Or a request with the same {HEADER} is still being processed: try again (Retry-After).",
+    422: f"Or the {HEADER} was used before with another request (method, path or body); nothing was done.",
+}
+IDEMPOTENCY_KEY = {
+    "name": HEADER, "in": "header", "required": False, "schema": SCHEMA,
+    "description": f"Makes the request safe to retry: a request with the key of an earlier one by the same caller, "
+                   f"to the same endpoint, is answered the earlier one's status and body, and nothing is done "
+                   f"again. A Structured Field String (\"...\") or the same characters unquoted; 1 to "
+                   f"{MAX_KEY_LENGTH} printable ASCII characters, e.g. a UUID. Kept 24 hours unless configured "
+                   f"otherwise ([api] idempotency_retention_hours). A refused request (4xx) does not use up its key.",
 }
 
 
@@ -79,9 +94,9 @@ def _operation(e: Endpoint, refs: dict[Any, Any]) -> dict[str, Any]:
     operation: dict[str, Any] = {
         "operationId": e.handler.__name__, "summary": e.summary, "tags": [e.tag],
         "description": f"Roles: {', '.join(e.roles)}.",
-        "parameters": [*_path_parameters(e), *_query_parameters(e)],
+        "parameters": [*_path_parameters(e), *_query_parameters(e), *([IDEMPOTENCY_KEY] if e.idempotent else [])],
         "responses": {str(e.status): _success(e, refs),
-                      **{str(code): _refusal(code, refs) for code in e.error_statuses}},
+                      **{str(code): _refusal(code, refs, idempotent=e.idempotent) for code in e.error_statuses}},
     }
     if e.body is not None:
         operation["requestBody"] = {"required": True, "content": {
@@ -99,8 +114,11 @@ def _success(e: Endpoint, refs: dict[Any, Any]) -> dict[str, Any]:
         "schema": refs[(e.response, "serialization")]}}}
 
 
-def _refusal(code: int, refs: dict[Any, Any]) -> dict[str, Any]:
-    return {"description": REFUSALS[code],
+def _refusal(code: int, refs: dict[Any, Any], *, idempotent: bool = False) -> dict[str, Any]:
+    description = REFUSALS[code]
+    if idempotent and code in IDEMPOTENCY_REFUSALS:
+        description = f"{description} {IDEMPOTENCY_REFUSALS[code]}"
+    return {"description": description,
             "content": {"application/json": {"schema": refs[(Error, "serialization")]}}}
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from .. import assignment, outbound
+from starlette.responses import Response
+
+from .. import assignment, idempotency, outbound
 from ..errors import Conflict, Forbidden, NotFound
 from ..inbound import ensure_consumer, open_conversation
 from ..messages import InvalidNumber, to_e164, utcnow
@@ -74,8 +76,9 @@ async def list_conversations(call: Call) -> ConversationList:
 
 @endpoint("POST", "/api/conversations", roles=("agent",),
           summary="Start a conversation with a consumer (a follow-up); it is assigned to the calling agent",
-          tag="conversations", body=ConversationIn, response=ConversationDetail, status=201, errors=(409,))
-async def start_conversation(call: Call) -> ConversationDetail:
+          tag="conversations", body=ConversationIn, response=ConversationDetail, status=201, errors=(409,),
+          idempotent=True)
+async def start_conversation(call: Call) -> ConversationDetail | Response:
     body: ConversationIn = call.body
     try:
         brand = call.app.config.number(to_e164(body.from_))
@@ -87,6 +90,7 @@ async def start_conversation(call: Call) -> ConversationDetail:
     me = call.principal.agent_id
     assert me is not None
     async with call.app.store.transaction() as session:
+        await idempotency.claim(session, call.idempotency)  # first: a request that loses it does nothing
         agent = await assignment.lock_agent(session, me)  # agent before conversation: the lock order
         assert agent is not None
         if body.skill is not None:
@@ -111,7 +115,7 @@ async def start_conversation(call: Call) -> ConversationDetail:
         await outbound.queue(session, provider=conversation.provider, from_number=from_number, to_number=to_number,
                              text=body.text, conversation_id=conversation.id, agent_id=me,
                              message_class="informational")
-        return await conversation_detail(session, conversation)
+        return await call.remember(session, await conversation_detail(session, conversation))
 
 
 async def _follow_up_skill(session: AsyncSession, agent_id: int, brand_skill: str) -> str:
@@ -129,8 +133,8 @@ async def read_conversation(call: Call) -> ConversationDetail:
 
 @endpoint("POST", "/api/conversations/{conversation_id:int}/messages", roles=BOTH,
           summary="Reply to the consumer, through the conversation's provider and brand number",
-          tag="conversations", body=ReplyIn, response=MessageOut, status=201, errors=(409,))
-async def reply(call: Call) -> MessageOut:
+          tag="conversations", body=ReplyIn, response=MessageOut, status=201, errors=(409,), idempotent=True)
+async def reply(call: Call) -> MessageOut | Response:
     # Queued with the replies posted at the same moment, in one transaction; answered once it committed.
     return await call.app.replies.submit(call)
 

@@ -4,6 +4,11 @@ Every request is checked in the same order: the bearer token (401), the role (40
 names (400 for one no database stores), then the handler checks the caller may touch what the path names (403,
 404), then reads the query and body (400 for a body that is not JSON or holds what no database stores, such as
 NUL; 422 for one that breaks the model), and may refuse with 409 or 422.
+
+An endpoint declared ``idempotent`` takes an ``Idempotency-Key`` header (:mod:`smsconnector.idempotency`): after
+the path ids, the key is checked (400) and, if it answered a request before, that answer is given again (or 422
+for a different request) before the handler runs; the handler claims the key and records its answer in the
+transaction that does its work (:meth:`Call.remember`).
 """
 
 from __future__ import annotations
@@ -11,19 +16,23 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
+from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from .. import idempotency
 from ..auth import Principal, Role
 from ..errors import Malformed, NotFound, RequestRejected
 from ..untrusted import loads, refuse_unstorable
 
 if TYPE_CHECKING:
     from ..app import App
+
+M = TypeVar("M", bound=BaseModel)
 
 #: path ids are 32-bit on every database; anything larger names nothing
 MAX_ID = 2**31 - 1
@@ -50,6 +59,8 @@ class Call:
     principal: Principal
     parsed_query: BaseModel | RequestRejected | None = None
     parsed_body: BaseModel | RequestRejected | None = None
+    #: the request's idempotency key, on an ``idempotent`` endpoint that was sent one
+    idempotency: idempotency.Keyed | None = None
 
     def param(self, name: str) -> Any:
         return self.request.path_params[name]
@@ -65,6 +76,15 @@ class Call:
     @property
     def body(self) -> Any:
         return _unwrap(self.parsed_body)
+
+    async def remember(self, session: AsyncSession, result: M) -> M | Response:
+        """``result`` as the answer, recorded under the request's idempotency key (if any) in ``session``'s
+        transaction, the one that did the work: the key is stored with what the request changed, or not at all."""
+        if self.idempotency is None:
+            return result
+        response = rendered(result, self.idempotency.status)
+        await idempotency.record(session, self.idempotency, response)
+        return response
 
 
 def _unwrap(parsed: BaseModel | RequestRejected | None) -> Any:
@@ -90,6 +110,9 @@ class Endpoint:
     status: int = 200
     errors: tuple[int, ...] = ()  #: refusals beyond the ones every endpoint of its shape has
     media_type: str = "application/json"
+    #: takes an ``Idempotency-Key`` header; the handler claims it (:func:`smsconnector.idempotency.claim`) and
+    #: records its answer (:meth:`Call.remember`) in the transaction that does its work
+    idempotent: bool = False
 
     @property
     def openapi_path(self) -> str:
@@ -111,6 +134,8 @@ class Endpoint:
             statuses.update((400, 422))
         if self.body is not None:
             statuses.update((400, 413, 422))
+        if self.idempotent:
+            statuses.update((400, 409, 422))
         return sorted(statuses)
 
     def route(self, app: App) -> Route:
@@ -121,15 +146,24 @@ class Endpoint:
                     raise NotFound(f"no {name.removesuffix('_id')} {request.path_params[name]}")
                 if kind == "str":
                     refuse_unstorable(request.path_params[name], f"path: {name}")
+            raw = await app.read_body(request) if self.body else b""  # too large: refused at once
+            keyed = idempotency.requested(request, raw, caller=principal.name, endpoint=f"{self.method} "
+                                          f"{self.openapi_path}", status=self.status) if self.idempotent else None
+            if keyed is not None and (answered := await idempotency.recorded(app.store, keyed)) is not None:
+                return answered
             call = Call(app, request, principal,
                         parsed_query=_query(self.query, request) if self.query else None,
-                        parsed_body=await _body(app, self.body, request) if self.body else None)
-            result = await self.handler(call)
+                        parsed_body=_body(self.body, raw) if self.body else None, idempotency=keyed)
+            try:
+                result = await self.handler(call)
+            except idempotency.Taken:
+                assert keyed is not None
+                return await idempotency.settle(app.store, keyed)
             if result is None:
                 return Response(status_code=self.status)
             if isinstance(result, Response):
                 return result
-            return JSONResponse(result.model_dump(mode="json", by_alias=True), status_code=self.status)
+            return rendered(result, self.status)
 
         return Route(self.path, run, methods=[self.method], name=f"{self.method} {self.openapi_path}")
 
@@ -147,6 +181,11 @@ def endpoint(method: str, path: str, *, roles: tuple[Role, ...], summary: str, t
         return handler
 
     return register
+
+
+def rendered(result: BaseModel, status: int) -> Response:
+    """The JSON answer an endpoint gives with ``result``."""
+    return JSONResponse(result.model_dump(mode="json", by_alias=True), status_code=status)
 
 
 def _parsed(model: type[BaseModel], data: Any) -> BaseModel | RequestRejected:
@@ -168,8 +207,7 @@ def _query(model: type[BaseModel], request: Request) -> BaseModel | RequestRejec
     return _parsed(model, query)
 
 
-async def _body(app: App, model: type[BaseModel], request: Request) -> BaseModel | RequestRejected:
-    raw = await app.read_body(request)  # too large: refused at once, nothing more is read
+def _body(model: type[BaseModel], raw: bytes) -> BaseModel | RequestRejected:
     try:
         data = loads(raw, strict=True)  # NUL, lone surrogates, deep nesting, numbers no column holds: 400
     except Malformed as refusal:

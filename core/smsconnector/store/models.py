@@ -325,3 +325,31 @@ class InboxEntry(SQLModel, table=True):
     error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     #: not before this time is it tried again after a failure
     retry_at: datetime | None = _when(default=None, nullable=True)
+
+
+class IdempotencyKey(SQLModel, table=True):
+    """An API request made with an ``Idempotency-Key`` header, and what it was answered, so that a retry of it
+    gets the same answer instead of doing the work again.
+
+    Stored in the transaction that does the request's work: the key and what the request wrote are committed
+    together or not at all. A key belongs to one caller and one endpoint; the unique constraint lets exactly
+    one of two requests with the same key do the work, on every replica. Kept ``[api]
+    idempotency_retention_hours``.
+    """
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("caller", "endpoint", "key", name="uq_idempotency_keys_caller_endpoint_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    #: who asked: ``agent:<id>``, ``admin``, or a plugin's name for its own token
+    caller: str = Field(max_length=100)
+    #: the method and path template, e.g. ``POST /api/conversations/{conversation_id}/messages``
+    endpoint: str = Field(max_length=200)
+    key: str = Field(max_length=255)
+    #: SHA-256 (hex) of the method, path and body: the same key with another request is refused
+    fingerprint: str = Field(max_length=64)
+    #: the answer's status and JSON body; set before the claiming transaction commits, so another transaction
+    #: never sees them empty (an empty one would mean "still in progress")
+    status: int | None = None
+    response: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_at: datetime = _when(default_factory=utcnow, index=True)

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine, make_url
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 #: the tables the host writes
 HOST_TABLES = ("consumers", "conversations", "messages", "outbox", "segment_groups", "segment_parts", "delivery_parts",
-               "held_statuses", "agents", "agent_skills", "skills", "events", "inbox")
+               "held_statuses", "agents", "agent_skills", "skills", "events", "inbox", "idempotency_keys")
 
 
 def postgres_url() -> str:

@@ -10,7 +10,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from smsconnector.endpoints import json_model, require_token
+from smsconnector import idempotency
+from smsconnector.endpoints import json_body, require_token
 from smsconnector.errors import MessageRejected
 from smsconnector.messages import AGENT_TEXT_LIMIT, InvalidNumber, MessageClass, to_e164, utcnow
 
@@ -56,17 +57,25 @@ class SendBody(BaseModel):
     recipients: list[RecipientBody] = Field(min_length=1)
 
 
+PATH = "/api/automation/messages"
+
+
 def routes(plugin: Automation, app: App) -> list[Route]:
     async def send(request: Request) -> Response:
         return await _send(plugin, app, request)
 
-    return [Route("/api/automation/messages", send, methods=["POST"])]
+    return [Route(PATH, send, methods=["POST"])]
 
 
 async def _send(plugin: Automation, app: App, request: Request) -> Response:
+    """Queue the request's texts; with an ``Idempotency-Key``, a retry is answered the first result."""
     settings = plugin.settings
     require_token(request, settings.token, setting=f"plugins.{NAME}.token")
-    body = await json_model(app, request, SendBody, limit=settings.max_body_bytes)
+    raw = await app.read_body(request, limit=settings.max_body_bytes)
+    keyed = idempotency.requested(request, raw, caller=NAME, endpoint=f"POST {PATH}", status=202)
+    if keyed is not None and (answered := await idempotency.recorded(app.store, keyed)) is not None:
+        return answered
+    body = json_body(raw, SendBody)
     brand = _brand_number(app, body.from_)
     if body.reply_policy == AGENT and body.skill is None:
         raise MessageRejected("skill: required when reply_policy is 'agent'", code="invalid_request")
@@ -84,12 +93,19 @@ async def _send(plugin: Automation, app: App, request: Request) -> Response:
                         reply_window=timedelta(minutes=body.reply_window_minutes or settings.reply_window_minutes),
                         recipients=_recipients(body, settings.default_region))
     now = utcnow()
-    async with app.store.transaction() as session:
-        queued = await sends.queue(session, batch, now)
-    return JSONResponse({"campaign": batch.campaign, "message_class": batch.message_class,
-                         "reply_policy": batch.reply_policy, "reply_until": (now + batch.reply_window).isoformat(),
-                         "messages": [{"to": s.consumer_number, "message_id": s.message_id} for s in queued]},
-                        status_code=202)
+    try:
+        async with app.store.transaction() as session:
+            await idempotency.claim(session, keyed)  # first: a request that loses it queues nothing
+            queued = await sends.queue(session, batch, now)
+            response = JSONResponse({
+                "campaign": batch.campaign, "message_class": batch.message_class, "reply_policy": batch.reply_policy,
+                "reply_until": (now + batch.reply_window).isoformat(),
+                "messages": [{"to": s.consumer_number, "message_id": s.message_id} for s in queued]}, status_code=202)
+            await idempotency.record(session, keyed, response)  # with the texts, or not at all
+    except idempotency.Taken:
+        assert keyed is not None
+        return await idempotency.settle(app.store, keyed)
+    return response
 
 
 def _recipients(body: SendBody, region: str) -> tuple[sends.Recipient, ...]:
