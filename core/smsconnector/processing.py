@@ -195,6 +195,7 @@ class InboxProcessor:
         if settings.acknowledge != "stored" or quiet:
             return settings.batch_size
         give_up = loop.time() + GIVE_WAY_SECONDS
+        postgres = self._app.store.dialect == "postgresql"
         while True:
             asked = time.perf_counter()  # not loop.time(): uvloop's counts whole milliseconds, half of this wait
             # A webhook that arrived during the last transaction takes several turns of the loop to reach the
@@ -203,7 +204,10 @@ class InboxProcessor:
             # the rate webhooks were answered at. So a pause counts only if it outlasts this breath.
             await asyncio.sleep(BREATHE_SECONDS)
             lagging = time.perf_counter() - asked >= BREATHE_SECONDS + CONTENDED_SECONDS
-            if not lagging and not self._app.inbox.writing:
+            # On PostgreSQL a routing transaction holds none of the webhooks' connections: only the loop is
+            # shared, so only its lag says to wait. Waiting for the writes to pause as well left routing seconds
+            # behind at a steady 300 webhooks a second (p50 2.7 s), whose writes are nearly always under way.
+            if not lagging and (postgres or not self._app.inbox.writing):
                 return min(SLICE, settings.batch_size)
             if loop.time() >= give_up:
                 return 1
