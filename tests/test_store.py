@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 
 import pytest
 from alembic import command
@@ -10,6 +11,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
 from smsconnector import InboundMessage, inbound
@@ -78,12 +80,7 @@ def test_sqlite_store_is_durable_and_writes_ahead(tmp_path):
 @both_databases
 def test_migration_0006_copies_each_queued_messages_recipient_into_its_outbox_row(database_url, db):
     engine = create_engine(Store(database_url).sync_url)
-
-    def upgrade(revision: str) -> None:
-        with engine.begin() as connection:
-            config = alembic_config()
-            config.attributes["connection"] = connection
-            command.upgrade(config, revision)
+    upgrade = functools.partial(_upgrade, engine)
 
     upgrade("0005")
     db.execute("INSERT INTO messages (direction, provider, from_number, to_number, body, media, message_class, status, "
@@ -104,12 +101,7 @@ def test_migration_0006_copies_each_queued_messages_recipient_into_its_outbox_ro
 @both_databases
 def test_migration_0005_gives_each_pending_inbox_entry_its_lane_even_one_with_a_nul(database_url, db):
     engine = create_engine(Store(database_url).sync_url)
-
-    def upgrade(revision: str) -> None:
-        with engine.begin() as connection:
-            config = alembic_config()
-            config.attributes["connection"] = connection
-            command.upgrade(config, revision)
+    upgrade = functools.partial(_upgrade, engine)
 
     upgrade("0004")
     for key, kind, payload, processed in [
@@ -130,3 +122,11 @@ def test_migration_0005_gives_each_pending_inbox_entry_its_lane_even_one_with_a_
         {"key": "status:SM3:sent", "lane": "status:SM3"},
         {"key": "message:SM4", "lane": None},  # routed already: no order left to keep
     ]
+
+
+def _upgrade(engine: Engine, revision: str) -> None:
+    """Migrate the database behind ``engine`` up to ``revision`` (or ``"heads"``), as `db upgrade` would."""
+    with engine.begin() as connection:
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
