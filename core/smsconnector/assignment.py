@@ -71,16 +71,14 @@ _FREE_AGENT = (
 )
 _HEAD = (select(Conversation.id).where(Conversation.skill == bindparam("skill"), Conversation.status == QUEUED)
          .order_by(Conversation.queued_at, Conversation.id).limit(1))
-#: the longest-waiting conversation in the queues of ``skills`` that an online agent with the skill has a free
-#: slot for, as the statement begins
-_SERVABLE_HEAD = (
-    select(Conversation.id, Conversation.skill)
-    .where(Conversation.skill.in_(bindparam("skills", expanding=True)), Conversation.status == QUEUED,
-           select(Agent.id).join(AgentSkill, AgentSkill.agent_id == Agent.id)
-           .where(AgentSkill.skill == Conversation.skill, Agent.status == "online", Agent.deleted_at.is_(None),
-                  Agent.max_concurrent > _BUSY).exists())
-    .order_by(Conversation.queued_at, Conversation.id).limit(1)
+#: of ``skills``, those an online agent with a free slot has, as the statement begins
+_SERVABLE_SKILLS = (
+    select(AgentSkill.skill).distinct().join(Agent, AgentSkill.agent_id == Agent.id)
+    .where(AgentSkill.skill.in_(bindparam("skills", expanding=True)), Agent.status == "online",
+           Agent.deleted_at.is_(None), Agent.max_concurrent > _BUSY)
 )
+#: the head of a skill's queue, with what orders heads of different queues
+_HEAD_ROW = _HEAD.with_only_columns(Conversation.id, Conversation.skill, Conversation.queued_at)
 _LOCK_HEAD = (select(Conversation).where(Conversation.id == bindparam("id")).with_for_update(skip_locked=True)
               .execution_options(populate_existing=True))
 _AGENTS = (select(Agent).where(Agent.id.in_(bindparam("ids", expanding=True)))
@@ -146,15 +144,30 @@ async def _head_id(session: AsyncSession, skill: str) -> int | None:
 async def _longest_waiting(session: AsyncSession, skills: set[str]) -> Conversation | None:
     """The conversation that has waited longest in the queues of ``skills`` that an online agent with a free slot
     could take, locked. A head another transaction holds takes its queue out of ``skills`` for this drain (that
-    transaction drains after itself, which keeps the queue's order); ``None`` once no queue has anyone to give."""
+    transaction drains after itself, which keeps the queue's order); ``None`` once no queue has anyone to give.
+
+    The queues an agent could serve are found first, with one statement over the agents; then each one's head
+    through the queue index, and the oldest of those heads wins. Asking for the oldest conversation that some agent
+    could serve in one statement instead made the database test every queued conversation for a free agent: a
+    sweep over a long queue that nobody serves took the store for a noticeable while every few seconds.
+    """
     while skills:
-        found = (await session.exec(_SERVABLE_HEAD, params={"skills": sorted(skills)})).first()
-        if found is None:
+        servable = (await session.exec(_SERVABLE_SKILLS, params={"skills": sorted(skills)})).scalars().all()
+        skills.intersection_update(servable)
+        heads = []
+        for skill in sorted(skills):
+            found = (await session.exec(_HEAD_ROW, params={"skill": skill})).first()
+            if found is None:
+                skills.discard(skill)
+            else:
+                heads.append(found)
+        if not heads:
             return None
-        head = (await session.exec(_LOCK_HEAD, params={"id": found.id})).scalars().first()
+        oldest = min(heads, key=lambda row: (row.queued_at, row.id))
+        head = (await session.exec(_LOCK_HEAD, params={"id": oldest.id})).scalars().first()
         if head is None:
-            skills.discard(found.skill)
-        elif head.status == QUEUED and head.skill == found.skill:
+            skills.discard(oldest.skill)
+        elif head.status == QUEUED and head.skill == oldest.skill:
             return head
     return None
 
