@@ -172,6 +172,10 @@ def smsconnector_route(
     Order: compliance keywords first (``tryfirst``), entry-point plugins, the built-in router last
     (``trylast``). Decline with ``None`` (synchronously when you can) to let the next plugin decide.
 
+    The host routes the inbox in batches: it calls this for each message of a batch in arrival order, in the
+    batch's one transaction, after ``smsconnector_route_prefetch``; a later message from the same consumer sees
+    its conversation as the earlier one left it.
+
     :param message: the consumer's message.
     :param conversation: the consumer's open conversation with this brand number, if any, read under its row
         lock: no other transaction changes it until this one ends.
