@@ -300,8 +300,9 @@ def test_a_backlog_is_routed_in_a_few_transactions_each_consumer_in_arrival_orde
     held.release.set()
     eventually(lambda: db.count("inbox", "processed_at IS NULL") == 0)
 
-    # The backlog in batches, not a transaction a message (on SQLite, as many as fit in a 50 ms slice each)...
-    assert len(overlaps.transactions) <= (1 if db.engine.dialect.name == "postgresql" else 15)
+    # The backlog in batches, not a transaction a message (on SQLite, as many as fit in a 50 ms slice each; on
+    # PostgreSQL a slice of 16 may go first, taken while the webhooks were still coming in)...
+    assert len(overlaps.transactions) <= (2 if db.engine.dialect.name == "postgresql" else 15)
     assert overlaps.most_for_one == 1  # ...never two of one consumer's texts at once
     for consumer in consumers:
         rows = db.rows("SELECT body FROM messages WHERE from_number = :consumer ORDER BY id", consumer=consumer)
