@@ -12,11 +12,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from .errors import MessageRejected
 from .events import emit
 from .messages import AGENT_TEXT_LIMIT, DeliveryStatus, InvalidNumber, Media, MessageClass, to_e164, to_sender, utcnow
+from .store import inserts
 from .store.models import DeliveryPart, Message, OutboxEntry
 
 # Built once: building a statement per batch costs about as much as running it.
-_INSERT_MESSAGES = insert(Message.__table__).returning(Message.__table__.c.id)
-_INSERT_MESSAGES_IN_ORDER = insert(Message.__table__).returning(Message.__table__.c.id, sort_by_parameter_order=True)
 _INSERT_OUTBOX = insert(OutboxEntry.__table__)
 
 
@@ -73,7 +72,7 @@ async def queue_all(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> li
     one for all their outbox rows; their ids. The sender picks them up once the transaction commits."""
     if not rows:
         return []
-    ids = await _insert_messages(session, rows)
+    ids = await inserts.insert_all(session, Message.__table__, rows)
     for row, message_id in zip(rows, ids, strict=True):
         emit(session, "outbox.queued", message_id=message_id, conversation_id=row["conversation_id"])
     await session.exec(_INSERT_OUTBOX, params=[_outbox_row(i, row) for i, row in zip(ids, rows, strict=True)])
@@ -84,16 +83,6 @@ def _outbox_row(message_id: int, message: dict[str, Any]) -> dict[str, Any]:
     return {"message_id": message_id, "provider": message["provider"], "from_number": message["from_number"],
             "to_number": message["to_number"], "due_at": message["created_at"], "attempts": 0,
             "created_at": message["created_at"]}
-
-
-async def _insert_messages(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> list[int]:
-    """Insert ``rows`` into the messages table with one statement; their ids, in the rows' order."""
-    if session.bind.dialect.name == "sqlite":
-        # SQLite numbers each new row one past the largest id so far, row after row in the statement's order, but
-        # returns them in no set order; SQLAlchemy, which cannot assume the numbering, would insert one row a
-        # statement to keep the order. Sorted, the ids are in the rows' order.
-        return sorted((await session.exec(_INSERT_MESSAGES, params=rows)).scalars())
-    return list((await session.exec(_INSERT_MESSAGES_IN_ORDER, params=rows)).scalars())
 
 
 async def queue(

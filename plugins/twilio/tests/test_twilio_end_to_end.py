@@ -53,7 +53,7 @@ def test_inbound_routed_reply_sent_once_and_delivered(order, twilio_app, serve, 
 
 def test_the_fake_reports_on_its_own_and_out_of_order(twilio_app, serve, fake_twilio, db):
     fake_twilio.auto_report = ("delivered", "sent")
-    # Generously after the host has recorded the SID: an earlier callback matches no message (see the README).
+    # Generously after the host has recorded the SID, as Twilio calls back after its answer (see the README).
     fake_twilio.report_delay = 0.5
     app = twilio_app()
     server = serve(app)
