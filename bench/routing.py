@@ -4,15 +4,17 @@
 
 No HTTP and no provider: the entries go into the inbox as webhooks would leave them, then one process routes them
 all, as a worker does after a burst. It prints messages routed a second, the host's CPU per message (this
-process only: the database server's share is not counted) and statements per message, on SQLite and on
-PostgreSQL (when a server answers at ``SMSCONNECTOR_TEST_POSTGRES_URL``), each beside SQLite's figure of the same
-run. Seconds, not minutes: the loop to iterate on when changing the routing path; ``run.py`` measures it whole.
+process only) and statements per message, on SQLite and on PostgreSQL (when a server answers at
+``SMSCONNECTOR_TEST_POSTGRES_URL``), each beside SQLite's figure of the same run, and on PostgreSQL the database
+server's CPU a message apart (when the server runs on this machine). Seconds, not minutes: the loop to iterate
+on when changing the routing path; ``run.py`` measures it whole.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import tempfile
 import time
@@ -22,7 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, select, text
 
 from smsconnector.app import App
 from smsconnector.config import load_config
@@ -67,16 +69,37 @@ async def measure(kind: str, messages: int, per_consumer: int, agents: int) -> d
             for start in range(0, len(items), 500):
                 await app.inbox.put("twilio", items[start:start + 500])
             counts.clear()
+            server = await _server_cpu(app)
             cpu, wall = time.process_time(), time.perf_counter()
             while await app.processor.process(app.config.inbound.batch_size):
                 pass
             cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+            server = {pid: seconds - server.get(pid, 0.0) for pid, seconds in (await _server_cpu(app)).items()}
             async with app.store.session() as session:
                 routed = (await session.exec(select(func.count()).select_from(Message))).scalar_one()
                 pending = (await session.exec(select(func.count()).select_from(InboxEntry)
                                               .where(InboxEntry.processed_at.is_(None)))).scalar_one()
     return {"kind": kind, "routed": routed, "pending": pending, "rate": routed / wall, "cpu_ms": cpu / routed * 1000,
+            "server_ms": sum(server.values()) / routed * 1000 if server else None,
             "sql": sum(v for k, v in counts.items() if k != "COMMIT") / routed, "commits": counts["COMMIT"] / routed}
+
+
+async def _server_cpu(app: App) -> dict[int, float]:
+    """CPU seconds of each PostgreSQL backend serving this run's connections (read from /proc: the server is on
+    this machine); none on SQLite, whose work is in this process."""
+    if app.store.dialect != "postgresql":
+        return {}
+    async with app.store.session() as session:
+        pids = (await session.exec(text("SELECT pid FROM pg_stat_activity "
+                                        "WHERE application_name = current_setting('application_name')"))).scalars()
+        seconds = {}
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:  # the server is on another machine
+                return {}
+            seconds[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return seconds
 
 
 async def _agents_online(app: App, agents: int) -> None:
@@ -109,6 +132,8 @@ def main() -> None:
         print(f"{r['kind']:>8}: {r['rate']:8,.0f} msg/s ({r['rate'] / base['rate']:.0%} of sqlite), CPU "
               f"{r['cpu_ms']:.3f} ms a message ({r['cpu_ms'] / base['cpu_ms']:.0%}), {r['sql']:.2f} SQL and "
               f"{r['commits']:.3f} commits a message; {check}")
+        if r["server_ms"] is not None:
+            print(f"{'':>10}the database server's CPU: {r['server_ms']:.3f} ms a message")
     if any(r["pending"] for r in results):
         sys.exit(1)
 
