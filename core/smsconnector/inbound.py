@@ -9,8 +9,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, select, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -19,7 +18,7 @@ from .decisions import Routing, SegmentPolicy
 from .errors import MessageRejected
 from .events import emit
 from .messages import DeliveryStatus, InboundMessage, utcnow
-from .store import inserts
+from .store import bulk
 from .store.models import Consumer, Conversation, Message
 
 if TYPE_CHECKING:
@@ -32,10 +31,6 @@ class Outcome(enum.StrEnum):
     STORED = "stored"
     DUPLICATE = "duplicate"  #: a provider retry of a message already stored
     BUFFERED = "buffered"  #: a part of a concatenated message, waiting for the rest
-
-
-def _insert(session: AsyncSession) -> Any:
-    return postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
 
 
 async def insert_once(session: AsyncSession, message: InboundMessage) -> int | None:
@@ -61,25 +56,13 @@ async def insert_all(session: AsyncSession, messages: Sequence[InboundMessage]) 
         message_class="conversational", status=DeliveryStatus.RECEIVED.value, num_segments=m.num_segments,
         incomplete=m.incomplete, notes=[], details=dict(m.details), created_at=now, updated_at=now,
     ) for m in messages]
-    inserted = {(provider, provider_id): message_id for message_id, provider, provider_id in
-                await connection.execute(_insert_messages(connection.dialect.name), rows)}
+    returned = await bulk.insert_new(connection, Message.__table__, rows, conflict=_MESSAGE_KEY,
+                                        returning=("id", *_MESSAGE_KEY))
+    inserted = {(provider, provider_id): message_id for message_id, provider, provider_id in returned}
     return [inserted.pop((m.provider, m.provider_message_id), None) for m in messages]
 
 
-@functools.cache
-def _insert_messages(dialect: str) -> Any:
-    # Built once per dialect: constructing the statement per batch cost more than running it.
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    table = Message.__table__
-    return (insert(table).on_conflict_do_nothing(index_elements=["provider", "provider_message_id"])
-            .returning(table.c.id, table.c.provider, table.c.provider_message_id))
-
-
-_COMPLETE_MESSAGE = (
-    update(Message.__table__).where(Message.__table__.c.id == bindparam("message_id"))
-    .values(conversation_id=bindparam("conversation_id"), handled_by=bindparam("handled_by"),
-            notes=bindparam("notes"))
-)
+_MESSAGE_KEY = ("provider", "provider_message_id")
 
 
 _OPEN = Conversation.status != "closed"
@@ -90,12 +73,13 @@ _OPEN_CONVERSATION = (
     .order_by(Conversation.id.desc()).limit(1)
 )
 _LOCK_OPEN_CONVERSATION = _OPEN_CONVERSATION.with_for_update().execution_options(populate_existing=True)
-_LOCK_OPEN_CONVERSATIONS = (
-    select(Conversation)
-    .where(tuple_(Conversation.consumer_number, Conversation.brand_number).in_(bindparam("pairs", expanding=True)),
-           _OPEN)
-    .order_by(Conversation.id).with_for_update().execution_options(populate_existing=True)
-)
+_PAIR = ("consumer_number", "brand_number")
+
+
+@functools.cache
+def _lock_open_conversations(dialect: str) -> Any:
+    return (select(Conversation).where(bulk.among(Conversation.__table__, _PAIR, dialect), _OPEN)
+            .order_by(Conversation.id).with_for_update().execution_options(populate_existing=True))
 
 
 async def open_conversation(session: AsyncSession, consumer: str, brand: str, *, lock: bool = False
@@ -114,7 +98,10 @@ async def lock_open_conversations(session: AsyncSession, pairs: Iterable[tuple[s
     if not wanted:
         return {}
     found: dict[tuple[str, str], Conversation] = {}
-    for conversation in (await session.exec(_LOCK_OPEN_CONVERSATIONS, params={"pairs": wanted})).scalars():
+    connection = await session.connection()
+    params = bulk.among_params(connection, Conversation.__table__, [dict(zip(_PAIR, pair, strict=True)) for pair in wanted])
+    for conversation in (await session.exec(_lock_open_conversations(connection.dialect.name), params=params)
+                         ).scalars():
         found[(conversation.consumer_number, conversation.brand_number)] = conversation  # the newest wins
     return found
 
@@ -127,15 +114,7 @@ async def ensure_consumers(session: AsyncSession, numbers: Iterable[str]) -> Non
     """Record each number as a consumer unless it is one already, with one statement."""
     now = utcnow()
     rows = [dict(number=number, created_at=now) for number in sorted(set(numbers))]
-    if rows:
-        connection = await session.connection()
-        await connection.execute(_insert_consumer(connection.dialect.name), rows)
-
-
-@functools.cache
-def _insert_consumer(dialect: str) -> Any:
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert(Consumer.__table__).on_conflict_do_nothing(index_elements=["number"])
+    await bulk.insert_new(await session.connection(), Consumer.__table__, rows, conflict=("number",))
 
 
 async def accept(app: App, session: AsyncSession, message: InboundMessage) -> Outcome:
@@ -233,12 +212,11 @@ async def store_all(app: App, session: AsyncSession, messages: Sequence[InboundM
                 # The consumer's message is kept whatever happens to an automatic reply to it.
                 log.warning("automatic reply from %s not queued: %s", routing.handled_by, exc.reason)
                 notes.append(f"automatic reply from {routing.handled_by} not sent: {exc.reason}")
-        completions.append(dict(message_id=message_id, conversation_id=conversation.id,
+        completions.append(dict(id=message_id, conversation_id=conversation.id,
                                 handled_by=routing.handled_by, notes=notes))
         emit(session, "message.received", message_id=message_id, conversation_id=conversation.id,
              agent_id=conversation.agent_id, skill=conversation.skill)
-    connection = await session.connection()
-    await connection.execute(_COMPLETE_MESSAGE, completions)
+    await bulk.update_all(await session.connection(), Message.__table__, completions)
     return outcomes
 
 
@@ -301,7 +279,7 @@ async def _open(session: AsyncSession, opened: list[Conversation]) -> None:
     if not opened:
         return
     rows = [{c.name: getattr(conversation, c.name) for c in _CONVERSATION_COLUMNS} for conversation in opened]
-    ids = await inserts.insert_all(session, Conversation.__table__, rows)
+    ids = await bulk.insert_all(session, Conversation.__table__, rows)
     for conversation, conversation_id in zip(opened, ids, strict=True):
         conversation.id = conversation_id
         make_transient_to_detached(conversation)

@@ -18,11 +18,10 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError
 
 from .messages import DeliveryStatus, InboundMessage, Media, SegmentInfo, StatusUpdate, utcnow
-from .store import Store, notify
+from .store import Store, bulk, notify
 from .store.batching import Batcher
 from .store.models import InboxEntry
 
@@ -145,7 +144,8 @@ class Inbox:
             returned = await self._store.sqlite_transaction(functools.partial(_insert_sqlite, values))
         else:
             async with self._store.engine.begin() as connection:
-                returned = (await connection.execute(_insert_postgresql(), rows)).all()
+                returned = await bulk.insert_new(connection, InboxEntry.__table__, rows, conflict=("provider", "key"),
+                                                    returning=("id", "provider", "key"))
                 if returned:  # wake every process's inbox processor once this commits
                     await connection.execute(notify.INBOX_NOTIFY)
         inserted = {(provider, k): id_ for id_, provider, k in returned}
@@ -168,16 +168,8 @@ class Inbox:
         await self._batcher.close()
 
 
-@functools.cache
-def _insert_postgresql() -> Any:
-    # Built once: constructing the statement per batch would cost more than running it.
-    table = InboxEntry.__table__
-    return (postgresql.insert(table).on_conflict_do_nothing(index_elements=["provider", "key"])
-            .returning(table.c.id, table.c.provider, table.c.key))
-
-
 def _insert_sqlite(values: list[list[Any]], connection: sqlite3.Connection) -> list[tuple[int, str, str]]:
-    """The statement of :func:`_insert_postgresql`, for SQLite as plain SQL over already converted values (run in
+    """The inbox's insert, for SQLite as plain SQL over already converted values (run in
     the driver's thread)."""
     returned: list[tuple[int, str, str]] = []
     for start in range(0, len(values), SQLITE_ROWS_PER_STATEMENT):

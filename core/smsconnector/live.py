@@ -28,14 +28,13 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, delete, event, func, insert, or_, select
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import delete, event, func, insert, or_, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from .events import Event
 from .messages import utcnow
-from .store import notify
+from .store import bulk, notify
 from .store.models import Conversation, EventRecord
 
 if TYPE_CHECKING:
@@ -80,20 +79,19 @@ def _persist(session: Session) -> None:
         rows.append({"kind": e.kind, "agent_id": agent_id, "conversation_id": conversation_id, "data": data,
                      "created_at": e.at})
     if connection.dialect.name == "postgresql":
-        connection.execute(_INSERT_AND_NOTIFY, {column: [row[column] for row in rows] for column in _COLUMNS})
+        connection.execute(_INSERT_AND_NOTIFY, bulk.arrays(connection, _EVENTS, rows))
     else:
         connection.execute(insert(_EVENTS), rows)
 
 
 _COLUMNS = ("kind", "agent_id", "conversation_id", "data", "created_at")
-#: PostgreSQL: the rows, given column by column as arrays, and the wake-up of every replica's poller, in one
-#: round trip (a data-modifying WITH runs to completion whether or not the query reads it); ids in the order
-#: the events were emitted. One statement for any number of rows, so compiled once: a multi-row VALUES is
-#: compiled anew for every transaction (1.1 ms of CPU against 0.4), an eighth of a worker's routing.
-_UNNESTED = func.unnest(*(bindparam(column, type_=ARRAY(_EVENTS.c[column].type)) for column in _COLUMNS)
-                        ).table_valued(*_COLUMNS, with_ordinality="emitted").render_derived("new")
+#: PostgreSQL: the rows, given column by column as arrays (:mod:`.store.bulk`), and the wake-up of every replica's
+#: poller, in one round trip (a data-modifying WITH runs to completion whether or not the query reads it); ids in
+#: the order the events were emitted.
+_UNNESTED = bulk.unnested(_EVENTS, _COLUMNS)
 _INSERT_AND_NOTIFY = select(func.pg_notify(notify.EVENTS, "")).add_cte(
-    insert(_EVENTS).from_select(_COLUMNS, select(*(_UNNESTED.c[c] for c in _COLUMNS)).order_by(_UNNESTED.c.emitted))
+    insert(_EVENTS).from_select(_COLUMNS, select(*(bulk.selected(_EVENTS, _UNNESTED, c) for c in _COLUMNS))
+                                .order_by(_UNNESTED.c.ordinality))
     .cte("written"))
 
 

@@ -12,7 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from .errors import MessageRejected
 from .events import emit
 from .messages import AGENT_TEXT_LIMIT, DeliveryStatus, InvalidNumber, Media, MessageClass, to_e164, to_sender, utcnow
-from .store import inserts
+from .store import bulk
 from .store.models import DeliveryPart, Message, OutboxEntry
 
 # Built once: building a statement per batch costs about as much as running it.
@@ -72,7 +72,7 @@ async def queue_all(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> li
     one for all their outbox rows; their ids. The sender picks them up once the transaction commits."""
     if not rows:
         return []
-    ids = await inserts.insert_all(session, Message.__table__, rows)
+    ids = await bulk.insert_all(session, Message.__table__, rows)
     for row, message_id in zip(rows, ids, strict=True):
         emit(session, "outbox.queued", message_id=message_id, conversation_id=row["conversation_id"])
     await session.exec(_INSERT_OUTBOX, params=[_outbox_row(i, row) for i, row in zip(ids, rows, strict=True)])

@@ -45,10 +45,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, exists, func, or_, select, update
 from sqlalchemy.exc import DBAPIError
@@ -58,6 +59,7 @@ from . import inbound, status
 from .errors import RequestRejected
 from .inbox import decode
 from .messages import InboundMessage, utcnow
+from .store import bulk
 from .store.models import InboxEntry
 
 if TYPE_CHECKING:
@@ -110,10 +112,12 @@ _CLAIM = (
 _CLAIMABLE_IDS = _CLAIM.with_only_columns(InboxEntry.id)
 _LOCK = (select(InboxEntry).where(InboxEntry.id == bindparam("entry_id"), InboxEntry.processed_at.is_(None))
          .with_for_update(skip_locked=True))
-_MARK_PROCESSED = (
-    update(_INBOX).where(_INBOX.c.id == bindparam("entry_id"))
-    .values(processed_at=bindparam("now"), payload=None, error=None, retry_at=None)
-)
+
+
+@functools.cache
+def _mark_processed_statement(dialect: str) -> Any:
+    return (update(_INBOX).where(bulk.among(_INBOX, ("id",), dialect))
+            .values(processed_at=bindparam("now"), payload=None, error=None, retry_at=None))
 
 
 class InboxProcessor:
@@ -369,6 +373,6 @@ async def _lock(session: AsyncSession, entry_id: int) -> InboxEntry | None:
 
 async def _mark_processed(session: AsyncSession, entry_ids: list[int | None]) -> None:
     if entry_ids:
-        now = utcnow()
         connection = await session.connection()
-        await connection.execute(_MARK_PROCESSED, [{"entry_id": i, "now": now} for i in entry_ids])
+        params = bulk.among_params(connection, _INBOX, [{"id": i} for i in entry_ids])
+        await connection.execute(_mark_processed_statement(connection.dialect.name), {**params, "now": utcnow()})

@@ -9,8 +9,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from .. import assignment
 from ..errors import Conflict, NotFound
-from ..inbound import _insert
 from ..messages import utcnow
+from ..store import bulk
 from ..store.models import Agent, AgentSkill, Conversation, Skill
 from .endpoints import Call, endpoint
 from .schemas import SkillIn, SkillList, SkillOut, SkillPatch
@@ -20,9 +20,9 @@ BOTH = ("admin", "agent")
 
 async def ensure_skills(session: AsyncSession, names: Iterable[str]) -> None:
     """Create the skills the configuration names (``numbers[].skill``), once, whichever replica starts first."""
-    for name in sorted(set(names)):
-        await session.exec(_insert(session)(Skill).values(name=name, description="", created_at=utcnow())
-                           .on_conflict_do_nothing(index_elements=["name"]))
+    now = utcnow()
+    rows = [dict(name=name, description="", created_at=now) for name in sorted(set(names))]
+    await bulk.insert_new(await session.connection(), Skill.__table__, rows, conflict=("name",))
 
 
 async def _skills_out(session: AsyncSession, skills: Sequence[Skill]) -> list[SkillOut]:

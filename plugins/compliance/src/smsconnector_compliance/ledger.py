@@ -6,15 +6,18 @@ consumer's events each time it is needed, so it can never drift from the evidenc
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, tuple_
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+from smsconnector.store import bulk
 
 from .models import CONFIRMATION, CONSENT, OPT_IN, OPT_OUT, REVOKE, CappedSend, LedgerEvent
 
@@ -92,9 +95,14 @@ _EVENTS = (select(LedgerEvent).where(LedgerEvent.consumer_number == bindparam("c
                                      LedgerEvent.scope == bindparam("scope")).order_by(LedgerEvent.id))
 
 
-_EVENTS_OF_MANY = (select(LedgerEvent)
-                   .where(tuple_(LedgerEvent.consumer_number, LedgerEvent.scope).in_(bindparam("pairs", expanding=True)))
-                   .order_by(LedgerEvent.id))
+_PAIR = ("consumer_number", "scope")
+
+
+@functools.cache
+def _events_of_many(dialect: str) -> Any:
+    return select(LedgerEvent).where(bulk.among(LedgerEvent.__table__, _PAIR, dialect)).order_by(LedgerEvent.id)
+
+
 #: where :func:`read_ahead` keeps the events it read, in ``session.info``: (consumer, scope) -> events, oldest first
 _READ_AHEAD = "compliance.ledger_read_ahead"
 
@@ -117,7 +125,9 @@ async def read_ahead(session: AsyncSession, pairs: Iterable[tuple[str, str]]) ->
     read: dict[tuple[str, str], list[LedgerEvent]] = session.info.setdefault(_READ_AHEAD, {})
     for pair in wanted:
         read[pair] = []
-    for event in (await session.exec(_EVENTS_OF_MANY, params={"pairs": wanted})).scalars():
+    connection = await session.connection()
+    params = bulk.among_params(connection, LedgerEvent.__table__, [dict(zip(_PAIR, pair, strict=True)) for pair in wanted])
+    for event in (await session.exec(_events_of_many(connection.dialect.name), params=params)).scalars():
         read[(event.consumer_number, event.scope)].append(event)
 
 
