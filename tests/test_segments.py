@@ -6,6 +6,7 @@ from itertools import pairwise
 from typing import Literal
 
 import pytest
+import regex
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -30,6 +31,9 @@ CONCATENATED = {"GSM-7": 153, "UCS-2": 67}
 
 EMOJI = "\U0001f600"
 ZHE = "\u0416"  # Cyrillic capital Zhe: a BMP character outside GSM
+FLAG = "\U0001f1eb\U0001f1f7"  # two regional indicators: 4 UTF-16 code units, one grapheme
+FAMILY = "\U0001f468\u200d\U0001f469\u200d\U0001f467\u200d\U0001f466"  # a ZWJ sequence: 11 code units
+CONJUNCT = "\u0915\u094d\u0937\u093f"  # Devanagari KSSI: one cluster since Unicode 15.1 (GB9c)
 
 basic_chars = st.sampled_from(sorted(GSM_BASIC))
 extension_chars = st.sampled_from(sorted(GSM_EXTENSION))
@@ -39,7 +43,17 @@ bmp_non_gsm_chars = st.characters(min_codepoint=0x80, max_codepoint=0xFFFF, excl
 astral_chars = st.characters(min_codepoint=0x10000, max_codepoint=0x10FFFF)
 gsm_texts = st.text(st.one_of(basic_chars, basic_chars, extension_chars), max_size=500)
 mixed_texts = st.text(st.one_of(basic_chars, extension_chars, bmp_non_gsm_chars, astral_chars), max_size=250)
-texts = st.one_of(gsm_texts, mixed_texts)
+# Characters that join into extended grapheme clusters: combining marks, ZWJ, variation selector, skin tone,
+# regional indicators, emoji, Devanagari consonants and virama, Hangul jamo, CR and LF.
+joiners = st.sampled_from(
+    "\u0301\u0308\u200d\ufe0f\U0001f3fd\U0001f1eb\U0001f1f7\U0001f468\U0001f469\u0915\u094d\u0937\u093f"
+    "\u1100\u1161\u11a8\r\ne"
+)
+overlong_clusters = st.integers(60, 140).map(lambda marks: "e" + "\u0301" * marks)  # longer than 67 from 67 on
+cluster_texts = st.lists(
+    st.one_of(st.text(joiners, max_size=12), st.text(basic_chars, max_size=40), overlong_clusters), max_size=20
+).map("".join)
+texts = st.one_of(gsm_texts, mixed_texts, cluster_texts)
 PROPERTY = settings(max_examples=200, deadline=None)
 
 
@@ -138,7 +152,57 @@ def test_segments_rebuild_the_text_within_capacity(text: str) -> None:
 def test_segments_are_filled_greedily(text: str) -> None:
     result = segment(text)
     for piece, following in pairwise(result.segments):
-        assert units_of(piece + following[0], result.encoding) > CONCATENATED[result.encoding]
+        first = following[0] if result.encoding == "GSM-7" else regex.match(r"\X", following)[0]
+        assert units_of(piece + first, result.encoding) > CONCATENATED[result.encoding]
+
+
+@pytest.mark.parametrize(
+    ("text", "lengths"),
+    [
+        ("a" * 65 + FLAG + "a" * 65, (65, 67, 2)),
+        ("a" * 66 + "e\u0301" + "a" * 66, (66, 67, 1)),
+        ("a" * 60 + FAMILY + "a" * 70, (60, 67, 14)),
+        (FLAG * 40, (64, 64, 32)),
+        ("a" * 65 + CONJUNCT + "a" * 10, (65, 14)),
+        ("a" * 10 + "e" + "\u0301" * 100 + "a" * 10, (10, 67, 44)),
+        (ZHE * 66 + "\r\n" + ZHE * 10, (67, 11)),
+        ("a" * 152 + "\r\n" + "a" * 10, (153, 11)),
+    ],
+    ids=[
+        "flag-moves-to-next-part",
+        "combining-accent-moves-with-its-letter",
+        "zwj-family-moves-whole",
+        "only-flags",
+        "indic-conjunct-moves-whole",
+        "cluster-longer-than-a-part-opens-one-and-is-cut",
+        "ucs2-crlf-is-two-characters",
+        "gsm-crlf-is-two-characters",
+    ],
+)
+def test_parts_keep_grapheme_clusters_whole_as_twilio_counts(text: str, lengths: tuple[int, ...]) -> None:
+    """Part lengths (UTF-16 code units or septets) as Twilio's segment calculator gives them, except two: the
+    conjunct, one cluster under Unicode 15.1 that the calculator's older rules divide as [67, 12], and the overlong
+    cluster, which the calculator leaves in one impossible 101-unit part ([10, 101, 10]: three parts all the same)."""
+    result = segment(text)
+    assert tuple(units_of(piece, result.encoding) for piece in result.segments) == lengths
+
+
+def cut_clusters(text: str, pieces: list[str] | tuple[str, ...]) -> list[str]:
+    """The grapheme clusters of ``text`` that a boundary between ``pieces`` falls inside."""
+    boundaries = {sum(map(len, pieces[:index])) for index in range(1, len(pieces))}
+    return [
+        match[0]
+        for match in regex.finditer(r"\X", text)
+        if any(match.start() < boundary < match.end() for boundary in boundaries)
+    ]
+
+
+@PROPERTY
+@given(texts)
+def test_no_part_ends_inside_a_grapheme_cluster_that_fits_a_part(text: str) -> None:
+    result = segment(text)
+    for cluster in cut_clusters(text, result.segments):
+        assert cluster == "\r\n" or units_of(cluster, result.encoding) > CONCATENATED[result.encoding]
 
 
 @PROPERTY
@@ -274,6 +338,10 @@ def test_split_for_concatenation_reassembles(text: str, bits: Literal[8, 16], da
     payload = b"".join(payload for _, payload in parsed)
     assert (decode_gsm(payload) if gsm else payload.decode("utf-16-be")) == text
     assert all(part_fits(part, gsm) for part in parts)
+    pieces = [decode_gsm(body) if gsm else body.decode("utf-16-be") for _, body in parsed]
+    capacity = CONCATENATED["GSM-7" if gsm else "UCS-2"] - (bits == 16)
+    for cluster in cut_clusters(text, pieces):
+        assert cluster == "\r\n" or units_of(cluster, "GSM-7" if gsm else "UCS-2") > capacity
 
 
 @pytest.mark.parametrize(
