@@ -383,7 +383,7 @@ def test_split_for_concatenation_limits_parts() -> None:
         ("a\u2014b\u2013c", "a-b-c"),
         ("wait\u2026", "wait..."),
         ("\u2022 item", "- item"),
-        ("a\u00a0b\u2009c", "a b c"),
+        ("a\u00a0b\u2009c\u2001d", "a  b  c d"),
         ("a\u200bb\ufeff", "ab"),
         ("\uff28\uff49 \uff11\uff12", "H\uff49 12"),
         ("\u00bd \u203c \u2039x\u203a", "1/2 !! <x>"),
@@ -405,6 +405,53 @@ def test_split_for_concatenation_limits_parts() -> None:
 )
 def test_smart_encode(text: str, expected: str) -> None:
     assert smart_encode(text) == expected
+
+
+# Twilio's "List of characters replaced by Smart Encoding" (270 rows), grouped by what a character becomes. The page
+# does not show how wide the space-like replacements are; these widths are those of Twilio's segment calculator.
+TWILIO_SMART_ENCODING_LIST = (
+    ('"', '00AB 00BB 201C 201D 02BA 02EE 201F 275D 275E 301D 301E FF02 201E'),
+    ("'", '2018 2019 02BB 02C8 02BC 02BD 02B9 201B FF07 00B4 02CA 0060 02CB 275B 275C 0313 0314 FE10 FE11'),
+    ('/', '00F7 29F8 0337 0338 2044 2215 FF0F'), ('1/4', '00BC'), ('1/2', '00BD'), ('3/4', '00BE'),
+    ('\\', '29F9 29F5 20E5 FE68 FF3C'), ('_', '0332 FF3F 2017'), ('|', '20D2 20D3 2223 FF5C 23B8 23B9 23D0 239C 239F'),
+    ('-', '23BC 23BD 2015 FE63 FF0D 2010 2022 2043 2014 2013'), ('@', 'FE6B FF20'), ('$', 'FE69 FF04'),
+    ('!', '01C3 FE15 FE57 FF01'), ('#', 'FE5F FF03'), ('%', 'FE6A FF05'), ('&', 'FE60 FF06'),
+    (',', '201A 0326 FE50 3001 FE51 FF0C FF64'), ('(', '2768 276A FE59 FF08 27EE 2985'),
+    (')', '2769 276B FE5A FF09 27EF 2986'),
+    ('*', '204E 2217 229B 2722 2723 2724 2725 2731 2732 2733 273A 273B 273C 273D 2743 2749 274A 274B 29C6 FE61 FF0A'),
+    ('+', '02D6 FE62 FF0B'), ('.', '3002 FE52 FF0E FF61'), ('0', 'FF10'), ('1', 'FF11'), ('2', 'FF12'), ('3', 'FF13'),
+    ('4', 'FF14'), ('5', 'FF15'), ('6', 'FF16'), ('7', 'FF17'), ('8', 'FF18'), ('9', 'FF19'),
+    (':', '02D0 02F8 2982 A789 FE13 FF1A'), (';', '204F FE14 FE54 FF1B'), ('<', 'FE64 FF1C 203A'),
+    ('=', '0347 A78A FE66 FF1D'), ('>', 'FE65 FF1E 2039'), ('?', 'FE16 FE56 FF1F'), ('A', 'FF21 1D00'),
+    ('B', 'FF22 0299'), ('C', 'FF23 1D04'), ('D', 'FF24 1D05'), ('E', 'FF25 1D07'), ('F', 'FF26 A730'),
+    ('G', 'FF27 0262'), ('H', 'FF28 029C'), ('I', 'FF29 026A'), ('J', 'FF2A 1D0A'), ('K', 'FF2B 1D0B'),
+    ('L', 'FF2C 029F'), ('M', 'FF2D 1D0D'), ('N', 'FF2E 0274'), ('O', 'FF2F 1D0F'), ('P', 'FF30 1D18'), ('Q', 'FF31'),
+    ('R', 'FF32 0280'), ('S', 'FF33 A731'), ('T', 'FF34 1D1B'), ('U', 'FF35 1D1C'), ('V', 'FF36 1D20'),
+    ('W', 'FF37 1D21'), ('X', 'FF38'), ('Y', 'FF39 028F'), ('Z', 'FF3A 1D22'), ('^', '02C6 0302 FF3E 1DCD'),
+    ('{', '2774 FE5B FF5B'), ('}', '2775 FE5C FF5D'), ('[', 'FF3B'), (']', 'FF3D'),
+    ('~', '02DC 02F7 0303 0330 0334 223C FF5E'),
+    ('  ', '00A0 2000 2002 2003 2004 2005 2006 2007 2008 2009 200A 202F 205F 3000 008D 009F 0080 0090 009B'),
+    (' ', '2001 2028 2029'), ('', '200B FEFF 0010 0000 0003 0004 0017 0019 0011 0012 0013 0014 2060'),
+    ('       ', '0009'), ('!!', '203C'), ('...', '2026'),
+)
+
+
+def test_smart_encoding_follows_twilios_documented_list() -> None:
+    documented = {
+        chr(int(code, 16)): replacement for replacement, codes in TWILIO_SMART_ENCODING_LIST for code in codes.split()
+    }
+    assert len(documented) == 270
+    documented |= {"\u2039": "<", "\u203a": ">"}  # the page swaps these two angle quotes; each costs one septet
+    assert {char: smart_encode(char) for char in documented} == documented
+    unlisted = "".join(chr(code) for code in range(0x110000) if chr(code) not in documented)
+    assert smart_encode(unlisted) == unlisted
+
+
+def test_segment_with_smart_encoding_counts_wide_spaces_as_twilio_does() -> None:
+    text = "a" * 139 + "\u00a0" * 11  # 139 + 22 septets once each no-break space is two spaces
+    assert segment(text, smart_encoding=True).count == 2
+    assert segment("a" * 138 + "\u00a0" * 11, smart_encoding=True).count == 1
+    assert segment("ok\u200c", smart_encoding=True).encoding == "UCS-2"  # not on the list
 
 
 @PROPERTY

@@ -199,9 +199,11 @@ def segment(text: str, *, smart_encoding: bool = False) -> SegmentedText:
     )
 
 
-# Twilio's Smart Encoding list: look-alike characters and the GSM text that replaces them. Where its reference
-# calculator replaces most space-like characters with two spaces, this table uses one, as the calculator already
-# does for U+2001, U+2028 and U+2029; the tab keeps the calculator's seven spaces.
+# Twilio's Smart Encoding list ("List of characters replaced by Smart Encoding", 270 characters): look-alikes and
+# the GSM text that replaces them. Where the page does not show what a space-like character becomes, this follows
+# Twilio's segment calculator, which mirrors the page's rows: two spaces for most, one for U+2001, U+2028 and
+# U+2029, seven for the tab. The page has the angle quotes U+2039 and U+203A swapped (to ">" and "<"); this keeps
+# each its own look-alike, at the same cost.
 _LOOK_ALIKES: tuple[tuple[str, str], ...] = (
     ('"', "\u00ab\u00bb\u201c\u201d\u201e\u201f\u02ba\u02ee\u275d\u275e\u301d\u301e\uff02"),
     (
@@ -247,15 +249,17 @@ _LOOK_ALIKES: tuple[tuple[str, str], ...] = (
     ("3/4", "\u00be"),
     ("!!", "\u203c"),
     ("...", "\u2026"),
-    # Odd spaces, line and paragraph separators, and C1 controls that display as a space.
+    # Odd spaces and C1 controls that display as a space; line and paragraph separators.
     (
-        " ",
-        "\u00a0\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000\u2028\u2029"
+        "  ",
+        "\u00a0\u2000\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000"
         "\u0080\u008d\u0090\u009b\u009f",
     ),
+    (" ", "\u2001\u2028\u2029"),
     ("       ", "\t"),
-    # Invisible characters: zero-width ones and C0 controls that have no GSM counterpart.
-    ("", "\u200b\u200c\u2060\ufeff\x00\x03\x04\x10\x11\x12\x13\x14\x17\x19"),
+    # Invisible characters: zero-width ones and C0 controls that have no GSM counterpart. The zero-width
+    # non-joiner (U+200C) is not on the list: a text with one stays UCS-2.
+    ("", "\u200b\u2060\ufeff\x00\x03\x04\x10\x11\x12\x13\x14\x17\x19"),
 )
 # Latin letter small capitals A to Z; the list has none for Q and X.
 _SMALL_CAPITALS = (
