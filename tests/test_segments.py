@@ -6,6 +6,7 @@ from itertools import pairwise
 from typing import Literal
 
 import pytest
+import regex
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -30,6 +31,9 @@ CONCATENATED = {"GSM-7": 153, "UCS-2": 67}
 
 EMOJI = "\U0001f600"
 ZHE = "\u0416"  # Cyrillic capital Zhe: a BMP character outside GSM
+FLAG = "\U0001f1eb\U0001f1f7"  # two regional indicators: 4 UTF-16 code units, one grapheme
+FAMILY = "\U0001f468\u200d\U0001f469\u200d\U0001f467\u200d\U0001f466"  # a ZWJ sequence: 11 code units
+CONJUNCT = "\u0915\u094d\u0937\u093f"  # Devanagari KSSI: one cluster since Unicode 15.1 (GB9c)
 
 basic_chars = st.sampled_from(sorted(GSM_BASIC))
 extension_chars = st.sampled_from(sorted(GSM_EXTENSION))
@@ -39,7 +43,17 @@ bmp_non_gsm_chars = st.characters(min_codepoint=0x80, max_codepoint=0xFFFF, excl
 astral_chars = st.characters(min_codepoint=0x10000, max_codepoint=0x10FFFF)
 gsm_texts = st.text(st.one_of(basic_chars, basic_chars, extension_chars), max_size=500)
 mixed_texts = st.text(st.one_of(basic_chars, extension_chars, bmp_non_gsm_chars, astral_chars), max_size=250)
-texts = st.one_of(gsm_texts, mixed_texts)
+# Characters that join into extended grapheme clusters: combining marks, ZWJ, variation selector, skin tone,
+# regional indicators, emoji, Devanagari consonants and virama, Hangul jamo, CR and LF.
+joiners = st.sampled_from(
+    "\u0301\u0308\u200d\ufe0f\U0001f3fd\U0001f1eb\U0001f1f7\U0001f468\U0001f469\u0915\u094d\u0937\u093f"
+    "\u1100\u1161\u11a8\r\ne"
+)
+overlong_clusters = st.integers(60, 140).map(lambda marks: "e" + "\u0301" * marks)  # longer than 67 from 67 on
+cluster_texts = st.lists(
+    st.one_of(st.text(joiners, max_size=12), st.text(basic_chars, max_size=40), overlong_clusters), max_size=20
+).map("".join)
+texts = st.one_of(gsm_texts, mixed_texts, cluster_texts)
 PROPERTY = settings(max_examples=200, deadline=None)
 
 
@@ -138,7 +152,57 @@ def test_segments_rebuild_the_text_within_capacity(text: str) -> None:
 def test_segments_are_filled_greedily(text: str) -> None:
     result = segment(text)
     for piece, following in pairwise(result.segments):
-        assert units_of(piece + following[0], result.encoding) > CONCATENATED[result.encoding]
+        first = following[0] if result.encoding == "GSM-7" else regex.match(r"\X", following)[0]
+        assert units_of(piece + first, result.encoding) > CONCATENATED[result.encoding]
+
+
+@pytest.mark.parametrize(
+    ("text", "lengths"),
+    [
+        ("a" * 65 + FLAG + "a" * 65, (65, 67, 2)),
+        ("a" * 66 + "e\u0301" + "a" * 66, (66, 67, 1)),
+        ("a" * 60 + FAMILY + "a" * 70, (60, 67, 14)),
+        (FLAG * 40, (64, 64, 32)),
+        ("a" * 65 + CONJUNCT + "a" * 10, (65, 14)),
+        ("a" * 10 + "e" + "\u0301" * 100 + "a" * 10, (10, 67, 44)),
+        (ZHE * 66 + "\r\n" + ZHE * 10, (67, 11)),
+        ("a" * 152 + "\r\n" + "a" * 10, (153, 11)),
+    ],
+    ids=[
+        "flag-moves-to-next-part",
+        "combining-accent-moves-with-its-letter",
+        "zwj-family-moves-whole",
+        "only-flags",
+        "indic-conjunct-moves-whole",
+        "cluster-longer-than-a-part-opens-one-and-is-cut",
+        "ucs2-crlf-is-two-characters",
+        "gsm-crlf-is-two-characters",
+    ],
+)
+def test_parts_keep_grapheme_clusters_whole_as_twilio_counts(text: str, lengths: tuple[int, ...]) -> None:
+    """Part lengths (UTF-16 code units or septets) as Twilio's segment calculator gives them, except two: the
+    conjunct, one cluster under Unicode 15.1 that the calculator's older rules divide as [67, 12], and the overlong
+    cluster, which the calculator leaves in one impossible 101-unit part ([10, 101, 10]: three parts all the same)."""
+    result = segment(text)
+    assert tuple(units_of(piece, result.encoding) for piece in result.segments) == lengths
+
+
+def cut_clusters(text: str, pieces: list[str] | tuple[str, ...]) -> list[str]:
+    """The grapheme clusters of ``text`` that a boundary between ``pieces`` falls inside."""
+    boundaries = {sum(map(len, pieces[:index])) for index in range(1, len(pieces))}
+    return [
+        match[0]
+        for match in regex.finditer(r"\X", text)
+        if any(match.start() < boundary < match.end() for boundary in boundaries)
+    ]
+
+
+@PROPERTY
+@given(texts)
+def test_no_part_ends_inside_a_grapheme_cluster_that_fits_a_part(text: str) -> None:
+    result = segment(text)
+    for cluster in cut_clusters(text, result.segments):
+        assert cluster == "\r\n" or units_of(cluster, result.encoding) > CONCATENATED[result.encoding]
 
 
 @PROPERTY
@@ -274,6 +338,10 @@ def test_split_for_concatenation_reassembles(text: str, bits: Literal[8, 16], da
     payload = b"".join(payload for _, payload in parsed)
     assert (decode_gsm(payload) if gsm else payload.decode("utf-16-be")) == text
     assert all(part_fits(part, gsm) for part in parts)
+    pieces = [decode_gsm(body) if gsm else body.decode("utf-16-be") for _, body in parsed]
+    capacity = CONCATENATED["GSM-7" if gsm else "UCS-2"] - (bits == 16)
+    for cluster in cut_clusters(text, pieces):
+        assert cluster == "\r\n" or units_of(cluster, "GSM-7" if gsm else "UCS-2") > capacity
 
 
 @pytest.mark.parametrize(
@@ -315,7 +383,7 @@ def test_split_for_concatenation_limits_parts() -> None:
         ("a\u2014b\u2013c", "a-b-c"),
         ("wait\u2026", "wait..."),
         ("\u2022 item", "- item"),
-        ("a\u00a0b\u2009c", "a b c"),
+        ("a\u00a0b\u2009c\u2001d", "a  b  c d"),
         ("a\u200bb\ufeff", "ab"),
         ("\uff28\uff49 \uff11\uff12", "H\uff49 12"),
         ("\u00bd \u203c \u2039x\u203a", "1/2 !! <x>"),
@@ -337,6 +405,53 @@ def test_split_for_concatenation_limits_parts() -> None:
 )
 def test_smart_encode(text: str, expected: str) -> None:
     assert smart_encode(text) == expected
+
+
+# Twilio's "List of characters replaced by Smart Encoding" (270 rows), grouped by what a character becomes. The page
+# does not show how wide the space-like replacements are; these widths are those of Twilio's segment calculator.
+TWILIO_SMART_ENCODING_LIST = (
+    ('"', '00AB 00BB 201C 201D 02BA 02EE 201F 275D 275E 301D 301E FF02 201E'),
+    ("'", '2018 2019 02BB 02C8 02BC 02BD 02B9 201B FF07 00B4 02CA 0060 02CB 275B 275C 0313 0314 FE10 FE11'),
+    ('/', '00F7 29F8 0337 0338 2044 2215 FF0F'), ('1/4', '00BC'), ('1/2', '00BD'), ('3/4', '00BE'),
+    ('\\', '29F9 29F5 20E5 FE68 FF3C'), ('_', '0332 FF3F 2017'), ('|', '20D2 20D3 2223 FF5C 23B8 23B9 23D0 239C 239F'),
+    ('-', '23BC 23BD 2015 FE63 FF0D 2010 2022 2043 2014 2013'), ('@', 'FE6B FF20'), ('$', 'FE69 FF04'),
+    ('!', '01C3 FE15 FE57 FF01'), ('#', 'FE5F FF03'), ('%', 'FE6A FF05'), ('&', 'FE60 FF06'),
+    (',', '201A 0326 FE50 3001 FE51 FF0C FF64'), ('(', '2768 276A FE59 FF08 27EE 2985'),
+    (')', '2769 276B FE5A FF09 27EF 2986'),
+    ('*', '204E 2217 229B 2722 2723 2724 2725 2731 2732 2733 273A 273B 273C 273D 2743 2749 274A 274B 29C6 FE61 FF0A'),
+    ('+', '02D6 FE62 FF0B'), ('.', '3002 FE52 FF0E FF61'), ('0', 'FF10'), ('1', 'FF11'), ('2', 'FF12'), ('3', 'FF13'),
+    ('4', 'FF14'), ('5', 'FF15'), ('6', 'FF16'), ('7', 'FF17'), ('8', 'FF18'), ('9', 'FF19'),
+    (':', '02D0 02F8 2982 A789 FE13 FF1A'), (';', '204F FE14 FE54 FF1B'), ('<', 'FE64 FF1C 203A'),
+    ('=', '0347 A78A FE66 FF1D'), ('>', 'FE65 FF1E 2039'), ('?', 'FE16 FE56 FF1F'), ('A', 'FF21 1D00'),
+    ('B', 'FF22 0299'), ('C', 'FF23 1D04'), ('D', 'FF24 1D05'), ('E', 'FF25 1D07'), ('F', 'FF26 A730'),
+    ('G', 'FF27 0262'), ('H', 'FF28 029C'), ('I', 'FF29 026A'), ('J', 'FF2A 1D0A'), ('K', 'FF2B 1D0B'),
+    ('L', 'FF2C 029F'), ('M', 'FF2D 1D0D'), ('N', 'FF2E 0274'), ('O', 'FF2F 1D0F'), ('P', 'FF30 1D18'), ('Q', 'FF31'),
+    ('R', 'FF32 0280'), ('S', 'FF33 A731'), ('T', 'FF34 1D1B'), ('U', 'FF35 1D1C'), ('V', 'FF36 1D20'),
+    ('W', 'FF37 1D21'), ('X', 'FF38'), ('Y', 'FF39 028F'), ('Z', 'FF3A 1D22'), ('^', '02C6 0302 FF3E 1DCD'),
+    ('{', '2774 FE5B FF5B'), ('}', '2775 FE5C FF5D'), ('[', 'FF3B'), (']', 'FF3D'),
+    ('~', '02DC 02F7 0303 0330 0334 223C FF5E'),
+    ('  ', '00A0 2000 2002 2003 2004 2005 2006 2007 2008 2009 200A 202F 205F 3000 008D 009F 0080 0090 009B'),
+    (' ', '2001 2028 2029'), ('', '200B FEFF 0010 0000 0003 0004 0017 0019 0011 0012 0013 0014 2060'),
+    ('       ', '0009'), ('!!', '203C'), ('...', '2026'),
+)
+
+
+def test_smart_encoding_follows_twilios_documented_list() -> None:
+    documented = {
+        chr(int(code, 16)): replacement for replacement, codes in TWILIO_SMART_ENCODING_LIST for code in codes.split()
+    }
+    assert len(documented) == 270
+    documented |= {"\u2039": "<", "\u203a": ">"}  # the page swaps these two angle quotes; each costs one septet
+    assert {char: smart_encode(char) for char in documented} == documented
+    unlisted = "".join(chr(code) for code in range(0x110000) if chr(code) not in documented)
+    assert smart_encode(unlisted) == unlisted
+
+
+def test_segment_with_smart_encoding_counts_wide_spaces_as_twilio_does() -> None:
+    text = "a" * 139 + "\u00a0" * 11  # 139 + 22 septets once each no-break space is two spaces
+    assert segment(text, smart_encoding=True).count == 2
+    assert segment("a" * 138 + "\u00a0" * 11, smart_encoding=True).count == 1
+    assert segment("ok\u200c", smart_encoding=True).encoding == "UCS-2"  # not on the list
 
 
 @PROPERTY

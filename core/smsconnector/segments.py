@@ -5,15 +5,30 @@ An SMS carries 140 octets of user data. Text that fits the GSM 03.38 default alp
 (3GPP TS 23.040 9.2.3.24.1) takes the rest. Extension-table characters cost two septets (ESC + code). A single
 character outside the alphabet switches the whole text to UCS-2: 70 UTF-16 code units single, 67 per part.
 
-Splitting never breaks an ESC pair nor a UTF-16 surrogate pair; it works on code points, so a multi-code-point
-grapheme (flag, ZWJ emoji sequence, letter + combining mark) may still be split between its code points.
+Parts are filled greedily and cut where Twilio's segment calculator cuts them, so that counts, previews and
+per-segment throttling agree with what Twilio bills. GSM-7 text is cut between characters, never inside an ESC
+pair. UCS-2 text is cut between extended grapheme clusters (Unicode's current rules, UAX #29, from the ``regex``
+module): a flag, a ZWJ emoji sequence or a letter with its combining marks that does not fit what is left of a
+part opens the next part whole. Only a cluster longer than a whole part (67 units; say, a letter under dozens of
+combining marks) is cut: it opens the next part and is divided between code points, never inside a surrogate
+pair. CR LF is the one cluster always treated as two characters, as the calculator does; GSM-7 text has no other
+cluster of more than one character (combining marks and the like are outside the alphabet).
+
+Where this and the calculator differ, the count here is the same or higher: the calculator follows older
+Unicode rules and so divides an Indic conjunct (one cluster since Unicode 15.1) that a part here leaves whole for
+the next, and it leaves a cluster longer than a part in one part too long to send.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
+from itertools import accumulate
 from typing import Literal
+
+import regex
 
 __all__ = [
     "GSM_BASIC",
@@ -67,13 +82,18 @@ _GSM = GSM_BASIC | GSM_EXTENSION
 _USER_DATA_OCTETS = 140
 _UDH_8BIT_OCTETS = 6
 
+# Extended grapheme clusters, except that CR and LF stay two characters: Twilio counts them so, and a line break
+# whose CR and LF fall in two parts still shows as one once the handset joins them.
+_CLUSTERS = regex.compile(r"\r|\X")
+
 
 def _gsm_units(char: str) -> int:
     return 2 if char in GSM_EXTENSION else 1
 
 
-def _ucs2_units(char: str) -> int:
-    return 2 if ord(char) > 0xFFFF else 1
+def _ucs2_units(text: str) -> int:
+    """UTF-16 code units of ``text`` (a lone surrogate counts one, as it is sent)."""
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
 def _capacity(gsm: bool, udh_octets: int) -> int:
@@ -100,6 +120,35 @@ def _pack(text: str, units: Callable[[str], int], capacity: int) -> tuple[str, .
     return tuple(pieces)
 
 
+def _units_between(text: str, start: int, end: int) -> int:
+    """UTF-16 code units of ``text[start:end]``: the key to bisect on for where a part ends."""
+    return _ucs2_units(text[start:end])
+
+
+def _split_ucs2(text: str, capacity: int) -> list[str]:
+    """Greedily cut UCS-2 ``text`` into parts of at most ``capacity`` code units, between grapheme clusters; a
+    cluster longer than a whole part opens one and is cut between code points."""
+    ends = list(accumulate(map(len, _CLUSTERS.findall(text))))  # the code point after each cluster
+    parts: list[str] = []
+    start = first = 0  # where the part starts, and the first cluster that ends after that
+    while start < len(text):
+        units = partial(_units_between, text, start)
+        # A code point is at least one code unit, so no cluster ending past start + capacity can fit.
+        last = bisect_right(ends, capacity, first, bisect_right(ends, start + capacity, first), key=units)
+        if last > first:
+            end, first = ends[last - 1], last
+        else:  # the cluster at start is longer than a whole part: the last resort is to cut between code points
+            end = bisect_right(range(start + capacity + 1), capacity, start + 1, key=units) - 1
+        parts.append(text[start:end])
+        start = end
+    return parts
+
+
+def _split(text: str, gsm: bool, capacity: int) -> tuple[str, ...]:
+    """Cut ``text`` into parts of ``capacity`` units: GSM-7 between characters, UCS-2 between grapheme clusters."""
+    return _pack(text, _gsm_units, capacity) if gsm else tuple(_split_ucs2(text, capacity))
+
+
 @dataclass(frozen=True)
 class SegmentedText:
     """How a text is split into SMS segments. An empty text has no segments (``count == 0``)."""
@@ -118,7 +167,7 @@ class SegmentedText:
 
 def is_gsm(text: str) -> bool:
     """Whether every character of ``text`` is in the GSM 03.38 basic or extension table."""
-    return all(char in _GSM for char in text)
+    return _GSM.issuperset(text)
 
 
 def non_gsm_characters(text: str) -> tuple[str, ...]:
@@ -134,22 +183,27 @@ def segment(text: str, *, smart_encoding: bool = False) -> SegmentedText:
         if is_gsm(encoded):
             text = encoded
     gsm = is_gsm(text)
-    units = _gsm_units if gsm else _ucs2_units
-    total = sum(map(units, text))
+    # An extension character costs a second septet in GSM-7; in UCS-2 every character costs its UTF-16 code units.
+    total = len(text) + sum(map(text.count, GSM_EXTENSION)) if gsm else _ucs2_units(text)
     single = _capacity(gsm, 0)
-    capacity = single if total <= single else _capacity(gsm, _UDH_8BIT_OCTETS)
+    if total <= single:
+        segments: tuple[str, ...] = (text,) if text else ()
+    else:
+        segments = _split(text, gsm, _capacity(gsm, _UDH_8BIT_OCTETS))
     return SegmentedText(
         encoding="GSM-7" if gsm else "UCS-2",
-        segments=_pack(text, units, capacity),
+        segments=segments,
         non_gsm_characters=() if gsm else non_gsm_characters(text),
         units=total,
         text=text,
     )
 
 
-# Twilio's Smart Encoding list: look-alike characters and the GSM text that replaces them. Where its reference
-# calculator replaces most space-like characters with two spaces, this table uses one, as the calculator already
-# does for U+2001, U+2028 and U+2029; the tab keeps the calculator's seven spaces.
+# Twilio's Smart Encoding list ("List of characters replaced by Smart Encoding", 270 characters): look-alikes and
+# the GSM text that replaces them. Where the page does not show what a space-like character becomes, this follows
+# Twilio's segment calculator, which mirrors the page's rows: two spaces for most, one for U+2001, U+2028 and
+# U+2029, seven for the tab. The page has the angle quotes U+2039 and U+203A swapped (to ">" and "<"); this keeps
+# each its own look-alike, at the same cost.
 _LOOK_ALIKES: tuple[tuple[str, str], ...] = (
     ('"', "\u00ab\u00bb\u201c\u201d\u201e\u201f\u02ba\u02ee\u275d\u275e\u301d\u301e\uff02"),
     (
@@ -195,15 +249,17 @@ _LOOK_ALIKES: tuple[tuple[str, str], ...] = (
     ("3/4", "\u00be"),
     ("!!", "\u203c"),
     ("...", "\u2026"),
-    # Odd spaces, line and paragraph separators, and C1 controls that display as a space.
+    # Odd spaces and C1 controls that display as a space; line and paragraph separators.
     (
-        " ",
-        "\u00a0\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000\u2028\u2029"
+        "  ",
+        "\u00a0\u2000\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000"
         "\u0080\u008d\u0090\u009b\u009f",
     ),
+    (" ", "\u2001\u2028\u2029"),
     ("       ", "\t"),
-    # Invisible characters: zero-width ones and C0 controls that have no GSM counterpart.
-    ("", "\u200b\u200c\u2060\ufeff\x00\x03\x04\x10\x11\x12\x13\x14\x17\x19"),
+    # Invisible characters: zero-width ones and C0 controls that have no GSM counterpart. The zero-width
+    # non-joiner (U+200C) is not on the list: a text with one stays UCS-2.
+    ("", "\u200b\u2060\ufeff\x00\x03\x04\x10\x11\x12\x13\x14\x17\x19"),
 )
 # Latin letter small capitals A to Z; the list has none for Q and X.
 _SMALL_CAPITALS = (
@@ -341,7 +397,7 @@ def split_for_concatenation(text: str, reference: int, *, reference_bits: Litera
     """
     udh_octets = len(build_udh(Concatenation(reference, 1, 1, reference_bits)))
     gsm = is_gsm(text)
-    pieces = _pack(text, _gsm_units if gsm else _ucs2_units, _capacity(gsm, udh_octets)) or ("",)
+    pieces = _split(text, gsm, _capacity(gsm, udh_octets)) or ("",)
     if len(pieces) > 255:
         raise ValueError(f"text needs {len(pieces)} parts; a concatenated SMS has at most 255")
     return [

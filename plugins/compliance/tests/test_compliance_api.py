@@ -269,10 +269,13 @@ def test_the_preview_shows_encoding_segments_and_the_characters_that_force_ucs2(
     ucs2 = server.post(PREVIEW, {**PREVIEW_BODY, "text": "Thanks 😊 — see you Thursday! " * 3},
                        headers=server.agent).json()
     long = server.post(PREVIEW, {**PREVIEW_BODY, "text": "x" * 1601}, headers=server.agent).json()
+    # The flag would straddle the first two parts: it moves whole to the second, as Twilio counts it.
+    flag = server.post(PREVIEW, {**PREVIEW_BODY, "text": "a" * 65 + "🇫🇷" + "a" * 65}, headers=server.agent).json()
 
     assert (gsm["encoding"], gsm["segments"], gsm["units"], gsm["ucs2_characters"]) == ("GSM-7", 1, 30, [])
     assert (ucs2["encoding"], ucs2["segments"], ucs2["ucs2_characters"]) == ("UCS-2", 2, ["😊", "—"])
     assert (long["segments"], long["verdict"]["action"], long["verdict"]["code"]) == (11, "refuse", "too_long")
+    assert (flag["segments"], flag["units"]) == (3, 134)
 
 
 def test_the_preview_does_not_use_up_the_confirmation_or_count_against_caps(server: Server, db: Any) -> None:
