@@ -63,6 +63,8 @@ class LanguageOverride(_Model):
     opt_in: tuple[str, ...] | None = None
     help: tuple[str, ...] | None = None
     phrases: tuple[str, ...] | None = None
+    commands: tuple[str, ...] | None = None
+    lead_ins: tuple[str, ...] | None = None
     negations: tuple[str, ...] | None = None
     conjunctions: tuple[str, ...] | None = None
     fillers: tuple[str, ...] | None = None
@@ -148,7 +150,7 @@ class Settings(_Model):
 
     #: keyword languages matched, in order; the first that knows a keyword answers in its language
     languages: tuple[str, ...] = ("en", "fr")
-    #: tier 2: opt-out phrases and keywords with filler words ("please stop texting me", "Stop please")
+    #: tier 2: opt-out phrases, and commands with lead-ins and filler words ("please stop texting me", "No STOP")
     phrases: bool = True
     #: how many words before a keyword or phrase a negation cancels it ("don't stop"); 0 ignores negations
     negation_window: int = Field(5, ge=0, le=10)
@@ -306,7 +308,7 @@ class Policy:
             vocabularies.append(Vocabulary.build(
                 language, opt_out=pack["opt_out"], opt_in=pack["opt_in"], help=pack["help"], phrases=pack["phrases"],
                 negations=pack["negations"], fillers=pack["fillers"], conjunctions=pack["conjunctions"],
-                fold_accents=s.fold_accents))
+                commands=pack["commands"], lead_ins=pack["lead_ins"], fold_accents=s.fold_accents))
             contact = own.contact or pack["contact_fallback"]
             replies[language] = {kind: pack[f"{kind}_reply"].format(brand=brand, contact=contact) for kind in KINDS}
         providers = self.provider(provider)
@@ -323,8 +325,8 @@ class Policy:
 
 
 def _pack(language: str, *overrides: LanguageOverride | None) -> dict[str, Any]:
-    pack = {**ENGLISH, "opt_out": [], "opt_in": [], "help": [], "phrases": [], "negations": [], "conjunctions": [],
-            "fillers": [], **BUILTIN.get(language, {})}
+    pack = {**ENGLISH, "opt_out": [], "opt_in": [], "help": [], "phrases": [], "commands": [], "lead_ins": [],
+            "negations": [], "conjunctions": [], "fillers": [], **BUILTIN.get(language, {})}
     for override in overrides:
         if override is not None:
             pack.update(override.model_dump(exclude_none=True))
