@@ -19,6 +19,7 @@ from smsconnector.sender import decide
 from smsconnector.testing import BRAND_NUMBER
 
 MIAMI, PENSACOLA, AUSTIN, BALTIMORE = "+13055550142", "+18504441234", "+15125550123", "+14105550123"
+TALLAHASSEE, HARTFORD, BRIDGEPORT, HOUSTON = "+18506441234", "+18605550123", "+12033351234", "+17132221234"
 IDAHO, NEWFOUNDLAND, TOLL_FREE = "+12085550123", "+17095550123", "+18005550123"
 INVALID_US, INVALID_UK, PARIS, DELHI = "+15555550123", "+447700900123", "+33612345678", "+919812345678"
 #: consent is tested elsewhere, and caps only where a test sets them: in the table only the clock matters
@@ -53,8 +54,21 @@ CASES = [
          at("2026-07-15 20:00", "America/New_York"), "defer", until=at("2026-07-16 08:00", "America/New_York")),
     Case("Florida with 30 s left: too little to deliver, next morning", MIAMI,
          at("2026-07-15 19:59:30", "America/New_York"), "defer", until=at("2026-07-16 08:00", "America/New_York")),
-    Case("Florida Panhandle is Central: 19:30 there", PENSACOLA,
-         at("2026-07-15 20:30", "America/New_York"), "allow", validity=1800),
+    Case("850 spans Central and Eastern: Pensacola at 19:30 Central waits, it is 20:30 in Tallahassee", PENSACOLA,
+         at("2026-07-15 19:30", "America/Chicago"), "defer", until=at("2026-07-16 08:00", "America/Chicago")),
+    Case("850 spans Central and Eastern: Tallahassee at 08:30 Eastern waits for 08:00 in Pensacola", TALLAHASSEE,
+         at("2026-07-15 08:30", "America/New_York"), "defer", until=at("2026-07-15 08:00", "America/Chicago")),
+    Case("policy zones=number: Pensacola's exchange is Central, 19:30 there", PENSACOLA,
+         at("2026-07-15 19:30", "America/Chicago"), "allow", validity=1800,
+         settings={"quiet_hours": {"zones": "number"}}),
+    Case("Connecticut opens at 09:00: Hartford (860) at 08:30 waits", HARTFORD,
+         at("2026-07-15 08:30", "America/New_York"), "defer", until=at("2026-07-15 09:00", "America/New_York")),
+    Case("Connecticut opens at 09:00: Bridgeport (203) at 08:30 waits too", BRIDGEPORT,
+         at("2026-07-15 08:30", "America/New_York"), "defer", until=at("2026-07-15 09:00", "America/New_York")),
+    Case("Connecticut closes at 20:00: Bridgeport at 19:30", BRIDGEPORT,
+         at("2026-07-15 19:30", "America/New_York"), "allow", validity=1800),
+    Case("Texas on a Sunday at 10:00: Houston (713) waits for noon", HOUSTON,
+         at("2026-07-19 10:00", "America/Chicago"), "defer", until=at("2026-07-19 12:00", "America/Chicago")),
     Case("Texas on a Sunday at 10:00: not before noon", AUSTIN,
          at("2026-07-19 10:00", "America/Chicago"), "defer", until=at("2026-07-19 12:00", "America/Chicago")),
     Case("Texas on Saturday night: Sunday noon", AUSTIN,

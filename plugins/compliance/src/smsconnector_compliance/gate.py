@@ -132,19 +132,16 @@ def window(policy: Policy, rules: NumberRules, location: Location) -> Window | N
     windows = policy.windows
     weeks: list[Week] = []
     if location.known:
-        names = location.zones if quiet.several_zones == "all" else location.zones[:1]
+        names = location.area_zones if quiet.zones == "area_code" else location.zones
+        names = names if quiet.several_zones == "all" else location.zones[:1]
         country = location.country
-        if country in quiet.regions and country in windows:
-            weeks.append(windows[country].week())
-        region = location.region or ""
-        if quiet.states and location.state and region in windows:
-            weeks.append(windows[region].week())
     else:
         names = (rules.time_zone,)
         country = location.country or locate(rules.number).country
-        if country in quiet.regions and country in windows:
-            weeks.append(policy.strictest(country) if quiet.unknown_location == "strictest"
-                         else windows[country].week())
+    if country in quiet.regions and country in windows:
+        weeks.append(windows[country].week())
+        if quiet.states:
+            weeks.extend(rule.week() for _, rule in policy.state_rows(location, windows))
     if rules.window is not None:
         weeks.append(rules.window.week())
     if not weeks:
@@ -164,7 +161,8 @@ async def _timing(policy: Policy, rules: NumberRules, session: AsyncSession, mes
     caps = policy.settings.caps
     quiet = policy.settings.quiet_hours
     not_before, cap_reason = now, ""
-    limit = caps.limits.get(location.region or "") if cls in caps.classes else None
+    capped = policy.cap(location) if cls in caps.classes else None
+    region, limit = capped or (None, None)
     if limit is not None:
         if session.bind.dialect.name == "postgresql" and not dry_run:
             # Two replicas must not both send the last allowed message: serialize per consumer until commit.
@@ -175,7 +173,7 @@ async def _timing(policy: Policy, rules: NumberRules, session: AsyncSession, mes
         if len(sent) >= limit:
             not_before = sent[len(sent) - limit].sent_at + timedelta(hours=caps.window_hours)
             cap_reason = (f"{message.to_number} already got {len(sent)} {cls} messages from {rules.brand} in the "
-                          f"last {caps.window_hours:g} hours; {location.region} allows {limit}")
+                          f"last {caps.window_hours:g} hours; {region} allows {limit}")
     applies = window(policy, rules, location) if cls in quiet.classes else None
     validity: int | None = None
     if applies is not None:
@@ -197,7 +195,7 @@ async def _timing(policy: Policy, rules: NumberRules, session: AsyncSession, mes
         return Verdict.defer("daily_cap", _deferred(cap_reason, not_before, None), not_before)
     if limit is not None and not dry_run:
         await ledger.count_send(session, message_id=message.id, consumer_number=message.to_number, scope=rules.scope,
-                                brand_number=message.from_number, message_class=cls, region=location.region,
+                                brand_number=message.from_number, message_class=cls, region=region,
                                 sent_at=now)
     return Verdict("allow", validity_seconds=validity)
 

@@ -1,10 +1,24 @@
 """Reading a consumer's text as an opt-out, an opt-in or a HELP request.
 
-Tier 1: the whole text, once normalized, is a keyword ("Stop.", "sToP 🛑", "opt-out", "ARRÊT").
-Tier 2 (opt-out only): a phrase a reasonable person reads as revocation ("please stop texting me"), or a keyword
-surrounded only by filler words ("Stop please", "Stop. Thank you"), unless a negation comes just before it
-("don't stop"). A text that merely mentions an opt-out word ("cancel my appointment") is not an opt-out: it is
-flagged so that an agent can ask.
+Every text is normalized first: NFKC, case-folded, accents folded, apostrophes resolved; punctuation (``.,!?;:``,
+new lines) splits it into clauses; emoji, symbols and runs of spaces are dropped with the words kept.
+
+Tier 1: the whole text is a keyword ("Stop.", "sToP 🛑", "opt-out", "ARRÊT").
+
+Tier 2 (opt-out only), in plain words, as the FCC's "reasonable means" standard asks:
+
+- a **phrase** anywhere in a clause ("please stop texting me", "I don't know who you are but stop texting me"),
+  unless a negation comes a few words before it ("don't stop texting me"); a lead-in at the start of the clause
+  is not a negation ("No stop texting me", "Not interested stop texting me");
+- a text whose every clause, once filler words are dropped ("please", "thanks", "now"), is made of **commands**
+  (the opt-out keywords and short revocations such as "stop it", "quit it", each as often as the consumer likes:
+  "stop stop", "STOP STOP STOP") and **lead-ins** ("no", "not interested", "I said", "wrong number"), with at least
+  one command: "No STOP", "No, stop", "I said stop", "Not interested, stop", "Who is this? Stop". A word that is
+  none of these makes the text something else ("what time does the bus stop", "STOP 12345", "Stop, wait").
+
+A text that merely mentions an opt-out word ("cancel my appointment", "don't stop the service", "can I stop by
+tomorrow?") is not an opt-out: it is flagged so that an agent can ask. Every list is per language and can be
+extended in configuration.
 """
 
 from __future__ import annotations
@@ -70,6 +84,10 @@ class Vocabulary:
     language: str
     keywords: dict[Kind, dict[str, str]]  #: kind -> compact form -> the keyword as configured
     phrases: tuple[tuple[tuple[str, ...], str], ...]  #: (words, as configured), longest first
+    #: whole-clause revocations besides the keywords ("stop it"), as (words, as configured)
+    commands: tuple[tuple[tuple[str, ...], str], ...]
+    #: words that may come with a command without changing it ("no", "i said"), as words
+    lead_ins: tuple[tuple[str, ...], ...]
     negations: tuple[tuple[str, ...], ...]
     conjunctions: frozenset[str]  #: words that end a negation's reach
     fillers: frozenset[str]
@@ -82,7 +100,8 @@ class Vocabulary:
     @classmethod
     def build(cls, language: str, *, opt_out: Iterable[str], opt_in: Iterable[str], help: Iterable[str],
               phrases: Iterable[str], negations: Iterable[str], fillers: Iterable[str],
-              conjunctions: Iterable[str] = (), fold_accents: bool = True) -> Vocabulary:
+              conjunctions: Iterable[str] = (), commands: Iterable[str] = (), lead_ins: Iterable[str] = (),
+              fold_accents: bool = True) -> Vocabulary:
         def norm(s: str) -> str:
             return core(normalize(s, fold_accents=fold_accents))
 
@@ -94,6 +113,8 @@ class Vocabulary:
         terms = sorted({(words(norm(k)), k) for k in keywords["opt_out"].values()}, key=lambda x: -len(x[0]))
         return cls(
             language=language, keywords=keywords, phrases=tuple(phrase_words),
+            commands=tuple((w, c) for w, c in ((words(norm(c)), c) for c in commands) if w),
+            lead_ins=tuple(w for w in (words(norm(lead)) for lead in lead_ins) if w),
             negations=tuple(w for w in (words(norm(n)) for n in negations) if w),
             conjunctions=frozenset(w for c in conjunctions for w in words(norm(c))),
             fillers=frozenset(w for f in fillers for w in words(norm(f))), opt_out_terms=tuple(terms),
@@ -126,6 +147,20 @@ class Classifier:
         self.negation_window = negation_window
         self.fold_accents = fold_accents
         self._fillers = frozenset().union(*(v.fillers for v in self.vocabularies))
+        #: what a clause may be made of, by compact form: a command (language, as configured), or a lead-in (None)
+        self._units: dict[str, tuple[str, str] | None] = {}
+        for vocabulary in self.vocabularies:
+            for key, configured in vocabulary.keywords["opt_out"].items():
+                self._units.setdefault(key, (vocabulary.language, configured))
+            for command, configured in vocabulary.commands:
+                key = "".join(w for w in command if w not in self._fillers)
+                if key:
+                    self._units.setdefault(key, (vocabulary.language, configured))
+        self._lead_ins = sorted({tuple(w for w in lead if w not in self._fillers) for v in self.vocabularies
+                                 for lead in v.lead_ins} - {()}, key=len, reverse=True)
+        for lead in self._lead_ins:
+            self._units.setdefault("".join(lead), None)
+        self._longest = max(map(len, self._units), default=0)
 
     def classify(self, text: str) -> Classification:
         normalized = normalize(text, fold_accents=self.fold_accents)
@@ -138,13 +173,27 @@ class Classifier:
                     return Classification(kind, 1, vocabulary.language, vocabulary.keywords[kind][key])
         clauses = [w for w in (words(c) for c in _CLAUSE_BREAK.split(normalized)) if w]
         if self.phrases:
-            found = self._phrase(clauses) or self._keyword_with_fillers(clauses)
+            found = self._phrase(clauses) or self._commands(clauses)
             if found is not None:
                 return found
         return self._mention(clauses)
 
+    def _lead_in_end(self, clause: Sequence[str], vocabulary: Vocabulary) -> int:
+        """Where the lead-ins that start a clause end ("no", "i said", with filler words among them); a longer
+        negation at the same place wins ("no need to")."""
+        kept = [i for i, w in enumerate(clause) if w not in self._fillers]
+        rest = tuple(clause[i] for i in kept)
+        used = 0
+        while True:
+            lead = next((lead for lead in self._lead_ins if rest[used:used + len(lead)] == lead), None)
+            if lead is None or any(len(n) > len(lead) and rest[used:used + len(n)] == n for n in vocabulary.negations):
+                return kept[used - 1] + 1 if used else 0
+            used += len(lead)
+
     def _negated(self, before: Sequence[str], vocabulary: Vocabulary) -> bool:
-        """A negation among the last ``negation_window`` words before a match, after the last conjunction."""
+        """A negation among the last ``negation_window`` words before a match, after the last conjunction and
+        after the lead-ins that start the clause ("No stop texting me" is not negated)."""
+        before = before[self._lead_in_end(before, vocabulary):]
         window = list(before[-self.negation_window:]) if self.negation_window > 0 else []
         for i in range(len(window) - 1, -1, -1):
             if window[i] in vocabulary.conjunctions:
@@ -166,24 +215,38 @@ class Classifier:
                         return Classification("opt_out", 2, vocabulary.language, configured)
         return None
 
-    def _keyword_with_fillers(self, clauses: list[tuple[str, ...]]) -> Classification | None:
-        """Every sentence is an opt-out keyword with filler words, or filler words alone."""
-        found: Classification | None = None
+    def _commands(self, clauses: list[tuple[str, ...]]) -> Classification | None:
+        """Every clause is commands and lead-ins (with filler words), or nothing else; one command at least."""
+        found: tuple[str, str] | None = None
         for clause in clauses:
-            rest = [w for w in clause if w not in self._fillers]
-            if not rest:
-                continue
-            match = self._opt_out_keyword("".join(rest))
-            if match is None:
+            reading = self._read(tuple(w for w in clause if w not in self._fillers))
+            if reading is None:
                 return None
-            found = found or match
-        return found
+            found = found or reading or None
+        if found is None:
+            return None
+        return Classification("opt_out", 2, *found)
 
-    def _opt_out_keyword(self, key: str) -> Classification | None:
-        for vocabulary in self.vocabularies:
-            if key in vocabulary.keywords["opt_out"]:
-                return Classification("opt_out", 2, vocabulary.language, vocabulary.keywords["opt_out"][key])
-        return None
+    def _read(self, clause: Sequence[str]) -> tuple[str, str] | tuple[()] | None:
+        """Split a clause into units: the first command as (language, as configured), ``()`` when it holds lead-ins
+        alone (or nothing), ``None`` when some words are no unit. A unit may span words ("s t o p", "opt out")."""
+        reach: list[tuple[str, str] | tuple[()] | None] = [()] + [None] * len(clause)
+        for start in range(len(clause)):
+            so_far = reach[start]
+            if so_far is None:
+                continue
+            joined = ""
+            for end in range(start, len(clause)):
+                joined += clause[end]
+                if len(joined) > self._longest:
+                    break
+                if joined not in self._units:
+                    continue
+                unit = self._units[joined]
+                after = so_far or unit or ()
+                if reach[end + 1] is None or (not reach[end + 1] and after):
+                    reach[end + 1] = after
+        return reach[-1]
 
     def _mention(self, clauses: list[tuple[str, ...]]) -> Classification:
         """Flag a text that mentions an opt-out word or phrase without being an opt-out."""

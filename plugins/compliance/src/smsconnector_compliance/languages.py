@@ -30,10 +30,20 @@ ENGLISH: dict[str, Any] = {
         "do not want these texts", "do not want any more texts", "don't want to receive", "do not want to receive",
         "don't send me", "do not send me", "don't ever text me", "do not ever text me", "never text me again",
     ],
+    # Tier 2: short revocations that count only as a whole clause, besides the opt-out keywords ("Stop it!"); in a
+    # longer sentence they are mentions ("how do I stop it from crashing").
+    "commands": ["stop it", "stop this", "stop that", "stop them", "stop everything", "quit it", "quit this",
+                 "quit that"],
+    # Words that may come with a command without changing it: an answer, an insistence, a reason. They are not
+    # negations ("No STOP" revokes) and may be clauses of their own ("Not interested. Stop").
+    "lead_ins": ["no", "nope", "nah", "no thanks", "no thank you", "not interested", "im not interested",
+                 "i am not interested", "i said", "i said to", "i already said", "i told you", "i told you to",
+                 "i asked you to", "again", "seriously", "for the last time", "wrong number", "wrong person",
+                 "who is this", "who are you", "enough", "i mean it", "i never signed up"],
     # A negation among the few words before a keyword or phrase cancels it ("don't stop", "I don't want you to
     # stop"), unless a conjunction comes between them ("I don't know why, but stop").
     "negations": ["not", "don't", "do not", "doesn't", "didn't", "never", "won't", "can't", "cannot", "shouldn't",
-                  "wouldn't", "isn't", "no"],
+                  "wouldn't", "isn't", "no", "no need to", "no reason to"],
     "conjunctions": ["but", "just", "so", "and", "anyway", "then"],
     # Words that may surround a keyword without changing what it says ("Stop please", "Stop. Thank you").
     "fillers": ["please", "pls", "plz", "pleas", "thanks", "thank", "you", "u", "thx", "ty", "thankyou", "now",
@@ -60,6 +70,9 @@ FRENCH: dict[str, Any] = {
         "je ne veux plus de sms", "désabonnez-moi", "désinscrivez-moi", "je veux me désabonner",
         "je veux me désinscrire", "retirez-moi", "retirez mon numéro", "plus de sms", "plus de messages",
     ],
+    "commands": ["arrête ça", "arrêtez ça", "arrête tout", "arrêtez tout"],
+    "lead_ins": ["non", "non merci", "pas interesse", "je ne suis pas interesse", "j'ai dit", "je vous ai dit",
+                 "je t'ai dit", "mauvais numero", "qui est-ce", "c'est qui"],
     "negations": ["ne", "n", "pas", "jamais"],
     "conjunctions": ["mais", "donc", "et", "alors"],
     "fillers": ["svp", "stp", "merci", "maintenant", "ok", "daccord", "bonjour", "salut", "immédiatement", "tout",

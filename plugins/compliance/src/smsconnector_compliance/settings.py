@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -13,15 +14,16 @@ from smsconnector.config import plugin_settings
 from smsconnector.errors import ConfigError
 from smsconnector.messages import InvalidNumber, MessageClass, to_e164
 
-from .hours import Rule, Week, zone
+from .hours import Rule, zone
 from .keywords import KINDS, Classifier, Kind, Vocabulary
 from .languages import BUILTIN, ENGLISH, PROVIDER_KEYWORDS
-from .location import locate
+from .location import Location, locate
 
 if TYPE_CHECKING:
     from smsconnector.config import Config
 
 NAME = "compliance"
+T = TypeVar("T")
 
 ConsentLevel = Literal["none", "exchange", "express", "written"]
 
@@ -61,6 +63,8 @@ class LanguageOverride(_Model):
     opt_in: tuple[str, ...] | None = None
     help: tuple[str, ...] | None = None
     phrases: tuple[str, ...] | None = None
+    commands: tuple[str, ...] | None = None
+    lead_ins: tuple[str, ...] | None = None
     negations: tuple[str, ...] | None = None
     conjunctions: tuple[str, ...] | None = None
     fillers: tuple[str, ...] | None = None
@@ -102,10 +106,14 @@ class QuietHours(_Model):
     regions: tuple[str, ...] = ("US", "CA", "FR", "IN")
     #: apply the US state rows (US-FL...) too, to consented marketing as well (the conservative reading)
     states: bool = True
+    #: a NANP number's zones: every zone of its "area_code" (850 is Central and Eastern), or the "number"'s own
+    #: (phonenumbers' answer for its exchange: Pensacola Central, Tallahassee Eastern)
+    zones: Literal["area_code", "number"] = "area_code"
     #: several zones for one number: "all" must be inside the window, or "first" (phonenumbers' first zone)
     several_zones: Literal["all", "first"] = "all"
-    #: unknown or non-geographic number: the brand's zone with the "strictest" window of the country (its
-    #: rule and every state's), or the "country" rule alone
+    #: unknown or non-geographic number, or a state the geocoder does not name: the "strictest" rules of the
+    #: country (its rule, every state's row and the smallest state cap), or the "country" rule alone; an
+    #: unknown location also takes the brand's zone
     unknown_location: Literal["strictest", "country"] = "strictest"
     #: a window closing sooner than this counts as closed: the message waits for the next one
     min_validity_seconds: int = Field(60, ge=1)
@@ -142,7 +150,7 @@ class Settings(_Model):
 
     #: keyword languages matched, in order; the first that knows a keyword answers in its language
     languages: tuple[str, ...] = ("en", "fr")
-    #: tier 2: opt-out phrases and keywords with filler words ("please stop texting me", "Stop please")
+    #: tier 2: opt-out phrases, and commands with lead-ins and filler words ("please stop texting me", "No STOP")
     phrases: bool = True
     #: how many words before a keyword or phrase a negation cancels it ("don't stop"); 0 ignores negations
     negation_window: int = Field(5, ge=0, le=10)
@@ -260,14 +268,25 @@ class Policy:
     def windows(self) -> dict[str, Rule]:
         return {**RULES, **self.settings.quiet_hours.rules}
 
-    def strictest(self, country: str) -> Week:
-        """The country's rule intersected with every state rule of that country."""
-        week = None
-        for key, rule in self.windows.items():
-            if key == country or (self.settings.quiet_hours.states and key.startswith(country + "-")):
-                week = rule.week() if week is None else week & rule.week()
-        assert week is not None
-        return week
+    def state_rows(self, location: Location, table: Mapping[str, T]) -> list[tuple[str, T]]:
+        """The rows of ``table`` (windows or caps by ``"US-FL"``) for the states the recipient may be in.
+
+        Its area code's states; when its state is unknown, every state row of its country (``unknown_location =
+        "strictest"``) or none (``"country"``).
+        """
+        if location.states is not None:
+            return [(region, table[region]) for region in location.regions if region in table]
+        if self.settings.quiet_hours.unknown_location != "strictest" or location.country is None:
+            return []
+        return [(key, row) for key, row in table.items() if key.startswith(location.country + "-")]
+
+    def cap(self, location: Location) -> tuple[str, int] | None:
+        """The region whose cap applies to this recipient and its limit: the smallest of the rows that may apply."""
+        limits = self.settings.caps.limits
+        rows = self.state_rows(location, limits)
+        if location.country is not None and location.country in limits:
+            rows.append((location.country, limits[location.country]))
+        return min(rows, key=lambda row: row[1], default=None)
 
     def _resolve(self, number: str, provider: str | None) -> NumberRules:
         s = self.settings
@@ -289,7 +308,7 @@ class Policy:
             vocabularies.append(Vocabulary.build(
                 language, opt_out=pack["opt_out"], opt_in=pack["opt_in"], help=pack["help"], phrases=pack["phrases"],
                 negations=pack["negations"], fillers=pack["fillers"], conjunctions=pack["conjunctions"],
-                fold_accents=s.fold_accents))
+                commands=pack["commands"], lead_ins=pack["lead_ins"], fold_accents=s.fold_accents))
             contact = own.contact or pack["contact_fallback"]
             replies[language] = {kind: pack[f"{kind}_reply"].format(brand=brand, contact=contact) for kind in KINDS}
         providers = self.provider(provider)
@@ -306,8 +325,8 @@ class Policy:
 
 
 def _pack(language: str, *overrides: LanguageOverride | None) -> dict[str, Any]:
-    pack = {**ENGLISH, "opt_out": [], "opt_in": [], "help": [], "phrases": [], "negations": [], "conjunctions": [],
-            "fillers": [], **BUILTIN.get(language, {})}
+    pack = {**ENGLISH, "opt_out": [], "opt_in": [], "help": [], "phrases": [], "commands": [], "lead_ins": [],
+            "negations": [], "conjunctions": [], "fillers": [], **BUILTIN.get(language, {})}
     for override in overrides:
         if override is not None:
             pack.update(override.model_dump(exclude_none=True))
