@@ -29,7 +29,7 @@ from .inbox import Inbox
 from .live import LiveEvents
 from .messages import InboundMessage, StatusUpdate, utcnow
 from .metrics import Metrics
-from .plugins import Hooks, PluginInfo, load_plugins
+from .plugins import OPT_IN, Hooks, PluginInfo, load_plugins
 from .processing import InboxProcessor
 from .sender import Sender
 from .store import Store, notify
@@ -58,7 +58,8 @@ class App:
 
     def __init__(self, config: Config, *, plugins: Sequence[tuple[str, Any]] = ()) -> None:
         self.config = config
-        self.pm, self.plugin_infos = load_plugins(config.plugins.disabled, extra=plugins)
+        self.pm, self.plugin_infos = load_plugins(config.plugins.disabled, enabled=config.plugins.enabled,
+                                                  extra=plugins)
         self.hooks = Hooks(self.pm, self)
         self.events = EventBus()
         self.store = Store(config.database_url)
@@ -142,6 +143,8 @@ class App:
             await api.ensure_skills(session, (number.skill for number in self.config.numbers))
         poll = None if serving else self.config.worker.poll_seconds(self.store.dialect)
         if serving:
+            for name in OPT_IN.keys() & {info.name for info in self.plugin_infos if info.enabled}:
+                log.warning("plugin '%s' is enabled ([plugins] enabled): %s", name, OPT_IN[name])
             await self.live.start()
             self.listener.on(notify.EVENTS, self.live.on_notify)
         maintenance = None

@@ -129,6 +129,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     config = _config(args, overrides={
         "database_url": f"sqlite:///{args.database}", "public_url": base,
         "numbers": [{"number": DEMO_NUMBER, "provider": "simulator", "skill": "support", "rate_per_second": 0}],
+        "plugins": {"enabled": ["simulator"]},
     })
     configure_logging(config.log_level)
     app = _app(config)
@@ -194,7 +195,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     from .plugins import load_plugins
 
     config = _config(args)
-    _, infos = load_plugins(config.plugins.disabled)
+    _, infos = load_plugins(config.plugins.disabled, enabled=config.plugins.enabled)
     if args.json:
         print(json.dumps([{"name": i.name, "distribution": i.distribution, "version": i.version,
                            "enabled": i.enabled, "hooks": list(i.hooks)} for i in infos], indent=2))

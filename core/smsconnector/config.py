@@ -133,9 +133,14 @@ class NumberSettings(_Section):
 
 
 class PluginsSettings(BaseModel):
+    """Which installed plugins are registered; each plugin's own ``[plugins.<name>]`` table rides along."""
+
     model_config = ConfigDict(extra="allow", frozen=True)
 
+    #: installed plugins that are never imported
     disabled: tuple[str, ...] = ()
+    #: plugins that stay off until named here (the simulator, which takes messages without credentials)
+    enabled: tuple[str, ...] = ()
 
 
 class Config(_Section):
@@ -205,7 +210,7 @@ def _env_tree(env: Mapping[str, str]) -> dict[str, Any]:
 def _env_value(keys: list[str], value: str) -> Any:
     # Lists come comma-separated (SMSCONNECTOR_PLUGINS__DISABLED=ivr,adkeywords); everything else is
     # left as a string for validation to coerce.
-    if keys == ["plugins", "disabled"]:
+    if keys in (["plugins", "disabled"], ["plugins", "enabled"]):
         return [v.strip() for v in value.split(",") if v.strip()]
     return value
 
