@@ -23,12 +23,12 @@ from . import api, assignment, idempotency, inbound, reassembly, status, untrust
 from .api.replies import Replies
 from .auth import Auth
 from .config import Config
-from .errors import PluginError, RequestRejected, SmsConnectorError, TooLarge, Unavailable
+from .errors import PluginError, RequestRejected, SmsConnectorError, TooLarge, Unauthenticated, Unavailable
 from .events import EventBus
 from .inbox import Inbox
 from .live import LiveEvents
 from .messages import InboundMessage, StatusUpdate, utcnow
-from .metrics import Metrics
+from .metrics import Metrics, scrape_allowed
 from .plugins import OPT_IN, Hooks, PluginInfo, load_plugins
 from .processing import InboxProcessor
 from .sender import Sender
@@ -299,6 +299,9 @@ class App:
         return JSONResponse({"status": "ok"})
 
     async def _metrics(self, request: Request) -> Response:
+        token = self.config.metrics.token
+        if not scrape_allowed(request.headers.get("authorization", ""), token and token.get_secret_value()):
+            raise Unauthenticated("the metrics need the [metrics] token as a bearer token")
         await self.measure_backlogs()
         return Response(self.metrics.render(), media_type="text/plain; version=0.0.4")
 

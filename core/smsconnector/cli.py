@@ -95,7 +95,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 async def run_worker(app: Any, *, metrics: tuple[str, int] | None = None) -> None:
     """Do the background work until SIGINT or SIGTERM, then stop as the server does: sends in flight finish
     and are recorded. ``metrics``: serve this process's Prometheus metrics at that address meanwhile."""
-    from prometheus_client import start_http_server
+    from .metrics import serve_exposition
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -105,8 +105,10 @@ async def run_worker(app: Any, *, metrics: tuple[str, int] | None = None) -> Non
         exposition = None
         if metrics:
             # The exposition server runs in a thread of its own: it only reads the counters.
+            token = app.config.metrics.token
             try:
-                exposition = start_http_server(metrics[1], addr=metrics[0], registry=app.metrics.registry)[0]
+                exposition = serve_exposition(app.metrics.registry, *metrics,
+                                              token=token and token.get_secret_value())
             except OSError as exc:
                 raise SmsConnectorError(f"cannot serve metrics at {metrics[0]}:{metrics[1]}: {exc.strerror}") from None
         sending = "draining the outbox" if app.config.sender.enabled else "not sending ([sender] enabled = false)"

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from .decisions import SegmentPolicy
 from .errors import ConfigError
@@ -106,6 +106,14 @@ class ApiSettings(_Section):
         return [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else value
 
 
+class MetricsSettings(_Section):
+    """Who may read the Prometheus metrics (``/metrics``, and a worker's ``--metrics-port``)."""
+
+    #: when set, metrics are served only to ``Authorization: Bearer <token>`` (Prometheus: ``authorization:
+    #: {credentials_file: ...}`` in the scrape config); unset, to anyone who reaches the port
+    token: SecretStr | None = Field(None, min_length=1)
+
+
 class ProviderSettings(_Section):
     """Per-provider behaviour the deployment decides, whatever the plugin's default."""
 
@@ -159,6 +167,7 @@ class Config(_Section):
     sender: SenderSettings = SenderSettings()
     worker: WorkerSettings = WorkerSettings()
     api: ApiSettings = ApiSettings()
+    metrics: MetricsSettings = MetricsSettings()
     providers: dict[str, ProviderSettings] = {}
     numbers: tuple[NumberSettings, ...] = ()
     plugins: PluginsSettings = PluginsSettings()
