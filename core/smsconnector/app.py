@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import func, select, text
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
@@ -86,7 +86,8 @@ class App:
         ]
         self._asgi = Starlette(routes=self.routes, lifespan=self._lifespan,
                                exception_handlers={SmsConnectorError: self._error_response,
-                                                   HTTPException: _http_error_response})
+                                                   HTTPException: _http_error_response,
+                                                   ClientDisconnect: _client_gone})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._asgi(scope, receive, send)
@@ -343,3 +344,10 @@ async def _http_error_response(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "rejected")
     return JSONResponse({"error": code, "detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    """A client that went away before its body was read, or was cut off for sending it too slowly: nothing was
+    stored, and there is nobody left to answer (the response goes nowhere)."""
+    log.info("%s %s: the client went away before its body was read", request.method, request.url.path)
+    return Response(status_code=400)
