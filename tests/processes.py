@@ -57,8 +57,8 @@ class Served:
 @contextmanager
 def serving(folder: Path, configuration: str, *args: str) -> Iterator[Served]:
     """``smsconnector serve *args`` on a free loopback port with ``configuration`` as its ./smsconnector.toml,
-    migrated first, until the block ends (then SIGINT). Its output goes to a file: a pipe nobody reads would fill
-    and stop it."""
+    migrated first, until the block ends (then SIGTERM, as a process manager stops it). Its output goes to a file:
+    a pipe nobody reads would fill and stop it."""
     (folder / "smsconnector.toml").write_text(configuration)
     env = command_env()
     upgrade(env, cwd=folder)
@@ -72,5 +72,5 @@ def serving(folder: Path, configuration: str, *args: str) -> Iterator[Served]:
         assert process.poll() is None, served.logged()
         yield served
     finally:
-        process.send_signal(signal.SIGINT)
+        process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)

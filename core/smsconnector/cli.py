@@ -20,8 +20,6 @@ from .segments import segment
 DEMO_NUMBER = "+15555550100"
 DEMO_DATABASE = "smsconnector-demo.db"
 DEMO_AGENT = "Demo agent"
-#: how long a stopping server waits for open requests; live event streams never end on their own
-SHUTDOWN_GRACE_SECONDS = 5
 
 
 def _config(args: argparse.Namespace, overrides: dict[str, Any] | None = None) -> Config:
@@ -62,26 +60,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app = _app(config)
     if args.upgrade:
         app.upgrade_database()
+    from .server import serve
+
     serve(app, host=args.host, port=args.port, log_level=app.config.log_level)
     return 0
-
-
-def serve(app: Any, **options: Any) -> None:
-    """Run ``app`` under uvicorn until a signal stops it (``options`` are uvicorn's).
-
-    On shutdown uvicorn waits for open responses before the application's own shutdown, so the agents' live
-    event streams, which never end on their own, would hold it for the whole grace period and then be cancelled
-    mid-write: they are ended first.
-    """
-    import uvicorn
-
-    class Server(uvicorn.Server):
-        async def shutdown(self, sockets: Any = None) -> None:
-            app.live.end_streams()
-            await super().shutdown(sockets)
-
-    Server(uvicorn.Config(app, log_config=None, lifespan="on", timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
-                          **options)).run()
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -158,6 +140,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 The whole API is described at {base}/openapi.json; health: {base}/healthz
 """, flush=True)
     # uvicorn's own lines would bury the instructions; the host's warnings still show
+    from .server import serve
+
     serve(app, host=args.host, port=args.port, log_level="warning")
     return 0
 

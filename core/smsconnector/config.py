@@ -28,6 +28,28 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class ServerSettings(_Section):
+    """What ``smsconnector serve`` allows a client, so that it can face the internet without a proxy in front.
+
+    A client that sends its request too slowly is answered 408 and cut off; one whose headers are too many or too
+    large, 431. Past ``max_connections`` a request is answered 503, which a provider takes as "send it again".
+    """
+
+    #: seconds a client has to send a request's line and headers, from connecting (or, on a kept-alive connection,
+    #: from the request's first byte)
+    header_timeout_seconds: float = Field(10.0, gt=0)
+    #: seconds a client has to send a request's body once its headers are in (at most ``max_body_bytes``)
+    body_timeout_seconds: float = Field(30.0, gt=0)
+    #: bytes of a request's line and headers, at most
+    max_header_bytes: int = Field(16 * 1024, ge=1024)
+    #: header fields a request may have, at most
+    max_headers: int = Field(100, ge=10)
+    #: connections open at once (and requests in progress), at most
+    max_connections: int = Field(1000, ge=1)
+    #: seconds an idle kept-alive connection stays open
+    keep_alive_seconds: int = Field(5, ge=1)
+
+
 class SenderSettings(_Section):
     """How the outbox is drained."""
 
@@ -163,6 +185,7 @@ class Config(_Section):
     #: the host's, its plugins' and the web server's logs, to stderr (the SQLite driver never below info: its
     #: debug lines print statements with their parameters, consumers' texts among them)
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    server: ServerSettings = ServerSettings()
     inbound: InboundSettings = InboundSettings()
     sender: SenderSettings = SenderSettings()
     worker: WorkerSettings = WorkerSettings()
