@@ -129,6 +129,7 @@ def test_too_many_or_too_large_headers_get_431_and_store_nothing(tmp_path):
         db = Database(database)
         stored_by_refusals = db.count("inbox")
         control = _exchange(port, WEBHOOK + ending)
+        metrics = httpx.get(f"{server.url}/metrics").text
 
     for answer in (large, many, endless):
         assert answer.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n"), answer[:100]
@@ -136,6 +137,7 @@ def test_too_many_or_too_large_headers_get_431_and_store_nothing(tmp_path):
                                                          "detail": "more than 100 header fields"}
     assert stored_by_refusals == 0
     assert control.startswith(b"HTTP/1.1 200 OK\r\n") and db.count("inbox") == 1  # the same webhook, in bounds
+    assert 'smsconnector_requests_rejected_total{code="headers_too_large",path="unmatched"} 3.0' in metrics
     db.close()
 
 
