@@ -16,12 +16,12 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-
-from .config import ServerSettings
 
 if TYPE_CHECKING:
     from .app import App
+    from .config import ServerSettings
 
 log = logging.getLogger(__name__)
 #: how long a stopping server waits for open requests; live event streams never end on their own
@@ -36,7 +36,6 @@ def serve(app: App, **options: Any) -> None:
     event streams, which never end on their own, would hold it for the whole grace period and then be cancelled
     mid-write: they are ended first.
     """
-    import uvicorn
 
     class Server(uvicorn.Server):
         async def shutdown(self, sockets: Any = None) -> None:
@@ -71,7 +70,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     - More than ``max_headers`` fields, or more than ``max_header_bytes`` of line and headers, get 431; the bytes
       of headers still coming are counted as they arrive, so a header that never ends is refused too.
 
-    A refused connection is closed, and the app never sees the request.
+    A refused connection is closed. A request refused for its headers never reaches the app; one cut off in its
+    body reaches it as a client that went away.
     """
 
     limits: ClassVar[ServerSettings]
@@ -147,20 +147,19 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def _too_slow(self, part: str, seconds: float) -> None:
         self._deadline = None
-        reason = f"the request's {part} took longer than {seconds:g} s"
-        if part == "body" and self.cycle is not None and self.cycle.response_started:
-            log.warning("%s: closed the connection: %s", self._peer(), reason)
-            self.count_refusal("request_timeout")
-            self.transport.close()
-            return
-        self._refuse(408, "request_timeout", reason)
+        self._refuse(408, "request_timeout", f"the request's {part} took longer than {seconds:g} s")
 
     def _refuse(self, status: int, code: str, reason: str) -> None:
-        """Answer ``status`` with the host's JSON error shape, and close the connection."""
-        log.warning("%s: refused with %d: %s", self._peer(), status, reason)
-        self.count_refusal(code)
+        """Answer ``status`` with the host's JSON error shape and close the connection; close it without an
+        answer when one has begun (or an earlier request's is due), since this one would cut into it."""
         self._refused = True
         self._set_deadline(None)
+        self.count_refusal(code)
+        if self._answer_under_way():
+            log.warning("%s: closed the connection: %s", self._peer(), reason)
+            self.transport.close()
+            return
+        log.warning("%s: refused with %d: %s", self._peer(), status, reason)
         body = json.dumps({"error": code, "detail": reason}).encode()
         head = [f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}\r\n".encode()]
         head += [name + b": " + value + b"\r\n" for name, value in self.server_state.default_headers]
@@ -168,5 +167,12 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self.transport.write(b"".join(head) + body)
         self.transport.close()
 
+    def _answer_under_way(self) -> bool:
+        cycle = self.cycle
+        if cycle is None:
+            return False
+        if cycle.scope is self.scope:  # this request's own: the app has begun answering it
+            return cycle.response_started
+        return not cycle.response_complete  # an earlier request's, on the same connection
     def _peer(self) -> str:
         return "%s:%d" % self.client if self.client else "a client"
