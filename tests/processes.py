@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+from smsconnector.testing import eventually
 
 
 def command_env(**settings: str) -> dict[str, str]:
@@ -35,3 +41,36 @@ def healthy(base: str) -> bool:
         return httpx.get(f"{base}/healthz").status_code == 200
     except httpx.TransportError:
         return False
+
+
+@dataclass(frozen=True)
+class Served:
+    """A running ``smsconnector serve``: where it listens, and the file its output goes to."""
+
+    url: str
+    output: Path
+
+    def logged(self) -> str:
+        return self.output.read_text()
+
+
+@contextmanager
+def serving(folder: Path, configuration: str, *args: str) -> Iterator[Served]:
+    """``smsconnector serve *args`` on a free loopback port with ``configuration`` as its ./smsconnector.toml,
+    migrated first, until the block ends (then SIGTERM, as a process manager stops it). Its output goes to a file:
+    a pipe nobody reads would fill and stop it."""
+    (folder / "smsconnector.toml").write_text(configuration)
+    env = command_env()
+    upgrade(env, cwd=folder)
+    port = free_port()
+    served = Served(f"http://127.0.0.1:{port}", folder / "serve.log")
+    with served.output.open("w") as said:
+        process = subprocess.Popen([sys.executable, "-m", "smsconnector.cli", "serve", "--port", str(port), *args],
+                                   cwd=folder, env=env, stdout=said, stderr=subprocess.STDOUT)
+    try:
+        eventually(lambda: process.poll() is not None or healthy(served.url), timeout=30)
+        assert process.poll() is None, served.logged()
+        yield served
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)

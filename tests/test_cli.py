@@ -116,6 +116,8 @@ def test_serve_logs_the_host_in_one_format_and_never_a_message_body(tmp_path):
     (tmp_path / "smsconnector.toml").write_text(f"""
 database_url = "sqlite:///{database}"
 log_level = "debug"
+[plugins]
+enabled = ["simulator"]
 [[numbers]]
 number = "+15555550100"
 provider = "simulator"

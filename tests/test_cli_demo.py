@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from smsconnector import cli
+from smsconnector import server as serving
 from smsconnector.testing import eventually
 
 
@@ -27,7 +28,7 @@ def _curl_paths(output: str) -> dict[str, tuple[str, dict[str, str], str | None]
 
 def test_the_demo_prints_an_agent_token_and_commands_that_work(tmp_path, monkeypatch, capsys, live_server):
     started = []
-    monkeypatch.setattr(cli, "serve", lambda app, **options: started.append(app))
+    monkeypatch.setattr(serving, "serve", lambda app, **options: started.append(app))
     database = tmp_path / "demo.db"
 
     for _ in range(2):  # started twice: still one demo agent, with a new token

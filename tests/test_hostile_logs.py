@@ -40,6 +40,8 @@ public_url = "{base}"
 log_level = "info"
 [api]
 admin_tokens = ["{ADMIN}"]
+[plugins]
+enabled = ["simulator"]
 [plugins.compliance.consent]
 conversational = "none"
 [[numbers]]

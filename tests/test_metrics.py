@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 import httpx
@@ -9,6 +10,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from smsconnector import OutboundMessage, RetryableSendError, SendResult, hookimpl, outbound
+from smsconnector.metrics import Metrics, serve_exposition
 from smsconnector.testing import BRAND_NUMBER, eventually
 
 
@@ -35,6 +37,40 @@ def test_metrics_count_outcomes_refusals_and_sends(make_app, live_server):
     assert found[("smsconnector_outbox_depth", ())] == 0
     assert "secret words" not in httpx.get(f"{server.url}/metrics").text
     assert "+14155550123" not in httpx.get(f"{server.url}/metrics").text
+
+
+TOKEN = "scrape-token-for-the-metrics-test"
+
+
+def test_with_a_token_metrics_are_served_only_to_its_bearer_and_the_token_is_never_logged(make_app, live_server,
+                                                                                        caplog):
+    caplog.set_level(logging.DEBUG)
+    app = make_app(metrics={"token": TOKEN})
+    server = live_server(app)
+
+    without = httpx.get(f"{server.url}/metrics")
+    wrong = httpx.get(f"{server.url}/metrics", headers={"Authorization": f"Bearer {TOKEN}x"})
+    bearing = httpx.get(f"{server.url}/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+
+    assert (without.status_code, wrong.status_code, bearing.status_code) == (401, 401, 200)
+    assert without.headers["www-authenticate"] == 'Bearer realm="smsconnector"'
+    assert "smsconnector_outbox_depth" in bearing.text and "smsconnector_" not in without.text + wrong.text
+    assert "GET /metrics refused with 401" in caplog.text
+    assert TOKEN not in caplog.text and TOKEN not in repr(app.config)
+
+
+def test_a_workers_metrics_ask_for_the_token_too():
+    server = serve_exposition(Metrics().registry, "127.0.0.1", 0, token=TOKEN)
+    url = f"http://127.0.0.1:{server.server_port}/metrics"
+    try:
+        without = httpx.get(url)
+        bearing = httpx.get(url, headers={"Authorization": f"Bearer {TOKEN}"})
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    assert (without.status_code, bearing.status_code) == (401, 200)
+    assert "smsconnector_outbox_depth" in bearing.text and "smsconnector_" not in without.text
 
 
 def test_sends_are_counted_by_result(make_app, live_server):

@@ -145,3 +145,30 @@ def test_the_check_catches_a_provider_that_awaits_before_declining(make_app):
 
     with pytest.raises(AssertionError, match="smsconnector_send answered <coroutine"):
         assert_declines_other_providers(Greedy(), make_app(migrate=False))
+
+
+def test_the_simulator_is_listed_but_off_until_enabled():
+    _, infos = load_plugins()
+    pm, enabled = load_plugins(enabled=["simulator"])
+
+    assert next(i for i in infos if i.name == "simulator").enabled is False
+    assert next(i for i in enabled if i.name == "simulator").enabled is True and pm.get_plugin("simulator")
+
+
+def test_enabling_through_the_environment():
+    config = load_config(env={"SMSCONNECTOR_PLUGINS__ENABLED": "simulator"})
+
+    assert config.plugins.enabled == ("simulator",)
+    assert App(config).plugin("simulator") is not None
+
+
+@pytest.mark.parametrize(("disabled", "enabled", "message"), [
+    ([], ["nosuchplugin"], "no installed plugin is named 'nosuchplugin'"),
+    (["simulator"], ["simulator"], "'simulator' is in plugins.disabled too"),
+])
+def test_enabling_an_unknown_or_disabled_plugin_is_a_config_error(disabled, enabled, message):
+    with pytest.raises(ConfigError) as caught:
+        load_plugins(disabled, enabled=enabled)
+
+    assert caught.value.key == "plugins.enabled"
+    assert message in str(caught.value)

@@ -48,6 +48,8 @@ class Deployment:
         (self.folder / "smsconnector.toml").write_text(f"""
 database_url = "{self.url}"
 log_level = "warning"
+[plugins]
+enabled = ["simulator"]
 [worker]
 {settings}
 [[numbers]]

@@ -32,6 +32,8 @@ def test_the_web_process_answers_and_the_worker_process_routes_and_sends(tmp_pat
 database_url = "sqlite:///{database}"
 [api]
 admin_tokens = ["{ADMIN}"]
+[plugins]
+enabled = ["simulator"]
 [[numbers]]
 number = "{BRAND}"
 provider = "simulator"

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import func, select, text
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
@@ -23,13 +23,13 @@ from . import api, assignment, idempotency, inbound, reassembly, status, untrust
 from .api.replies import Replies
 from .auth import Auth
 from .config import Config
-from .errors import PluginError, RequestRejected, SmsConnectorError, TooLarge, Unavailable
+from .errors import PluginError, RequestRejected, SmsConnectorError, TooLarge, Unauthenticated, Unavailable
 from .events import EventBus
 from .inbox import Inbox
 from .live import LiveEvents
 from .messages import InboundMessage, StatusUpdate, utcnow
-from .metrics import Metrics
-from .plugins import Hooks, PluginInfo, load_plugins
+from .metrics import Metrics, scrape_allowed
+from .plugins import OPT_IN, Hooks, PluginInfo, load_plugins
 from .processing import InboxProcessor
 from .sender import Sender
 from .store import Store, notify
@@ -58,7 +58,8 @@ class App:
 
     def __init__(self, config: Config, *, plugins: Sequence[tuple[str, Any]] = ()) -> None:
         self.config = config
-        self.pm, self.plugin_infos = load_plugins(config.plugins.disabled, extra=plugins)
+        self.pm, self.plugin_infos = load_plugins(config.plugins.disabled, enabled=config.plugins.enabled,
+                                                  extra=plugins)
         self.hooks = Hooks(self.pm, self)
         self.events = EventBus()
         self.store = Store(config.database_url)
@@ -85,7 +86,8 @@ class App:
         ]
         self._asgi = Starlette(routes=self.routes, lifespan=self._lifespan,
                                exception_handlers={SmsConnectorError: self._error_response,
-                                                   HTTPException: _http_error_response})
+                                                   HTTPException: _http_error_response,
+                                                   ClientDisconnect: _client_gone})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._asgi(scope, receive, send)
@@ -142,6 +144,8 @@ class App:
             await api.ensure_skills(session, (number.skill for number in self.config.numbers))
         poll = None if serving else self.config.worker.poll_seconds(self.store.dialect)
         if serving:
+            for name in OPT_IN.keys() & {info.name for info in self.plugin_infos if info.enabled}:
+                log.warning("plugin '%s' is enabled ([plugins] enabled): %s", name, OPT_IN[name])
             await self.live.start()
             self.listener.on(notify.EVENTS, self.live.on_notify)
         maintenance = None
@@ -296,6 +300,9 @@ class App:
         return JSONResponse({"status": "ok"})
 
     async def _metrics(self, request: Request) -> Response:
+        token = self.config.metrics.token
+        if not scrape_allowed(request.headers.get("authorization", ""), token and token.get_secret_value()):
+            raise Unauthenticated("the metrics need the [metrics] token as a bearer token")
         await self.measure_backlogs()
         return Response(self.metrics.render(), media_type="text/plain; version=0.0.4")
 
@@ -337,3 +344,10 @@ async def _http_error_response(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "rejected")
     return JSONResponse({"error": code, "detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    """A client that went away before its body was read, or was cut off for sending it too slowly: nothing was
+    stored, and there is nobody left to answer (the response goes nowhere)."""
+    log.info("%s %s: the client went away before its body was read", request.method, request.url.path)
+    return Response(status_code=400)

@@ -20,8 +20,6 @@ from .segments import segment
 DEMO_NUMBER = "+15555550100"
 DEMO_DATABASE = "smsconnector-demo.db"
 DEMO_AGENT = "Demo agent"
-#: how long a stopping server waits for open requests; live event streams never end on their own
-SHUTDOWN_GRACE_SECONDS = 5
 
 
 def _config(args: argparse.Namespace, overrides: dict[str, Any] | None = None) -> Config:
@@ -62,26 +60,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app = _app(config)
     if args.upgrade:
         app.upgrade_database()
+    from .server import serve
+
     serve(app, host=args.host, port=args.port, log_level=app.config.log_level)
     return 0
-
-
-def serve(app: Any, **options: Any) -> None:
-    """Run ``app`` under uvicorn until a signal stops it (``options`` are uvicorn's).
-
-    On shutdown uvicorn waits for open responses before the application's own shutdown, so the agents' live
-    event streams, which never end on their own, would hold it for the whole grace period and then be cancelled
-    mid-write: they are ended first.
-    """
-    import uvicorn
-
-    class Server(uvicorn.Server):
-        async def shutdown(self, sockets: Any = None) -> None:
-            app.live.end_streams()
-            await super().shutdown(sockets)
-
-    Server(uvicorn.Config(app, log_config=None, lifespan="on", timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
-                          **options)).run()
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -95,7 +77,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 async def run_worker(app: Any, *, metrics: tuple[str, int] | None = None) -> None:
     """Do the background work until SIGINT or SIGTERM, then stop as the server does: sends in flight finish
     and are recorded. ``metrics``: serve this process's Prometheus metrics at that address meanwhile."""
-    from prometheus_client import start_http_server
+    from .metrics import serve_exposition
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -105,8 +87,10 @@ async def run_worker(app: Any, *, metrics: tuple[str, int] | None = None) -> Non
         exposition = None
         if metrics:
             # The exposition server runs in a thread of its own: it only reads the counters.
+            token = app.config.metrics.token
             try:
-                exposition = start_http_server(metrics[1], addr=metrics[0], registry=app.metrics.registry)[0]
+                exposition = serve_exposition(app.metrics.registry, *metrics,
+                                              token=token and token.get_secret_value())
             except OSError as exc:
                 raise SmsConnectorError(f"cannot serve metrics at {metrics[0]}:{metrics[1]}: {exc.strerror}") from None
         sending = "draining the outbox" if app.config.sender.enabled else "not sending ([sender] enabled = false)"
@@ -129,6 +113,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     config = _config(args, overrides={
         "database_url": f"sqlite:///{args.database}", "public_url": base,
         "numbers": [{"number": DEMO_NUMBER, "provider": "simulator", "skill": "support", "rate_per_second": 0}],
+        "plugins": {"enabled": ["simulator"]},
     })
     configure_logging(config.log_level)
     app = _app(config)
@@ -155,6 +140,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 The whole API is described at {base}/openapi.json; health: {base}/healthz
 """, flush=True)
     # uvicorn's own lines would bury the instructions; the host's warnings still show
+    from .server import serve
+
     serve(app, host=args.host, port=args.port, log_level="warning")
     return 0
 
@@ -194,7 +181,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     from .plugins import load_plugins
 
     config = _config(args)
-    _, infos = load_plugins(config.plugins.disabled)
+    _, infos = load_plugins(config.plugins.disabled, enabled=config.plugins.enabled)
     if args.json:
         print(json.dumps([{"name": i.name, "distribution": i.distribution, "version": i.version,
                            "enabled": i.enabled, "hooks": list(i.hooks)} for i in infos], indent=2))

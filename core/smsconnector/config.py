@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from .decisions import SegmentPolicy
 from .errors import ConfigError
@@ -26,6 +26,28 @@ _M = TypeVar("_M", bound=BaseModel)
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerSettings(_Section):
+    """What ``smsconnector serve`` allows a client, so that it can face the internet without a proxy in front.
+
+    A client that sends its request too slowly is answered 408 and cut off; one whose headers are too many or too
+    large, 431. Past ``max_connections`` a request is answered 503, which a provider takes as "send it again".
+    """
+
+    #: seconds a client has to send a request's line and headers, from connecting (or, on a kept-alive connection,
+    #: from the request's first byte)
+    header_timeout_seconds: float = Field(10.0, gt=0)
+    #: seconds a client has to send a request's body once its headers are in (at most ``max_body_bytes``)
+    body_timeout_seconds: float = Field(30.0, gt=0)
+    #: bytes of a request's line and headers, at most
+    max_header_bytes: int = Field(16 * 1024, ge=1024)
+    #: header fields a request may have, at most
+    max_headers: int = Field(100, ge=10)
+    #: connections open at once (and requests in progress), at most
+    max_connections: int = Field(1000, ge=1)
+    #: seconds an idle kept-alive connection stays open
+    keep_alive_seconds: int = Field(5, ge=1)
 
 
 class SenderSettings(_Section):
@@ -106,6 +128,14 @@ class ApiSettings(_Section):
         return [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else value
 
 
+class MetricsSettings(_Section):
+    """Who may read the Prometheus metrics (``/metrics``, and a worker's ``--metrics-port``)."""
+
+    #: when set, metrics are served only to ``Authorization: Bearer <token>`` (Prometheus: ``authorization:
+    #: {credentials_file: ...}`` in the scrape config); unset, to anyone who reaches the port
+    token: SecretStr | None = Field(None, min_length=1)
+
+
 class ProviderSettings(_Section):
     """Per-provider behaviour the deployment decides, whatever the plugin's default."""
 
@@ -133,9 +163,14 @@ class NumberSettings(_Section):
 
 
 class PluginsSettings(BaseModel):
+    """Which installed plugins are registered; each plugin's own ``[plugins.<name>]`` table rides along."""
+
     model_config = ConfigDict(extra="allow", frozen=True)
 
+    #: installed plugins that are never imported
     disabled: tuple[str, ...] = ()
+    #: plugins that stay off until named here (the simulator, which takes messages without credentials)
+    enabled: tuple[str, ...] = ()
 
 
 class Config(_Section):
@@ -150,10 +185,12 @@ class Config(_Section):
     #: the host's, its plugins' and the web server's logs, to stderr (the SQLite driver never below info: its
     #: debug lines print statements with their parameters, consumers' texts among them)
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    server: ServerSettings = ServerSettings()
     inbound: InboundSettings = InboundSettings()
     sender: SenderSettings = SenderSettings()
     worker: WorkerSettings = WorkerSettings()
     api: ApiSettings = ApiSettings()
+    metrics: MetricsSettings = MetricsSettings()
     providers: dict[str, ProviderSettings] = {}
     numbers: tuple[NumberSettings, ...] = ()
     plugins: PluginsSettings = PluginsSettings()
@@ -205,7 +242,7 @@ def _env_tree(env: Mapping[str, str]) -> dict[str, Any]:
 def _env_value(keys: list[str], value: str) -> Any:
     # Lists come comma-separated (SMSCONNECTOR_PLUGINS__DISABLED=ivr,adkeywords); everything else is
     # left as a string for validation to coerce.
-    if keys == ["plugins", "disabled"]:
+    if keys in (["plugins", "disabled"], ["plugins", "enabled"]):
         return [v.strip() for v in value.split(",") if v.strip()]
     return value
 

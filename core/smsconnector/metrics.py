@@ -1,8 +1,20 @@
-"""Prometheus metrics of one app, served at ``/metrics``. Labels carry providers and outcomes, never numbers or text."""
+"""Prometheus metrics of one app, served at ``/metrics``. Labels carry providers and outcomes, never numbers or text.
+
+With ``[metrics] token`` set, they are served only to requests bearing it, by the web app and by a worker's own
+exposition server alike.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+import hmac
+import socket
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, make_wsgi_app
+from prometheus_client.exposition import ThreadingWSGIServer
 
 
 class Metrics:
@@ -47,3 +59,41 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def scrape_allowed(authorization: str, token: str | None) -> bool:
+    """Whether a request with this ``Authorization`` header may read the metrics: any when no token is set."""
+    if token is None:
+        return True
+    scheme, _, credentials = authorization.partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(credentials.strip().encode(), token.encode())
+
+
+def serve_exposition(registry: CollectorRegistry, host: str, port: int, *, token: str | None) -> WSGIServer:
+    """Serve ``registry`` at ``http://host:port/metrics`` from a thread of its own (a worker, which has no web app),
+    to requests bearing ``token`` when one is set. Stop it with ``shutdown()`` and ``server_close()``.
+
+    :raises OSError: the address cannot be bound.
+    """
+    metrics = make_wsgi_app(registry)
+
+    def guarded(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if scrape_allowed(environ.get("HTTP_AUTHORIZATION", ""), token):
+            return metrics(environ, start_response)
+        start_response("401 Unauthorized", [("Content-Type", "text/plain; charset=utf-8"),
+                                            ("WWW-Authenticate", 'Bearer realm="smsconnector"')])
+        return [b"the metrics need the [metrics] token as a bearer token\n"]
+
+    class Server(ThreadingWSGIServer):
+        address_family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+
+    server = make_server(host, port, guarded, Server, handler_class=_QuietHandler)
+    threading.Thread(target=server.serve_forever, daemon=True, name="smsconnector-metrics").start()
+    return server
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """No line per scrape on stderr."""
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 -- the base class's name
+        pass

@@ -3,6 +3,9 @@
 Plugins come from the entry-point group ``smsconnector``; the host's own (the router, the simulator) are
 listed there too, so they are found, listed and disabled exactly like external ones. An entry point names
 a module of ``@hookimpl`` functions, or a class that is instantiated once per app (for plugins with state).
+
+An installed plugin is enabled unless ``[plugins] disabled`` names it, except the few in :data:`OPT_IN`, which
+stay off until ``[plugins] enabled`` names them (``smsconnector demo`` enables the simulator).
 """
 
 from __future__ import annotations
@@ -36,6 +39,11 @@ PROJECT = "smsconnector"
 GROUP = "smsconnector"
 #: Plugins that keep consumers safe: once installed, configuration cannot disable them.
 ESSENTIAL = frozenset({"compliance"})
+#: Plugins that are off until configuration enables them, and why: what a deployment exposes once it does.
+OPT_IN = {
+    "simulator": "a test provider: its webhooks take consumers' messages, and /simulator/outbox shows what was sent, "
+                 "without credentials unless [plugins.simulator] token is set; nothing sent through it reaches a phone",
+}
 
 hookimpl = pluggy.HookimplMarker(PROJECT)
 log = logging.getLogger(__name__)
@@ -74,18 +82,20 @@ def _instantiate(loaded: Any) -> Any:
 
 
 def load_plugins(
-    disabled: Iterable[str] = (), *, extra: Sequence[tuple[str, Any]] = ()
+    disabled: Iterable[str] = (), *, enabled: Iterable[str] = (), extra: Sequence[tuple[str, Any]] = ()
 ) -> tuple[pluggy.PluginManager, list[PluginInfo]]:
     """Create a fresh plugin manager with every installed, enabled plugin registered.
 
     :param disabled: names from ``plugins.disabled``; they are never imported.
+    :param enabled: names from ``plugins.enabled``: the :data:`OPT_IN` plugins among them are registered too.
     :param extra: ``(name, plugin)`` pairs registered after the installed ones (tests, embedding).
-    :raises ConfigError: ``plugins.disabled`` names an essential or unknown plugin.
+    :raises ConfigError: ``plugins.disabled`` names an essential or unknown plugin, ``plugins.enabled`` an unknown
+        one, or both name the same plugin.
     :raises PluginError: a plugin failed to import or does not match the hook contract.
     """
     pm = pluggy.PluginManager(PROJECT)
     pm.add_hookspecs(hookspecs)
-    disabled = set(disabled)
+    disabled, enabled = set(disabled), set(enabled)
     found = sorted(entry_points(group=GROUP), key=lambda ep: ep.name)  # deterministic order
     names = {ep.name for ep in found} | {name for name, _ in extra}
     for name in sorted(disabled):
@@ -93,6 +103,12 @@ def load_plugins(
             raise ConfigError("plugins.disabled", f"'{name}' keeps consumers safe and cannot be disabled")
         if name not in names:
             raise ConfigError("plugins.disabled", f"no installed plugin is named '{name}'")
+    for name in sorted(enabled):
+        if name not in names:
+            raise ConfigError("plugins.enabled", f"no installed plugin is named '{name}'")
+        if name in disabled:
+            raise ConfigError("plugins.enabled", f"'{name}' is in plugins.disabled too")
+    disabled |= OPT_IN.keys() - enabled
 
     infos: list[PluginInfo] = []
     for ep in found:

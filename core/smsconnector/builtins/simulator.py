@@ -1,5 +1,8 @@
 """The simulator: a provider with no account behind it, so the product runs end to end on one machine.
 
+It takes messages without credentials (unless ``[plugins.simulator] token`` is set), so it is off until
+``[plugins] enabled`` names it; ``smsconnector demo`` and the test fixtures enable it.
+
 Consumers are simulated by posting JSON to ``/webhooks/simulator/inbound``::
 
     {"id": "sim-1", "from": "+14155550123", "to": "+14155550100", "text": "Hi",

@@ -15,7 +15,8 @@ Fixtures:
   "database_url", ["sqlite", "postgres"], indirect=True)`` to run on both. PostgreSQL tests skip, with the
   reason, when no server answers at ``SMSCONNECTOR_TEST_POSTGRES_URL`` (default: local ``test`` database).
 - ``app_defaults``: the configuration every ``make_app`` starts from (override it in a conftest).
-- ``make_app``: builds an :class:`~smsconnector.app.App` on that database with fast sender timings, migrated.
+- ``make_app``: builds an :class:`~smsconnector.app.App` on that database with fast sender timings and the
+  simulator enabled, migrated.
 - ``live_server``: serves an app with uvicorn on a loopback port over real HTTP; stopped after the test.
 - ``db``: a synchronous view of the test database for counting rows.
 - ``recording_proxy``: a forward proxy on loopback that notes what passes through it (a plugin's proxy

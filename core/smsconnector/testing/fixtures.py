@@ -13,7 +13,7 @@ from ..config import _merge, load_config
 from .database import Database, postgres_available, postgres_schema
 from .server import LiveServer
 
-#: The brand number test apps serve, through the simulator, unless a test configures others.
+#: The brand number test apps serve, through the simulator (which test apps enable), unless a test configures others.
 BRAND_NUMBER = "+15555550100"
 
 FAST_SENDER = {"poll_interval_seconds": 0.05, "backoff_base_seconds": 0.01, "backoff_max_seconds": 0.2,
@@ -68,6 +68,8 @@ def make_app(database_url: str, app_defaults: dict[str, Any]) -> MakeApp:
             # Answered once routed, so a test can look at the conversation right after posting a webhook.
             "inbound": {"acknowledge": "routed"},
             "numbers": [{"number": BRAND_NUMBER, "provider": "simulator", "skill": "support"}],
+            # Off in a deployment unless enabled: the simulator takes messages without credentials.
+            "plugins": {"enabled": ["simulator"]},
         }
         config = load_config(env={}, overrides=_merge(_merge(base, app_defaults), overrides))
         app = App(config, plugins=register)
