@@ -99,7 +99,8 @@ async def lock_open_conversations(session: AsyncSession, pairs: Iterable[tuple[s
         return {}
     found: dict[tuple[str, str], Conversation] = {}
     connection = await session.connection()
-    params = bulk.among_params(connection, Conversation.__table__, [dict(zip(_PAIR, pair, strict=True)) for pair in wanted])
+    rows = [dict(zip(_PAIR, pair, strict=True)) for pair in wanted]
+    params = bulk.among_params(connection, Conversation.__table__, rows)
     for conversation in (await session.exec(_lock_open_conversations(connection.dialect.name), params=params)
                          ).scalars():
         found[(conversation.consumer_number, conversation.brand_number)] = conversation  # the newest wins

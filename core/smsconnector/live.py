@@ -79,20 +79,20 @@ def _persist(session: Session) -> None:
         rows.append({"kind": e.kind, "agent_id": agent_id, "conversation_id": conversation_id, "data": data,
                      "created_at": e.at})
     if connection.dialect.name == "postgresql":
-        connection.execute(_INSERT_AND_NOTIFY, bulk.arrays(connection, _EVENTS, rows))
+        numbered = [{**row, bulk.ORDINALITY: n} for n, row in enumerate(rows)]
+        connection.execute(_INSERT_AND_NOTIFY, bulk.params(_EVENTS, numbered))
     else:
         connection.execute(insert(_EVENTS), rows)
 
 
 _COLUMNS = ("kind", "agent_id", "conversation_id", "data", "created_at")
-#: PostgreSQL: the rows, given column by column as arrays (:mod:`.store.bulk`), and the wake-up of every replica's
-#: poller, in one round trip (a data-modifying WITH runs to completion whether or not the query reads it); ids in
-#: the order the events were emitted.
-_UNNESTED = bulk.unnested(_EVENTS, _COLUMNS)
+#: PostgreSQL: the rows, given as one JSON document (:mod:`.store.bulk`), and the wake-up of every replica's poller,
+#: in one round trip (a data-modifying WITH runs to completion whether or not the query reads it); ids in the
+#: order the events were emitted.
+_ROWS = bulk.rows_of(_EVENTS, _COLUMNS, ordered=True)
 _INSERT_AND_NOTIFY = select(func.pg_notify(notify.EVENTS, "")).add_cte(
-    insert(_EVENTS).from_select(_COLUMNS, select(*(bulk.selected(_EVENTS, _UNNESTED, c) for c in _COLUMNS))
-                                .order_by(_UNNESTED.c.ordinality))
-    .cte("written"))
+    insert(_EVENTS).from_select(_COLUMNS, select(*(bulk.selected(_EVENTS, _ROWS, c) for c in _COLUMNS))
+                                .order_by(_ROWS.c[bulk.ORDINALITY])).cte("written"))
 
 
 def _current_agents(connection: Any, conversation_ids: set[int]) -> dict[int, int | None]:

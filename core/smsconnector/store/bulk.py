@@ -1,13 +1,16 @@
 """Statements over many rows whose text does not depend on how many: inserts, updates and lookups, on either
 database.
 
-On PostgreSQL the rows travel as one array a column and the statement unnests them (``INSERT ... SELECT ... FROM
-unnest($1::varchar[], $2::json[], ...)``), so its text is the same for one row or a thousand: the driver converts
-it once and the server prepares and plans it once. A ``VALUES`` list with a parameter a column a row, which
-SQLAlchemy writes for an executemany with ``RETURNING``, is a new statement at every batch size, a few thousand
-parameters long, that the driver splits with a regular expression and the server parses and plans each time
-(about a sixth of a PostgreSQL worker's CPU, with the planning on top on the server). SQLite, in process, gains
-nothing from it and keeps SQLAlchemy's statements.
+On PostgreSQL the rows travel as one parameter, a JSON array of objects written by orjson, which the statement
+reads back as rows (``json_to_recordset(:batch) AS batch(number VARCHAR(20), created_at TIMESTAMPTZ, ...)``).
+The statement's text is the same for one row or a thousand, so the driver converts it once and the server
+prepares and plans it once: a ``VALUES`` list with a parameter a column a row, which SQLAlchemy writes for an
+executemany with ``RETURNING``, is a new statement at every batch size, a few thousand parameters long, that
+the driver splits with a regular expression and the server parses and plans each time (about a sixth of a
+PostgreSQL worker's CPU, with the planning on top on the server). One JSON text rather than an array a column,
+because the driver writes array literals in Python, an element at a time (a sixth of the worker's CPU again),
+where orjson writes the whole batch in C. SQLite, in process, gains nothing from it and keeps SQLAlchemy's
+statements.
 """
 
 from __future__ import annotations
@@ -16,12 +19,18 @@ import functools
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ARRAY, JSON, Row, Table, Text, bindparam, cast, func, insert, select, tuple_, update
+import orjson
+from sqlalchemy import JSON, Integer, Row, Table, Text, bindparam, cast, column, func, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-__all__ = ["among", "among_params", "arrays", "insert_all", "insert_new", "selected", "unnested", "update_all"]
+__all__ = ["among", "among_params", "insert_all", "insert_new", "params", "rows_of", "selected", "update_all"]
+
+#: the one parameter of a PostgreSQL statement of this module: the rows, as JSON
+BATCH = "batch_rows"
+#: the field that numbers the rows (from 0) where their order matters
+ORDINALITY = "ordinality"
 
 
 async def insert_all(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]]) -> list[int]:
@@ -33,11 +42,12 @@ async def insert_all(session: AsyncSession, table: Table, rows: Sequence[dict[st
         # returns them in no set order; SQLAlchemy, which cannot assume the numbering, would insert one row a
         # statement to keep the order. Sorted, the ids are in the rows' order.
         return sorted((await session.exec(_insert(table), params=rows)).scalars())
-    # The rows leave unnest in their order (ORDER BY its ordinality) and take their ids from the sequence in the
-    # order they arrive, so the ids sorted are the rows' ids in order: how SQLAlchemy orders RETURNING too.
+    # The rows are read in their order (ORDER BY their number) and take their ids from the sequence in the order
+    # they arrive, so the ids sorted are the rows' ids in order: how SQLAlchemy orders RETURNING too.
     connection = await session.connection()
-    statement = _unnest(table, tuple(rows[0]), conflict=None, returning=("id",))
-    return sorted((await connection.execute(statement, arrays(connection, table, rows))).scalars())
+    statement = _insert_batch(table, tuple(rows[0]), conflict=None, returning=("id",), ordered=True)
+    numbered = [{**row, ORDINALITY: n} for n, row in enumerate(rows)]
+    return sorted((await connection.execute(statement, params(table, numbered))).scalars())
 
 
 async def insert_new(connection: AsyncConnection, table: Table, rows: Sequence[dict[str, Any]], *,
@@ -49,8 +59,8 @@ async def insert_new(connection: AsyncConnection, table: Table, rows: Sequence[d
     if connection.dialect.name == "sqlite":
         result = await connection.execute(_insert_sqlite(table, conflict, returning), list(rows))
     else:
-        statement = _unnest(table, tuple(rows[0]), conflict=conflict, returning=returning)
-        result = await connection.execute(statement, arrays(connection, table, rows))
+        statement = _insert_batch(table, tuple(rows[0]), conflict=conflict, returning=returning, ordered=False)
+        result = await connection.execute(statement, params(table, rows))
     return result.all() if returning else []
 
 
@@ -65,14 +75,14 @@ async def update_all(connection: AsyncConnection, table: Table, rows: Sequence[d
         await connection.execute(_update_sqlite(table, columns, key),
                                  [{f"new_{name}": value for name, value in row.items()} for row in rows])
     else:
-        await connection.execute(_update_unnest(table, columns, key), arrays(connection, table, rows))
+        await connection.execute(_update_batch(table, columns, key), params(table, rows))
 
 
 def among(table: Table, columns: tuple[str, ...], dialect: str) -> Any:
     """``(columns) IN (...)`` the rows bound by :func:`among_params`, for a statement on ``dialect``."""
     target = tuple_(*(table.c[name] for name in columns)) if len(columns) > 1 else table.c[columns[0]]
     if dialect == "postgresql":
-        batch = unnested(table, columns)
+        batch = rows_of(table, columns)
         return target.in_(select(*(selected(table, batch, name) for name in columns)))
     return target.in_(bindparam("among", expanding=True))
 
@@ -80,9 +90,67 @@ def among(table: Table, columns: tuple[str, ...], dialect: str) -> Any:
 def among_params(connection: Any, table: Table, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """The parameters of :func:`among` for ``rows`` (each a value of each of its columns)."""
     if connection.dialect.name == "postgresql":
-        return arrays(connection, table, rows)
+        return params(table, rows)
     names = list(rows[0])
     return {"among": [tuple(row[name] for name in names) if len(names) > 1 else row[names[0]] for row in rows]}
+
+
+def rows_of(table: Table, columns: tuple[str, ...], *, ordered: bool = False) -> Any:
+    """``json_to_recordset(:batch_rows) AS batch(column TYPE, ...)``: the rows of :func:`params` on PostgreSQL,
+    each column typed as ``table``'s (a JSON column's value is read as JSON); with ``ordered``, also their
+    :data:`ORDINALITY`, which each row must then carry."""
+    typed = [column(name, Text() if name in _json_columns(table) else table.c[name].type) for name in columns]
+    if ordered:
+        typed.append(column(ORDINALITY, Integer()))
+    return (func.json_to_recordset(bindparam(BATCH)).table_valued(*typed)
+            .render_derived("batch", with_types=True))
+
+
+def selected(table: Table, rows: Any, name: str) -> Any:
+    """Column ``name`` of :func:`rows_of` rows, as ``table``'s column takes it."""
+    return cast(rows.c[name], JSON) if name in _json_columns(table) else rows.c[name]
+
+
+def params(table: Table, rows: Sequence[dict[str, Any]]) -> dict[str, str]:
+    """The parameter of a statement over :func:`rows_of` ``rows`` of ``table``.
+
+    A JSON column's value goes as its own JSON text, read back as JSON (:func:`selected`): read as JSON within
+    the batch's document, a string holding a NUL (which a payload may, and a JSON column can keep) would fail
+    the whole batch, every webhook's in it.
+    """
+    json_columns = _json_columns(table).intersection(rows[0])
+    if json_columns:
+        rows = [{**row, **{name: _dumps(row[name]) for name in json_columns if row[name] is not None}} for row in rows]
+    return {BATCH: _dumps(rows)}
+
+
+def _dumps(value: Any) -> str:
+    # As the engine writes a JSON column (store.db): keys that are not strings become strings.
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+@functools.cache
+def _json_columns(table: Table) -> frozenset[str]:
+    return frozenset(c.name for c in table.columns if isinstance(c.type, JSON))
+
+
+@functools.cache
+def _insert_batch(table: Table, columns: tuple[str, ...], *, conflict: tuple[str, ...] | None,
+                  returning: tuple[str, ...], ordered: bool) -> Any:
+    """``INSERT INTO table (columns) SELECT ... FROM json_to_recordset(...)``, in the rows' order if ``ordered``."""
+    batch = rows_of(table, columns, ordered=ordered)
+    rows = select(*(selected(table, batch, name) for name in columns))
+    statement = postgresql.insert(table).from_select(columns, rows.order_by(batch.c[ORDINALITY]) if ordered else rows)
+    if conflict is not None:
+        statement = statement.on_conflict_do_nothing(index_elements=list(conflict))
+    return statement.returning(*(table.c[name] for name in returning)) if returning else statement
+
+
+@functools.cache
+def _update_batch(table: Table, columns: tuple[str, ...], key: str) -> Any:
+    batch = rows_of(table, columns)
+    return (update(table).where(table.c[key] == batch.c[key])
+            .values({name: selected(table, batch, name) for name in columns if name != key}))
 
 
 @functools.cache
@@ -90,13 +158,6 @@ def _update_sqlite(table: Table, columns: tuple[str, ...], key: str) -> Any:
     # Parameters are renamed: SQLAlchemy keeps a column's own name for the value a statement sets it to.
     return (update(table).where(table.c[key] == bindparam(f"new_{key}"))
             .values({name: bindparam(f"new_{name}") for name in columns if name != key}))
-
-
-@functools.cache
-def _update_unnest(table: Table, columns: tuple[str, ...], key: str) -> Any:
-    batch = unnested(table, columns)
-    return (update(table).where(table.c[key] == batch.c[key])
-            .values({name: selected(table, batch, name) for name in columns if name != key}))
 
 
 @functools.cache
@@ -108,52 +169,4 @@ def _insert(table: Table) -> Any:
 @functools.cache
 def _insert_sqlite(table: Table, conflict: tuple[str, ...], returning: tuple[str, ...]) -> Any:
     statement = sqlite.insert(table).on_conflict_do_nothing(index_elements=list(conflict))
-    return statement.returning(*(table.c[name] for name in returning)) if returning else statement
-
-
-def unnested(table: Table, columns: tuple[str, ...]) -> Any:
-    """``unnest(:column, ...) WITH ORDINALITY AS batch(column, ..., ordinality)``: PostgreSQL rows given as one
-    array a column (see :func:`arrays`), numbered from 1 by ``ordinality``."""
-    bound = (bindparam(_array(name), type_=ARRAY(Text if _is_json(table, name) else table.c[name].type))
-             for name in columns)
-    return func.unnest(*bound).table_valued(*columns, with_ordinality="ordinality").render_derived("batch")
-
-
-def arrays(connection: AsyncConnection, table: Table, rows: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
-    """The rows as one list a column, for :func:`unnested`. A JSON value goes as its text: an array of JSON
-    would read a JSON list as a dimension of the array."""
-    serialize = connection.dialect._json_serializer  # type: ignore[attr-defined]
-    columns: dict[str, list[Any]] = {}
-    for name in rows[0]:
-        values = [row[name] for row in rows]
-        if _is_json(table, name):
-            keep_none = not table.c[name].type.none_as_null
-            values = [serialize(v) if v is not None or keep_none else None for v in values]
-        columns[_array(name)] = values
-    return columns
-
-
-def _array(name: str) -> str:
-    # Not the column's own name: SQLAlchemy keeps that for the value an UPDATE sets the column to.
-    return f"{name}_array"
-
-
-def selected(table: Table, batch: Any, name: str) -> Any:
-    """Column ``name`` of :func:`unnested` rows, as the table's column takes it."""
-    return cast(batch.c[name], table.c[name].type) if _is_json(table, name) else batch.c[name]
-
-
-def _is_json(table: Table, name: str) -> bool:
-    return isinstance(table.c[name].type, JSON)
-
-
-@functools.cache
-def _unnest(table: Table, columns: tuple[str, ...], *, conflict: tuple[str, ...] | None,
-            returning: tuple[str, ...]) -> Any:
-    """``INSERT INTO table (columns) SELECT ... FROM unnest(...)``, the rows in their order."""
-    batch = unnested(table, columns)
-    statement = postgresql.insert(table).from_select(
-        columns, select(*(selected(table, batch, name) for name in columns)).order_by(batch.c.ordinality))
-    if conflict is not None:
-        statement = statement.on_conflict_do_nothing(index_elements=list(conflict))
     return statement.returning(*(table.c[name] for name in returning)) if returning else statement

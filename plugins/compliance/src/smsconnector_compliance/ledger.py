@@ -126,7 +126,8 @@ async def read_ahead(session: AsyncSession, pairs: Iterable[tuple[str, str]]) ->
     for pair in wanted:
         read[pair] = []
     connection = await session.connection()
-    params = bulk.among_params(connection, LedgerEvent.__table__, [dict(zip(_PAIR, pair, strict=True)) for pair in wanted])
+    rows = [dict(zip(_PAIR, pair, strict=True)) for pair in wanted]
+    params = bulk.among_params(connection, LedgerEvent.__table__, rows)
     for event in (await session.exec(_events_of_many(connection.dialect.name), params=params)).scalars():
         read[(event.consumer_number, event.scope)].append(event)
 
