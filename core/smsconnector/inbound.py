@@ -240,11 +240,11 @@ async def _apply(app: App, session: AsyncSession, message: InboundMessage, routi
         conversation = None
     if conversation is None:
         queued = routing.to_agent and routing.agent_id is None
-        conversation = Conversation(
+        conversation = Conversation.opening(
             consumer_number=message.from_number, brand_number=message.to_number, provider=message.provider,
+            status=assignment.QUEUED if queued else assignment.AUTOMATED,
             skill=routing.skill or _default_skill(app, message), entry_point=routing.entry_point,
-            context=dict(routing.context), opened_at=now, last_message_at=now,
-            status=assignment.QUEUED if queued else assignment.AUTOMATED, queued_at=now if queued else None,
+            context=dict(routing.context), now=now,
         )
         opened.append(conversation)
         if queued or not routing.to_agent:
@@ -268,7 +268,7 @@ async def _apply(app: App, session: AsyncSession, message: InboundMessage, routi
     return conversation
 
 
-_CONVERSATION_COLUMNS = [c for c in Conversation.__table__.columns if c.name != "id"]
+_CONVERSATION_COLUMNS = [c.name for c in Conversation.__table__.columns if c.name != "id"]
 
 
 async def _open(session: AsyncSession, opened: list[Conversation]) -> None:
@@ -279,7 +279,7 @@ async def _open(session: AsyncSession, opened: list[Conversation]) -> None:
     """
     if not opened:
         return
-    rows = [{c.name: getattr(conversation, c.name) for c in _CONVERSATION_COLUMNS} for conversation in opened]
+    rows = [{name: vars(conversation)[name] for name in _CONVERSATION_COLUMNS} for conversation in opened]
     ids = await bulk.insert_all(session, Conversation.__table__, rows)
     for conversation, conversation_id in zip(opened, ids, strict=True):
         conversation.id = conversation_id

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Column, DateTime, Double, Index, LargeBinary, Text, UniqueConstraint, text
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -123,6 +124,20 @@ class Conversation(SQLModel, table=True):
     @property
     def is_open(self) -> bool:
         return self.status != "closed"
+
+    @classmethod
+    def opening(cls, *, consumer_number: str, brand_number: str, provider: str, status: str, skill: str | None,
+                entry_point: str | None, context: dict[str, Any], now: datetime) -> Conversation:
+        """A new conversation, not yet stored, made as the ORM makes a row it loads: the constructor validates
+        and instruments its fields one at a time, 20 times the cost (about 100 us, a third of what routing a
+        message took on PostgreSQL), for values the host wrote itself. Store it with :mod:`.bulk`; the ORM
+        never inserts it (it has no pending changes)."""
+        conversation = sa_inspect(cls).class_manager.new_instance()
+        conversation.__dict__.update(
+            id=None, consumer_number=consumer_number, brand_number=brand_number, provider=provider, status=status,
+            skill=skill, agent_id=None, entry_point=entry_point, context=context, opened_at=now,
+            queued_at=now if status == "queued" else None, assigned_at=None, last_message_at=now, closed_at=None)
+        return conversation
 
 
 class Message(SQLModel, table=True):
