@@ -17,18 +17,23 @@ the recipient as being in any state. Both answers come from data that ``phonenum
 NANPA assignments (new area codes, overlays); nothing here is a hand-written list of area codes. Elsewhere than
 NANP the number's own zones are used and no state is looked up.
 
-The geocoder's data load once, when this module is imported (about a third of a second and 100 MB); an area code
-is scanned the first time a number of it is located (about 15 ms), then kept.
+Importing the geocoder would load the place names of every country in every language (about 100 MB and a third of
+a second per process), so the area codes' answers are computed from it ahead of time and shipped as
+``areacodes.json`` (see :mod:`smsconnector_compliance.areacodes`, which refreshes it); a test fails when the
+file differs from what the installed ``phonenumbers`` gives. The file is read the first time a NANP number is
+located (about 1 ms); the number's own zones come from ``phonenumbers.timezone``, whose data are small.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from functools import cache, lru_cache
+from importlib.resources import files
 
 import holidays
 import phonenumbers
-from phonenumbers import PhoneNumber, PhoneNumberType, geocoder
+from phonenumbers import PhoneNumberType
 from phonenumbers import timezone as number_zones
 
 #: US territories: the federal rules apply, and the territory is their "state" (``US-PR``), with no row built in.
@@ -42,12 +47,15 @@ US_STATE_CODES = frozenset(holidays.US.subdivisions)
 US_STATE_NAMES: dict[str, str] = dict(holidays.US.subdivisions_aliases)
 #: The geocoder's own spellings of two names, which are not the states' names.
 GEOCODER_SPELLINGS = {"Washington State": "WA", "Washington D.C.": "DC"}
-#: Exchanges (the three digits after the area code) scanned to learn what an area code covers.
-_EXCHANGES = range(200, 1000)
+#: Each NANP area code's states and zones, built from phonenumbers by ``python -m smsconnector_compliance.areacodes``
+AREA_CODE_FILE = "areacodes.json"
 
 
 def state_of(description: str) -> str | None:
-    """The US state a geocoder description names: ``"Bridgeport, CT"``, ``"Connecticut"`` -> ``"CT"``."""
+    """The US state a geocoder description names: ``"Bridgeport, CT"``, ``"Connecticut"`` -> ``"CT"``.
+
+    Used when the area-code table is built; nothing reads the geocoder at run time.
+    """
     place, _, code = description.rpartition(", ")
     if place and code in US_STATE_CODES:
         return code
@@ -79,22 +87,16 @@ class _AreaCode:
     states: tuple[str, ...] | None  #: ``None`` when an exchange's description names no state
 
 
-@cache  # at most 800 area codes, a few hundred bytes each
-def _area_code(npa: int) -> _AreaCode:
-    """Every zone and state that phonenumbers gives any exchange of a NANP area code."""
-    zones: dict[str, None] = {}
-    states: dict[str, None] = {}
-    unknown = False
-    for exchange in _EXCHANGES:
-        sample = PhoneNumber(country_code=1, national_number=(npa * 1000 + exchange) * 10_000)
-        zones.update(dict.fromkeys(number_zones.time_zones_for_geographical_number(sample)))
-        state = state_of(geocoder.description_for_valid_number(sample, "en"))
-        if state is None:
-            unknown = True
-        else:
-            states[state] = None
-    zones.pop(number_zones.UNKNOWN_TIMEZONE, None)
-    return _AreaCode(tuple(zones), None if unknown else tuple(states))
+#: An area code missing from the table: one with no geographic number when the table was built.
+_NOWHERE = _AreaCode((), None)
+
+
+@cache
+def _area_codes() -> dict[int, _AreaCode]:
+    """The shipped table of every zone and state that phonenumbers gives any exchange of a NANP area code."""
+    table = json.loads(files(__package__).joinpath(AREA_CODE_FILE).read_text(encoding="utf-8"))
+    return {int(npa): _AreaCode(tuple(row["zones"]), None if row["states"] is None else tuple(row["states"]))
+            for npa, row in table["area_codes"].items()}
 
 
 @lru_cache(maxsize=4096)
@@ -112,7 +114,7 @@ def locate(number: str) -> Location:
     zones = tuple(z for z in number_zones.time_zones_for_number(parsed) if z != number_zones.UNKNOWN_TIMEZONE)
     if parsed.country_code != 1:
         return Location(number, zones, zones, country, (), bool(zones))
-    area = _area_code(int(str(parsed.national_number)[:3]))
+    area = _area_codes().get(int(str(parsed.national_number)[:3]), _NOWHERE)
     area_zones = tuple(dict.fromkeys((*zones, *area.zones)))
     if region in US_TERRITORIES:
         states: tuple[str, ...] | None = (region,)
