@@ -47,6 +47,8 @@ def normalize(text: str, *, fold_accents: bool = True) -> str:
     if fold_accents and not text.isascii():  # ASCII has no accents to fold
         decomposed = unicodedata.normalize("NFKD", text)
         text = unicodedata.normalize("NFC", "".join(c for c in decomposed if not unicodedata.combining(c)))
+    if _OTHER_APOSTROPHE.search(text) is None:  # most texts: nothing to resolve, and the substitutions cost
+        return text
     return _OTHER_APOSTROPHE.sub("", _ELISION.sub(r"\1 ", text))
 
 
@@ -70,9 +72,9 @@ def words(text: str) -> tuple[str, ...]:
 
 
 def _find(haystack: Sequence[str], needle: Sequence[str]) -> int:
-    n = len(needle)
+    n, first, whole = len(needle), needle[0], tuple(needle)
     for i in range(len(haystack) - n + 1):
-        if tuple(haystack[i:i + n]) == tuple(needle):
+        if haystack[i] == first and tuple(haystack[i:i + n]) == whole:  # the cheap test first
             return i
     return -1
 
@@ -93,9 +95,15 @@ class Vocabulary:
     fillers: frozenset[str]
     #: every opt-out keyword as words, to notice a mention ("cancel my appointment")
     opt_out_terms: tuple[tuple[tuple[str, ...], str], ...]
-    #: the first words of the phrases, and of the phrases and terms: most texts have none of them
-    phrase_starts: frozenset[str]
-    mention_starts: frozenset[str]
+    #: the phrases by their first word, and the phrases and terms (:attr:`mentions`) by theirs, as positions in
+    #: those lists: a clause is compared with those starting with one of its words (most texts have none)
+    phrase_starts: dict[str, tuple[int, ...]]
+    mention_starts: dict[str, tuple[int, ...]]
+
+    @property
+    def mentions(self) -> tuple[tuple[tuple[str, ...], str], ...]:
+        """The phrases, then the opt-out keywords as words: what a mention of opting out is looked for as."""
+        return (*self.phrases, *self.opt_out_terms)
 
     @classmethod
     def build(cls, language: str, *, opt_out: Iterable[str], opt_in: Iterable[str], help: Iterable[str],
@@ -118,9 +126,21 @@ class Vocabulary:
             negations=tuple(w for w in (words(norm(n)) for n in negations) if w),
             conjunctions=frozenset(w for c in conjunctions for w in words(norm(c))),
             fillers=frozenset(w for f in fillers for w in words(norm(f))), opt_out_terms=tuple(terms),
-            phrase_starts=frozenset(p[0] for p, _ in phrase_words),
-            mention_starts=frozenset(t[0] for t, _ in (*phrase_words, *terms)),
+            phrase_starts=_starts(phrase_words), mention_starts=_starts([*phrase_words, *terms]),
         )
+
+
+def _starts(entries: Sequence[tuple[tuple[str, ...], str]]) -> dict[str, tuple[int, ...]]:
+    starts: dict[str, list[int]] = {}
+    for position, (entry, _) in enumerate(entries):
+        starts.setdefault(entry[0], []).append(position)
+    return {word: tuple(positions) for word, positions in starts.items()}
+
+
+def _candidates(clause: Sequence[str], starts: dict[str, tuple[int, ...]]) -> list[int]:
+    """The positions, in order, of the entries whose first word is in ``clause``."""
+    found = [position for word in set(clause) for position in starts.get(word, ())]
+    return sorted(found) if len(found) > 1 else found
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,12 +224,8 @@ class Classifier:
     def _phrase(self, clauses: list[tuple[str, ...]]) -> Classification | None:
         for vocabulary in self.vocabularies:
             for clause in clauses:
-                present = set(clause)
-                if present.isdisjoint(vocabulary.phrase_starts):
-                    continue
-                for phrase, configured in vocabulary.phrases:
-                    if phrase[0] not in present:  # the cheap test first: most texts have no word of most phrases
-                        continue
+                for position in _candidates(clause, vocabulary.phrase_starts):
+                    phrase, configured = vocabulary.phrases[position]
                     at = _find(clause, phrase)
                     if at >= 0 and not self._negated(clause[:at], vocabulary):
                         return Classification("opt_out", 2, vocabulary.language, configured)
@@ -251,13 +267,10 @@ class Classifier:
     def _mention(self, clauses: list[tuple[str, ...]]) -> Classification:
         """Flag a text that mentions an opt-out word or phrase without being an opt-out."""
         for vocabulary in self.vocabularies:
+            mentions = vocabulary.mentions
             for clause in clauses:
-                present = set(clause)
-                if present.isdisjoint(vocabulary.mention_starts):
-                    continue
-                for term, configured in (*vocabulary.phrases, *vocabulary.opt_out_terms):
-                    if term[0] not in present:  # as in _phrase
-                        continue
+                for position in _candidates(clause, vocabulary.mention_starts):
+                    term, configured = mentions[position]
                     at = _find(clause, term)
                     if at < 0:
                         continue
