@@ -80,6 +80,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._deadline: asyncio.TimerHandle | None = None
+        self._due: tuple[float, str, float] | None = None  #: when, the part awaited, and its allowance
         self._reading_head = False
         self._head_bytes = 0
         self._refused = False
@@ -89,7 +90,9 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._await_head()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._set_deadline(None)
+        self._due = None
+        if self._deadline is not None:
+            self._deadline.cancel()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -140,13 +143,23 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._set_deadline(self.limits.header_timeout_seconds, "headers")
 
     def _set_deadline(self, seconds: float | None, part: str = "") -> None:
-        """Cut the connection off in ``seconds`` unless the request's ``part`` is in by then (``None``: cancel)."""
-        if self._deadline is not None:
-            self._deadline.cancel()
-        self._deadline = None if seconds is None else self.loop.call_later(seconds, self._too_slow, part, seconds)
+        """Cut the connection off in ``seconds`` unless the request's ``part`` is in by then (``None``: no deadline).
 
-    def _too_slow(self, part: str, seconds: float) -> None:
+        One timer a connection at most, looked at when it fires: a request moves its deadline two or three times,
+        and a timer made and cancelled each time cost every webhook more than the rest of these limits.
+        """
+        self._due = None if seconds is None else (self.loop.time() + seconds, part, seconds)
+        if self._due is not None and self._deadline is None:
+            self._deadline = self.loop.call_later(seconds, self._check_deadline)
+
+    def _check_deadline(self) -> None:
         self._deadline = None
+        if self._due is None:
+            return
+        due, part, seconds = self._due
+        if (left := due - self.loop.time()) > 0:
+            self._deadline = self.loop.call_later(left, self._check_deadline)
+            return
         self._refuse(408, "request_timeout", f"the request's {part} took longer than {seconds:g} s")
 
     def _refuse(self, status: int, code: str, reason: str) -> None:
