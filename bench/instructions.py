@@ -3,6 +3,7 @@ machine's drift does not move.
 
     python bench/instructions.py                 # about 3 minutes on two cores
     python bench/instructions.py --requests 1000
+    python bench/instructions.py --retries       # the measured requests repeat stored ones (a storm)
 
 The wall-clock share of the ceiling moves by a third from one minute to the next on a shared machine; the
 instructions each side executes do not, so this is the figure to compare two versions of the host by. Both
@@ -95,8 +96,9 @@ async def _serve(app: Any, requests: list[Request], *, lifespan: bool) -> None:
     await running
 
 
-def child(side: str, measured: int, prepared: int) -> None:
-    """Run in valgrind: prepare ``prepared`` webhooks, send the warm-up and then ``measured`` of them."""
+def child(side: str, measured: int, prepared: int, retries: bool) -> None:
+    """Run in valgrind: prepare ``prepared`` webhooks, send the warm-up and then ``measured`` of them (with
+    ``retries``, the first ``measured`` of the warm-up again: a provider retrying what is already stored)."""
     import uvloop
 
     if side == "host":
@@ -104,14 +106,15 @@ def child(side: str, measured: int, prepared: int) -> None:
     else:
         from ceiling import app
     requests = [asgi_request(twilio_inbound(n)[1]) for n in range(prepared)]
-    uvloop.run(_serve(app, requests[:WARM_UP + measured], lifespan=side == "host"))
+    again = requests[:measured] if retries else requests[WARM_UP:WARM_UP + measured]
+    uvloop.run(_serve(app, requests[:WARM_UP] + again, lifespan=side == "host"))
 
 
-def count(valgrind: str, side: str, measured: int, prepared: int, env: dict[str, str]) -> int:
+def count(valgrind: str, side: str, measured: int, prepared: int, env: dict[str, str], retries: bool) -> int:
     """Instructions the child executed, start to end."""
     done = subprocess.run(
         [valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, __file__, "--child", side,
-         "--measured", str(measured), "--prepared", str(prepared)],
+         "--measured", str(measured), "--prepared", str(prepared), *(["--retries"] if retries else [])],
         env={**os.environ, **env}, cwd=harness.HERE, capture_output=True, text=True)
     collected = re.search(r"Collected : (\d+)", done.stderr)
     if done.returncode or collected is None:
@@ -119,10 +122,11 @@ def count(valgrind: str, side: str, measured: int, prepared: int, env: dict[str,
     return int(collected.group(1))
 
 
-def per_request(valgrind: str, side: str, requests: int, env: dict[str, str]) -> float:
+def per_request(valgrind: str, side: str, requests: int, env: dict[str, str], retries: bool) -> float:
     prepared = WARM_UP + requests
     with ThreadPoolExecutor(2) as pool:  # the two runs of a side at once: instructions do not depend on it
-        base, full = pool.map(lambda measured: count(valgrind, side, measured, prepared, env), (0, requests))
+        base, full = pool.map(lambda measured: count(valgrind, side, measured, prepared, env, retries),
+                              (0, requests))
     return (full - base) / requests
 
 
@@ -132,22 +136,28 @@ def main() -> None:
     parser.add_argument("--child", choices=["ceiling", "host"], help=argparse.SUPPRESS)
     parser.add_argument("--measured", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--prepared", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--retries", action="store_true",
+                        help="measure retries of stored webhooks (a duplicate storm) instead of new ones")
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.measured, args.prepared)
+        child(args.child, args.measured, args.prepared, args.retries)
         return
     valgrind = harness.ensure_installed("valgrind")
     folder = Path(tempfile.mkdtemp(prefix="smsconnector-instructions-"))
     config = harness.host_config(folder, f"sqlite:///{folder / 'bench.db'}", numbers={BRAND: "twilio"},
                                  in_server=False)
     harness.migrate(config)
-    ceiling = per_request(valgrind, "ceiling", args.requests, {})
-    host = per_request(valgrind, "host", args.requests, {"SMSCONNECTOR_CONFIG": str(config)})
+    if args.retries and args.requests > WARM_UP:
+        parser.error(f"--retries repeats the {WARM_UP:,} warm-up webhooks: --requests {WARM_UP:,} at most")
+    ceiling = per_request(valgrind, "ceiling", args.requests, {}, args.retries)
+    host = per_request(valgrind, "host", args.requests, {"SMSCONNECTOR_CONFIG": str(config)}, args.retries)
+    what = "a retry, not stored again" if args.retries else "stored in the inbox"
+    label = f"host (signature, normalize, {what}, SQLite)"
     print(f"Instructions a request, in process (callgrind; {args.requests:,} requests after {WARM_UP:,} to warm up, "
           f"{CONCURRENCY} at a time):\n"
-          f"  ceiling (bare Starlette, Twilio form body, empty TwiML)   {ceiling:>10,.0f}\n"
-          f"  host (signature, normalize, stored in the inbox, SQLite)  {host:>10,.0f}\n"
-          f"  ceiling / host                                            {ceiling / host:>10.0%}")
+          f"  {'ceiling (bare Starlette, Twilio form body, empty TwiML)':<58}{ceiling:>10,.0f}\n"
+          f"  {label:<58}{host:>10,.0f}\n"
+          f"  {'ceiling / host':<58}{ceiling / host:>10.0%}")
 
 
 if __name__ == "__main__":
