@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import pytest
 
 from smsconnector.testing import BRAND_NUMBER
+from smsconnector.testing.entrypoints import CONSUMER, alone, both_databases, expected, refusals, snapshot
+from smsconnector.testing.entrypoints import Refusal as Case
 
-from .automation_support import AUTH, CONSUMER, TOKEN, alone, both_databases, snapshot
+from .automation_support import AUTH, TABLE, TOKEN
 
 GOOD: dict[str, Any] = {"from": BRAND_NUMBER, "campaign": "reminders", "message_class": "informational",
                         "reply_policy": "agent", "skill": "scheduling", "text": "See you tomorrow at 10:00.",
@@ -23,17 +24,6 @@ def without(key: str) -> dict[str, Any]:
 
 def recipients(*numbers: str) -> dict[str, Any]:
     return {**GOOD, "recipients": [{"to": n} for n in numbers]}
-
-
-@dataclass(frozen=True)
-class Case:
-    label: str
-    status: int
-    error: str
-    detail: str  #: a part of the detail the caller reads
-    body: Any = field(default_factory=lambda: GOOD)
-    headers: dict[str, str] = field(default_factory=lambda: AUTH)
-    raw: bytes | None = None
 
 
 CASES = [
@@ -89,20 +79,12 @@ def test_bad_requests_are_refused_with_the_reason_and_change_nothing(make_app, l
     app = make_app(plugins={"disabled": alone("automation"), "automation": {
         "token": TOKEN, "skills": ["scheduling"], "max_recipients": 3, "max_body_bytes": 4096}})
     server = live_server(app)
-    before = snapshot(db)
+    before = snapshot(db, TABLE)
 
-    seen = []
-    for case in CASES:
-        headers = {**case.headers, "content-type": "application/json"}
-        if case.raw is not None:
-            response = httpx.post(f"{server.url}/api/automation/messages", content=case.raw, headers=headers)
-        else:
-            response = httpx.post(f"{server.url}/api/automation/messages", json=case.body, headers=headers)
-        body = response.json()
-        seen.append((case.label, response.status_code, body["error"], case.detail in body["detail"] or body["detail"]))
+    seen = refusals(f"{server.url}/api/automation/messages", CASES, body=GOOD, headers=AUTH)
 
-    assert seen == [(c.label, c.status, c.error, True) for c in CASES]
-    assert snapshot(db) == before
+    assert seen == expected(CASES)
+    assert snapshot(db, TABLE) == before
     assert app.plugin("simulator").sent == []
 
 
