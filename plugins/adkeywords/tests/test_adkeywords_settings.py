@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from smsconnector.config import load_config
+from smsconnector.config import load_config, plugin_settings
 from smsconnector.errors import ConfigError
 from smsconnector.testing import BRAND_NUMBER
 from smsconnector_adkeywords import settings
@@ -17,7 +17,7 @@ def load(*keywords: dict[str, object], **section: object) -> list[object]:
     config = load_config(env={}, overrides={
         "numbers": [{"number": BRAND_NUMBER, "provider": "simulator", "skill": "support"}],
         "plugins": {"adkeywords": {"keywords": list(keywords), **section}}})
-    return settings.load(config)
+    return settings.keywords_of(config, plugin_settings(config, "adkeywords", settings.Settings))
 
 
 @pytest.mark.parametrize("keyword", [*COMPLIANCE_KEYWORDS, "stop", "Stop-All", "opt-out", "Arrêt", " help! "])
