@@ -30,7 +30,13 @@ Helpers: ``assert_declines_other_providers(plugin, app)``; ``eventually(probe, t
 ``hypothesis``) makes hostile webhook and API bodies and checks the promise each must keep.
 """
 
+# ruff: noqa: E402  (the imports follow the assertion-rewrite registration on purpose)
 from __future__ import annotations
+
+import pytest
+
+# Before the import below, so that the kit's assertions explain a failure as a test's own do.
+pytest.register_assert_rewrite("smsconnector.testing.entrypoints")
 
 from .checks import assert_declines_other_providers
 from .database import Database, postgres_available, postgres_url

@@ -14,7 +14,7 @@
   (``beside_siblings``, ``at_work``), on SQLite and PostgreSQL (``both_databases``);
 - what a consumer does (``text_brand``) and what they receive (``delivered``), with the consent the
   compliance plugin's send checks want when it is installed (``record_consent``);
-- showing that a refusal changed nothing (``snapshot``; ``Refusal`` cases posted by ``refusals``);
+- showing that a refusal changed nothing (``snapshot``; ``Refusal`` cases checked by ``assert_refused``);
 - the plugin as installed: ``clean_environment`` (a fixture), ``cli_listing``, ``cli_row``,
   ``schema_differences``; and ``as_json`` for JSON columns read through plain SQL.
 """
@@ -40,6 +40,7 @@ from ..plugins import ESSENTIAL, GROUP
 from .database import Database
 from .fixtures import BRAND_NUMBER
 from .polling import eventually
+from .server import LiveServer
 
 #: The consumer the kit's helpers text as, unless told otherwise: a US mobile number.
 CONSUMER = "+14155550123"
@@ -140,26 +141,24 @@ class Refusal:
     raw: bytes | None = None
 
 
-def refusals(url: str, cases: Sequence[Refusal], *, body: Any, headers: Mapping[str, str]
-             ) -> list[tuple[str, int, str, bool | str]]:
-    """Post each case to ``url``: its label, status, error code, and ``True`` where the detail holds the case's
-    (the whole detail where not). Compare with :func:`expected`."""
-    seen: list[tuple[str, int, str, bool | str]] = []
+def assert_refused(server: LiveServer, db: Database, path: str, cases: Sequence[Refusal], *, body: Any,
+                   headers: Mapping[str, str], tables: Sequence[str] = ()) -> None:
+    """Post each case to ``path`` on ``server``: each gets its status, error code and a detail holding the case's,
+    and nothing is stored (the host's tables and ``tables``, the plugin's) or sent."""
+    before = snapshot(db, *tables)
+    seen = []
     for case in cases:
         sent = {**(headers if case.headers is None else case.headers), "content-type": "application/json"}
         if case.raw is not None:
-            response = httpx.post(url, content=case.raw, headers=sent)
+            response = httpx.post(f"{server.url}{path}", content=case.raw, headers=sent)
         else:
-            response = httpx.post(url, json=body if case.body is None else case.body, headers=sent)
+            response = httpx.post(f"{server.url}{path}", json=body if case.body is None else case.body, headers=sent)
         answer = response.json()
         seen.append((case.label, response.status_code, answer["error"],
                      case.detail in answer["detail"] or answer["detail"]))
-    return seen
-
-
-def expected(cases: Sequence[Refusal]) -> list[tuple[str, int, str, bool | str]]:
-    """What :func:`refusals` answers when every case was refused as it says."""
-    return [(case.label, case.status, case.error, True) for case in cases]
+    assert seen == [(case.label, case.status, case.error, True) for case in cases]
+    assert snapshot(db, *tables) == before
+    assert server.app.plugin("simulator").sent == []
 
 
 # -- the plugin as installed ------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from smsconnector.testing import BRAND_NUMBER
-from smsconnector.testing.entrypoints import CONSUMER, alone, both_databases, expected, refusals, snapshot
+from smsconnector.testing.entrypoints import CONSUMER, alone, assert_refused, both_databases
 from smsconnector.testing.entrypoints import Refusal as Case
 
 from .automation_support import AUTH, TABLE, TOKEN
@@ -79,13 +79,8 @@ def test_bad_requests_are_refused_with_the_reason_and_change_nothing(make_app, l
     app = make_app(plugins={"disabled": alone("automation"), "automation": {
         "token": TOKEN, "skills": ["scheduling"], "max_recipients": 3, "max_body_bytes": 4096}})
     server = live_server(app)
-    before = snapshot(db, TABLE)
 
-    seen = refusals(f"{server.url}/api/automation/messages", CASES, body=GOOD, headers=AUTH)
-
-    assert seen == expected(CASES)
-    assert snapshot(db, TABLE) == before
-    assert app.plugin("simulator").sent == []
+    assert_refused(server, db, "/api/automation/messages", CASES, body=GOOD, headers=AUTH, tables=[TABLE])
 
 
 def test_without_a_configured_token_the_endpoint_refuses_everyone(make_app, live_server, db):

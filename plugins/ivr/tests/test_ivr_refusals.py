@@ -7,7 +7,7 @@ import pytest
 
 from smsconnector.testing import BRAND_NUMBER
 from smsconnector.testing.entrypoints import Refusal as Case
-from smsconnector.testing.entrypoints import alone, both_databases, expected, refusals, snapshot, text_brand
+from smsconnector.testing.entrypoints import alone, assert_refused, both_databases, snapshot, text_brand
 
 from .ivr_support import AUTH, CALLER, TABLE, TOKEN
 
@@ -49,13 +49,8 @@ CASES = [
 def test_bad_requests_are_refused_with_the_reason_and_change_nothing(make_app, live_server, db):
     app = make_app(plugins={"disabled": alone("ivr"), "ivr": {"token": TOKEN, "skills": ["billing"]}})
     server = live_server(app)
-    before = snapshot(db, TABLE)
 
-    seen = refusals(f"{server.url}/api/ivr/deflections", CASES, body=GOOD, headers=AUTH)
-
-    assert seen == expected(CASES)
-    assert snapshot(db, TABLE) == before
-    assert app.plugin("simulator").sent == []
+    assert_refused(server, db, "/api/ivr/deflections", CASES, body=GOOD, headers=AUTH, tables=[TABLE])
 
 
 def test_without_a_configured_token_the_endpoint_refuses_everyone(make_app, live_server, db):
