@@ -22,7 +22,7 @@ from smsconnector.entrypoints import (
 from smsconnector.errors import ConfigError, Conflict, MessageRejected
 from smsconnector.messages import utcnow
 from smsconnector.testing import BRAND_NUMBER
-from smsconnector.testing.entrypoints import CONSUMER, both_databases, snapshot
+from smsconnector.testing.entrypoints import CONSUMER, both_databases, snapshot, start_up_refusal
 
 CONFIG = load_config(env={}, overrides={"numbers": [
     {"number": BRAND_NUMBER, "provider": "simulator", "skill": "support"}]})
@@ -124,9 +124,10 @@ def test_the_plugin_reads_its_section_and_knows_the_numbers_skills_and_its_own(m
 
 
 def test_a_wrong_setting_stops_start_up_naming_the_plugin_and_its_key(make_app):
-    with pytest.raises(Exception, match="plugin 'callbacks'.*configuration plugins.callbacks.default_region:"):
-        make_app(register=[("callbacks", Callbacks())], plugins={"callbacks": {"default_region": "XX"}},
-                 migrate=False)
+    refused = start_up_refusal(make_app, "callbacks", {"default_region": "XX"}, register=[("callbacks", Callbacks())])
+
+    assert (refused.key, refused.reason) == (
+        "plugins.callbacks.default_region", "Value error, 'XX' is not a region phonenumbers knows (e.g. US, GB, FR)")
 
 
 # -- conversations ----------------------------------------------------------------------------------------------

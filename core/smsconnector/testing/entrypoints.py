@@ -14,7 +14,8 @@
   (``beside_siblings``, ``at_work``), on SQLite and PostgreSQL (``both_databases``);
 - what a consumer does (``text_brand``) and what they receive (``delivered``), with the consent the
   compliance plugin's send checks want when it is installed (``record_consent``);
-- showing that a refusal changed nothing (``snapshot``; ``Refusal`` cases checked by ``assert_refused``);
+- showing that a refusal changed nothing (``snapshot``; ``Refusal`` cases checked by ``assert_refused``), and
+  what a wrong setting stops start-up with (``start_up_refusal``);
 - the plugin as installed: ``clean_environment`` (a fixture), ``cli_listing``, ``cli_row``,
   ``schema_differences``; and ``as_json`` for JSON columns read through plain SQL.
 """
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from itertools import combinations
@@ -36,6 +37,7 @@ from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
 
 from ..cli import main
+from ..errors import ConfigError, PluginError
 from ..plugins import ESSENTIAL, GROUP
 from .database import Database
 from .fixtures import BRAND_NUMBER
@@ -159,6 +161,18 @@ def assert_refused(server: LiveServer, db: Database, path: str, cases: Sequence[
     assert seen == [(case.label, case.status, case.error, True) for case in cases]
     assert snapshot(db, *tables) == before
     assert server.app.plugin("simulator").sent == []
+
+
+def start_up_refusal(make_app: Callable[..., Any], name: str, settings: Mapping[str, Any], **options: Any
+                     ) -> ConfigError:
+    """What stops an app with the plugin ``name`` (alone) and ``settings`` as its section from starting: a
+    :class:`PluginError` naming the plugin, caused by the :class:`ConfigError` returned (its ``key`` and
+    ``reason``). ``options`` go to ``make_app`` (``register=[...]``). Fails the test if the app starts."""
+    with pytest.raises(PluginError) as stopped:
+        make_app(plugins={"disabled": alone(name), name: settings}, migrate=False, **options)
+    assert stopped.value.plugin == name
+    assert isinstance(stopped.value.__cause__, ConfigError)
+    return stopped.value.__cause__
 
 
 # -- the plugin as installed ------------------------------------------------------------------------------------

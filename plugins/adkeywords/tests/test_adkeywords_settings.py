@@ -7,6 +7,7 @@ import pytest
 from smsconnector.config import load_config, plugin_settings
 from smsconnector.errors import ConfigError
 from smsconnector.testing import BRAND_NUMBER
+from smsconnector.testing.entrypoints import start_up_refusal
 from smsconnector_adkeywords import settings
 from smsconnector_adkeywords.keywords import COMPLIANCE_KEYWORDS
 
@@ -74,5 +75,6 @@ def test_the_same_keyword_may_serve_two_numbers(make_app):
 
 
 def test_the_host_refuses_to_start_with_a_stop_keyword(make_app):
-    with pytest.raises(Exception, match="plugin 'adkeywords'.*plugins.adkeywords.keywords.0.keyword"):
-        make_app(plugins={"adkeywords": {"keywords": [{**PIZZA, "keyword": "STOP"}]}}, migrate=False)
+    refused = start_up_refusal(make_app, "adkeywords", {"keywords": [{**PIZZA, "keyword": "STOP"}]})
+
+    assert refused.key == "plugins.adkeywords.keywords.0.keyword"
