@@ -173,7 +173,7 @@ class EntryPoint(Generic[S]):
 # -- numbers ----------------------------------------------------------------------------------------------------
 
 #: North American numbers come back FIXED_LINE_OR_MOBILE (the plan does not tell them apart), so both pass.
-RECEIVES_SMS = frozenset({PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE})
+_RECEIVES_SMS = frozenset({PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE})
 _KINDS = {PhoneNumberType.TOLL_FREE: "a toll-free number", PhoneNumberType.PREMIUM_RATE: "a premium-rate number",
           PhoneNumberType.SHARED_COST: "a shared-cost number", PhoneNumberType.VOIP: "a VoIP number",
           PhoneNumberType.PERSONAL_NUMBER: "a personal (forwarding) number", PhoneNumberType.PAGER: "a pager",
@@ -196,7 +196,7 @@ def mobile_number(raw: str, *, field: str, region: str) -> str:
     kind = phonenumbers.number_type(parsed)
     if kind == PhoneNumberType.FIXED_LINE:
         raise MessageRejected(f"{field}: {e164} is a landline and cannot receive text messages", code="landline")
-    if kind not in RECEIVES_SMS:
+    if kind not in _RECEIVES_SMS:
         raise MessageRejected(f"{field}: {e164} is {_KINDS.get(kind, 'not a known number type')}, not a mobile "
                               "number that can receive text messages", code="not_mobile")
     return e164
