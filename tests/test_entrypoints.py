@@ -1,4 +1,7 @@
-"""The public API of entry-point plugins: bad input gets an error naming the field or key, and stores nothing."""
+"""The public API of entry-point plugins: bad input gets an error naming the field or key, and stores nothing.
+
+``Callbacks`` is the plugin that docs/writing-an-entry-point.md builds: keep the two alike.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +9,17 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import pytest
-from pydantic import Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
+from smsconnector import Routing, hookimpl
+from smsconnector.app import App
 from smsconnector.config import load_config, plugin_settings
+from smsconnector.endpoints import json_model, require_token
 from smsconnector.entrypoints import (
     EndpointSettings,
     EntryPoint,
@@ -20,9 +30,20 @@ from smsconnector.entrypoints import (
     start_conversation,
 )
 from smsconnector.errors import ConfigError, Conflict, MessageRejected
-from smsconnector.messages import utcnow
+from smsconnector.messages import AGENT_TEXT_LIMIT, utcnow
+from smsconnector.store.models import Conversation
 from smsconnector.testing import BRAND_NUMBER
-from smsconnector.testing.entrypoints import CONSUMER, both_databases, snapshot, start_up_refusal
+from smsconnector.testing.entrypoints import (
+    CONSUMER,
+    Refusal,
+    alone,
+    assert_refused,
+    both_databases,
+    delivered,
+    snapshot,
+    start_up_refusal,
+    text_brand,
+)
 
 CONFIG = load_config(env={}, overrides={"numbers": [
     {"number": BRAND_NUMBER, "provider": "simulator", "skill": "support"}]})
@@ -31,7 +52,9 @@ CONFIG = load_config(env={}, overrides={"numbers": [
 class Settings(EndpointSettings):
     """A small entry point's section, as a plugin author writes one."""
 
-    greeting: str = Field("Hi! Reply here and an agent will answer.", min_length=1)
+    greeting: str = Field("Thanks for visiting! Reply here and an agent will answer.", min_length=1,
+                          max_length=AGENT_TEXT_LIMIT)
+    #: a greeting per skill
     greetings: dict[str, str] = {}
 
     @field_validator("greetings")
@@ -41,8 +64,47 @@ class Settings(EndpointSettings):
 
 
 class Callbacks(EntryPoint[Settings]):
+    """The brand's website asks for a visitor to be texted; their reply reaches an agent of the chosen skill."""
+
     name = "callbacks"
     settings_model = Settings
+
+    @hookimpl
+    def smsconnector_register_routes(self, app: App) -> list[Route]:
+        return routes(self, app)
+
+    @hookimpl
+    def smsconnector_route(self, conversation: Conversation | None) -> Routing | None:
+        if conversation is None or conversation.entry_point != self.name or conversation.status != "automated":
+            return None
+        return Routing(handled_by=self.name, skill=conversation.skill, entry_point=self.name,
+                       context=dict(conversation.context))
+
+
+class CallbackRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    to: str = Field(min_length=1, max_length=40)
+    brand_number: str = Field(min_length=1, max_length=40)
+    skill: str = Field(min_length=1, max_length=100)
+
+
+def routes(plugin: Callbacks, app: App) -> list[Route]:
+    async def create(request: Request) -> Response:
+        settings = plugin.settings
+        require_token(request, settings.token, setting="plugins.callbacks.token")
+        body = await json_model(app, request, CallbackRequest)
+        visitor = mobile_number(body.to, field="to", region=settings.default_region)
+        brand = brand_number(app.config, body.brand_number, field="brand_number")
+        skill = plugin.known_skill(body.skill)
+        async with app.store.transaction() as session:
+            started = await start_conversation(
+                session, entry_point=plugin.name, consumer=visitor, brand=brand, skill=skill,
+                text=settings.greetings.get(skill, settings.greeting), now=utcnow(),
+                context={"source": "website"})
+        return JSONResponse({"conversation_id": started.conversation.id, "message_id": started.message.id},
+                            status_code=202)
+
+    return [Route("/api/callbacks", create, methods=["POST"])]
 
 
 # -- numbers ----------------------------------------------------------------------------------------------------
@@ -203,6 +265,7 @@ def test_a_conversation_a_person_is_handling_is_left_alone_and_nothing_is_stored
     assert db.scalar("SELECT status FROM conversations") == "queued"
 
 
+@both_databases
 def test_an_automated_conversation_is_replaced_by_the_new_one(make_app, live_server, db):
     server = live_server(make_app(sender={"enabled": False}))
     first, _, _ = start(server)
@@ -213,3 +276,45 @@ def test_an_automated_conversation_is_replaced_by_the_new_one(make_app, live_ser
     assert db.rows("SELECT id, status, skill, closed_at IS NOT NULL AS closed FROM conversations ORDER BY id") == [
         {"id": first, "status": "closed", "skill": "billing", "closed": True},
         {"id": second, "status": "automated", "skill": "sales", "closed": False}]
+
+
+# -- the plugin over HTTP ---------------------------------------------------------------------------------------
+
+AUTH = {"Authorization": "Bearer t"}
+GOOD = {"to": CONSUMER, "brand_number": BRAND_NUMBER, "skill": "support"}
+
+
+def callbacks_app(make_app: Any) -> App:
+    return make_app(register=[("callbacks", Callbacks())], plugins={"disabled": alone("callbacks"), "callbacks": {
+        "token": "t", "greetings": {"support": "Hello from support! Reply here."}}})
+
+
+@both_databases
+def test_the_visitor_is_texted_and_the_reply_reaches_the_skill_with_the_context(make_app, live_server, db):
+    app = callbacks_app(make_app)
+    server = live_server(app)
+
+    response = httpx.post(f"{server.url}/api/callbacks", json=GOOD, headers=AUTH)
+
+    assert response.status_code == 202
+    assert [(s["to"], s["text"], s["message_id"]) for s in delivered(app)] == [
+        (CONSUMER, "Hello from support! Reply here.", response.json()["message_id"])]
+    assert text_brand(server.url, "sim-1", "Hi, about my order").status_code == 200
+    assert db.rows("SELECT id, status, skill, entry_point FROM conversations") == [
+        {"id": response.json()["conversation_id"], "status": "queued", "skill": "support",
+         "entry_point": "callbacks"}]
+    assert db.scalar("SELECT handled_by FROM messages WHERE direction = 'inbound'") == "callbacks"
+
+
+@both_databases
+def test_bad_requests_to_the_plugin_change_nothing(make_app, live_server, db):
+    server = live_server(callbacks_app(make_app))
+
+    assert_refused(server, db, "/api/callbacks", [
+        Refusal("no token", 401, "unauthenticated", "Authorization: Bearer", headers={}),
+        Refusal("landline", 422, "landline", "to: +442079460000 is a landline", body={**GOOD, "to": "+442079460000"}),
+        Refusal("unknown brand number", 422, "unknown_brand_number", "brand_number: +14155550100 is not one of",
+                body={**GOOD, "brand_number": "+14155550100"}),
+        Refusal("unknown skill", 422, "unknown_skill", "skill: 'astrology' is not a known skill (known: support)",
+                body={**GOOD, "skill": "astrology"}),
+    ], body=GOOD, headers=AUTH)
