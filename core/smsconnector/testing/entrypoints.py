@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from itertools import combinations
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -179,7 +180,7 @@ def start_up_refusal(make_app: Callable[..., Any], name: str, settings: Mapping[
 
 
 @pytest.fixture
-def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Iterator[pytest.MonkeyPatch]:
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[pytest.MonkeyPatch]:
     """No configuration but what the test sets: no ``SMSCONNECTOR_*`` variables, no ``./smsconnector.toml``."""
     for name in [n for n in os.environ if n.startswith("SMSCONNECTOR_")]:
         monkeypatch.delenv(name)
