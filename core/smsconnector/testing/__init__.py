@@ -22,15 +22,25 @@ Fixtures:
 - ``recording_proxy``: a forward proxy on loopback that notes what passes through it (a plugin's proxy
   settings), with the proxy variables cleared from the environment until the test sets them.
 
+``smsconnector.testing.entrypoints`` is the kit of entry-point plugins' tests (its ``clean_environment`` fixture,
+no configuration but the test's, is registered here).
+
 Helpers: ``assert_declines_other_providers(plugin, app)``; ``eventually(probe, timeout=...)`` polls until true;
 ``db.contents()`` every row, to show a refusal changed nothing. ``smsconnector.testing.hostile`` (with
 ``hypothesis``) makes hostile webhook and API bodies and checks the promise each must keep.
 """
 
+# ruff: noqa: E402  (the imports follow the assertion-rewrite registration on purpose)
 from __future__ import annotations
+
+import pytest
+
+# Before the import below, so that the kit's assertions explain a failure as a test's own do.
+pytest.register_assert_rewrite("smsconnector.testing.entrypoints")
 
 from .checks import assert_declines_other_providers
 from .database import Database, postgres_available, postgres_url
+from .entrypoints import clean_environment
 from .fixtures import BRAND_NUMBER, app_defaults, database_url, db, live_server, make_app
 from .polling import eventually
 from .proxy import PROXY_VARIABLES, RecordingProxy, recording_proxy
@@ -44,6 +54,7 @@ __all__ = [
     "RecordingProxy",
     "app_defaults",
     "assert_declines_other_providers",
+    "clean_environment",
     "database_url",
     "db",
     "eventually",

@@ -5,18 +5,20 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from smsconnector.testing import BRAND_NUMBER, eventually
-
-from .adkeywords_support import (
-    ADMIN,
+from smsconnector.testing import BRAND_NUMBER
+from smsconnector.testing.entrypoints import (
     CONSUMER,
     alone,
     as_json,
     at_work,
     beside_siblings,
     both_databases,
+    delivered,
     snapshot,
+    text_brand,
 )
+
+from .adkeywords_support import ADMIN, TABLE
 
 PIZZA_REPLY = "Thanks for texting PIZZA! Show code PIZZA10 for 10% off. An agent will text you about your order."
 KEYWORDS = {"match": "first_word", "keywords": [
@@ -25,11 +27,6 @@ KEYWORDS = {"match": "first_word", "keywords": [
      "reply": "Your free pizza is waiting.", "match": "exact"},
     {"keyword": "TACO", "number": BRAND_NUMBER, "skill": "orders", "campaign": "taco-tuesday", "reply": "Tacos!"},
 ]}
-
-
-def text(url: str, sid: str, body: str) -> httpx.Response:
-    return httpx.post(f"{url}/webhooks/simulator/inbound", json={"id": sid, "from": CONSUMER, "to": BRAND_NUMBER,
-                                                                  "text": body})
 
 
 @pytest.fixture
@@ -45,7 +42,7 @@ def test_a_keyword_text_gets_the_auto_reply_and_a_conversation_for_the_campaigns
                             "adkeywords": KEYWORDS})
     server = live_server(app)
 
-    assert text(server.url, "sim-1", "  Pizza! tonight?").status_code == 200
+    assert text_brand(server.url, "sim-1", "  Pizza! tonight?").status_code == 200
 
     [conversation] = db.rows("SELECT id, status, skill, entry_point, context FROM conversations")
     assert (conversation["status"], conversation["skill"], conversation["entry_point"]) == ("queued", "orders",
@@ -54,7 +51,7 @@ def test_a_keyword_text_gets_the_auto_reply_and_a_conversation_for_the_campaigns
     assert db.rows("SELECT direction, conversation_id, handled_by FROM messages ORDER BY id") == [
         {"direction": "inbound", "conversation_id": conversation["id"], "handled_by": "adkeywords"},
         {"direction": "outbound", "conversation_id": conversation["id"], "handled_by": None}]
-    sent = eventually(lambda: app.plugin("simulator").sent)
+    sent = delivered(app)
     assert [(s["from"], s["to"], s["text"], s["message_class"]) for s in sent] == [
         (BRAND_NUMBER, CONSUMER, PIZZA_REPLY, "conversational")]
     assert db.rows("SELECT brand_number, keyword, campaign, matches FROM adkeyword_counts") == [
@@ -67,7 +64,7 @@ def test_counts_per_keyword_and_campaign_are_kept_in_the_database_once_per_messa
 
     for sid, body in [("sim-1", "pizza"), ("sim-1", "pizza"), ("sim-2", "FREE PIZZA"), ("sim-3", "taco"),
                       ("sim-4", "Pizza please"), ("sim-5", "what's on the menu?")]:
-        assert text(server.url, sid, body).status_code == 200  # sim-1 twice: a provider retry, stored once
+        assert text_brand(server.url, sid, body).status_code == 200  # sim-1 twice: a provider retry, stored once
 
     stats = httpx.get(f"{server.url}/api/adkeywords/stats", headers=ADMIN)
     assert stats.status_code == 200
@@ -91,7 +88,7 @@ def test_keywords_never_matched_are_listed_at_zero(app, live_server):
 
 
 def test_counts_outlive_a_keyword_removed_from_configuration(app, make_app, live_server):
-    text(live_server(app).url, "sim-1", "taco")
+    text_brand(live_server(app).url, "sim-1", "taco")
     pizza_only = {"keywords": [k for k in KEYWORDS["keywords"] if k["keyword"] == "PIZZA"]}
     later = make_app(plugins={"disabled": alone("adkeywords"), "adkeywords": pizza_only},
                      api={"admin_tokens": ["admintoken"]})
@@ -103,9 +100,9 @@ def test_counts_outlive_a_keyword_removed_from_configuration(app, make_app, live
 
 def test_a_keyword_starts_a_new_conversation_even_mid_conversation(app, live_server, db):
     server = live_server(app)
-    text(server.url, "sim-1", "Hi, do you deliver?")
+    text_brand(server.url, "sim-1", "Hi, do you deliver?")
 
-    text(server.url, "sim-2", "TACO")
+    text_brand(server.url, "sim-2", "TACO")
 
     assert db.rows("SELECT status, skill, entry_point FROM conversations ORDER BY id") == [
         {"status": "closed", "skill": "support", "entry_point": None},
@@ -117,7 +114,7 @@ def test_a_keyword_starts_a_new_conversation_even_mid_conversation(app, live_ser
 def test_an_opt_out_is_never_taken_for_a_keyword(app, live_server, db, body):
     server = live_server(app)
 
-    assert text(server.url, "sim-1", body).status_code == 200
+    assert text_brand(server.url, "sim-1", body).status_code == 200
 
     assert db.scalar("SELECT handled_by FROM messages WHERE direction = 'inbound'") != "adkeywords"
     assert db.count("adkeyword_counts") == 0
@@ -132,9 +129,9 @@ def test_an_opt_out_is_never_taken_for_a_keyword(app, live_server, db, body):
 ])
 def test_stats_need_an_admin_token(app, live_server, db, headers, detail):
     server = live_server(app)
-    before = snapshot(db)
+    before = snapshot(db, TABLE)
 
     response = httpx.get(f"{server.url}/api/adkeywords/stats", headers=headers)
 
     assert (response.status_code, response.json()) == (401, {"error": "unauthenticated", "detail": detail})
-    assert snapshot(db) == before
+    assert snapshot(db, TABLE) == before

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from smsconnector.config import load_config
+from smsconnector.config import load_config, plugin_settings
 from smsconnector.testing import BRAND_NUMBER
 from smsconnector_adkeywords import settings
 from smsconnector_adkeywords.keywords import Matcher
@@ -21,7 +21,7 @@ CONFIG = load_config(env={}, overrides={
         {"keyword": "TACO", "number": OTHER_NUMBER, "campaign": "tuesday", "reply": "r"},
     ]}},
 })
-MATCHER = Matcher(settings.load(CONFIG))
+MATCHER = Matcher(settings.keywords_of(CONFIG, plugin_settings(CONFIG, "adkeywords", settings.Settings)))
 
 CASES = [
     # (label, text, number, keyword matched or None)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from smsconnector.config import load_config
+from smsconnector.config import load_config, plugin_settings
 from smsconnector.errors import ConfigError
 from smsconnector.testing import BRAND_NUMBER
+from smsconnector.testing.entrypoints import start_up_refusal
 from smsconnector_adkeywords import settings
 from smsconnector_adkeywords.keywords import COMPLIANCE_KEYWORDS
 
@@ -17,7 +18,7 @@ def load(*keywords: dict[str, object], **section: object) -> list[object]:
     config = load_config(env={}, overrides={
         "numbers": [{"number": BRAND_NUMBER, "provider": "simulator", "skill": "support"}],
         "plugins": {"adkeywords": {"keywords": list(keywords), **section}}})
-    return settings.load(config)
+    return settings.keywords_of(config, plugin_settings(config, "adkeywords", settings.Settings))
 
 
 @pytest.mark.parametrize("keyword", [*COMPLIANCE_KEYWORDS, "stop", "Stop-All", "opt-out", "Arrêt", " help! "])
@@ -74,5 +75,6 @@ def test_the_same_keyword_may_serve_two_numbers(make_app):
 
 
 def test_the_host_refuses_to_start_with_a_stop_keyword(make_app):
-    with pytest.raises(Exception, match="plugin 'adkeywords'.*plugins.adkeywords.keywords.0.keyword"):
-        make_app(plugins={"adkeywords": {"keywords": [{**PIZZA, "keyword": "STOP"}]}}, migrate=False)
+    refused = start_up_refusal(make_app, "adkeywords", {"keywords": [{**PIZZA, "keyword": "STOP"}]})
+
+    assert refused.key == "plugins.adkeywords.keywords.0.keyword"

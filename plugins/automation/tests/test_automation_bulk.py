@@ -6,8 +6,9 @@ import httpx
 import pytest
 
 from smsconnector.testing import BRAND_NUMBER, eventually
+from smsconnector.testing.entrypoints import alone, as_json, both_databases, delivered, record_consent
 
-from .automation_support import AUTH, TOKEN, alone, as_json, both_databases, record_consent
+from .automation_support import AUTH, TOKEN
 
 RECIPIENTS = ["+14155550123", "+14155550124", "+12125550100"]
 
@@ -70,7 +71,7 @@ def test_the_sender_delivers_every_text_of_the_batch(make_app, live_server, db):
     response = bulk(server.url, message_class="informational", text="Our opening hours change on Monday.")
 
     assert response.status_code == 202
-    delivered = eventually(lambda: len(app.plugin("simulator").sent) == 3 and app.plugin("simulator").sent)
-    assert sorted((s["to"], s["message_id"]) for s in delivered) == sorted(
+    sent = delivered(app, 3)
+    assert sorted((s["to"], s["message_id"]) for s in sent) == sorted(
         (m["to"], m["message_id"]) for m in response.json()["messages"])
     assert eventually(lambda: db.count("outbox") == 0)

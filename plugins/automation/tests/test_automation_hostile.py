@@ -11,14 +11,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from smsconnector.testing import BRAND_NUMBER
+from smsconnector.testing.entrypoints import CONSUMER, alone, both_databases
 from smsconnector.testing.hostile import assert_kept_its_promise, json_bodies
 
-from .automation_support import AUTH, CONSUMER, TOKEN, alone, both_databases
+from .automation_support import AUTH, TABLE, TOKEN
 
 GOOD: dict[str, Any] = {"from": BRAND_NUMBER, "campaign": "reminders", "message_class": "informational",
                         "reply_policy": "agent", "skill": "scheduling", "text": "See you tomorrow at 10:00.",
                         "recipients": [{"to": CONSUMER, "text": "See you at 10:00.", "context": {"appointment": 42}}]}
-PLUGIN_TABLES = ("automation_sends",)
+PLUGIN_TABLES = (TABLE,)
 
 
 @pytest.fixture

@@ -9,9 +9,10 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from smsconnector.testing import BRAND_NUMBER, eventually
+from smsconnector.testing import BRAND_NUMBER
+from smsconnector.testing.entrypoints import CONSUMER, alone, both_databases, delivered, record_consent
 
-from .automation_support import AUTH, CONSUMER, TOKEN, alone, both_databases, record_consent
+from .automation_support import AUTH, TOKEN
 
 KEY = "reminders-2026-12-07-batch-1"
 OTHER = "+14155550124"
@@ -48,15 +49,14 @@ def test_a_send_retried_at_once_and_later_texts_each_recipient_once(server, db):
 
     with ThreadPoolExecutor(max_workers=6) as pool:
         answers = list(pool.map(fire, range(6)))
-    simulator = server.app.plugin("simulator")
-    eventually(lambda: len(simulator.sent) == 2)
+    delivered(server.app, 2)
     later = send(server.url)
 
     assert {a.status_code for a in answers} == {202}, [a.text for a in answers]
     assert {a.content for a in answers} == {later.content}
     assert stored(db) == {"messages": 2, "automation_sends": 2, "idempotency_keys": 1}
     time.sleep(0.3)  # the sender polls every 0.05 s: a second batch would have gone out by now
-    assert sorted(s["to"] for s in simulator.sent) == sorted([CONSUMER, OTHER])
+    assert sorted(s["to"] for s in server.app.plugin("simulator").sent) == sorted([CONSUMER, OTHER])
     assert db.rows("SELECT caller, endpoint, status FROM idempotency_keys") == [
         {"caller": "automation", "endpoint": "POST /api/automation/messages", "status": 202}]
 

@@ -2,48 +2,25 @@
 
 from __future__ import annotations
 
-import json
-import os
-
 import httpx
-import pytest
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
-from sqlmodel import SQLModel
 
-from smsconnector.cli import main
+from smsconnector.testing.entrypoints import alone, both_databases, cli_listing, cli_row, schema_differences
 
-from .automation_support import AUTH, alone, both_databases
-
-
-@pytest.fixture
-def clean_environment(monkeypatch, tmp_path):
-    """No configuration but what the test sets: no SMSCONNECTOR_* variables, no ./smsconnector.toml."""
-    for name in [n for n in os.environ if n.startswith("SMSCONNECTOR_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    return monkeypatch
+from .automation_support import AUTH, TABLE
 
 
 def test_the_cli_lists_the_plugin_with_its_version_and_hooks(clean_environment, capsys):
-    assert main(["plugins", "--json"]) == 0
-
-    [listed] = [p for p in json.loads(capsys.readouterr().out) if p["name"] == "automation"]
-    assert listed == {"name": "automation", "distribution": "smsconnector-automation", "version": "0.1.0",
-                      "enabled": True, "hooks": ["smsconnector_configure", "smsconnector_migrations",
-                                                 "smsconnector_register_routes", "smsconnector_route"]}
-
-    assert main(["plugins"]) == 0
-    [row] = [line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("automation ")]
-    assert row[:4] == ["automation", "smsconnector-automation", "0.1.0", "yes"]
+    assert cli_listing("automation", capsys) == {
+        "name": "automation", "distribution": "smsconnector-automation", "version": "0.1.0", "enabled": True,
+        "hooks": ["smsconnector_configure", "smsconnector_migrations", "smsconnector_register_routes",
+                  "smsconnector_route"]}
+    assert cli_row("automation", capsys)[:4] == ["automation", "smsconnector-automation", "0.1.0", "yes"]
 
 
 def test_the_cli_shows_it_disabled_when_configuration_says_so(clean_environment, capsys):
     clean_environment.setenv("SMSCONNECTOR_PLUGINS__DISABLED", "automation")
 
-    assert main(["plugins", "--json"]) == 0
-
-    [listed] = [p for p in json.loads(capsys.readouterr().out) if p["name"] == "automation"]
+    listed = cli_listing("automation", capsys)
     assert (listed["enabled"], listed["hooks"]) == (False, [])
 
 
@@ -58,9 +35,6 @@ def test_disabled_the_endpoint_is_gone_and_the_host_still_serves(make_app, live_
 def test_the_migration_builds_exactly_the_model(make_app, db):
     make_app(plugins={"disabled": alone("automation")}).upgrade_database()  # a second upgrade is a no-op
 
-    with db.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), SQLModel.metadata)
-
-    assert [d for d in diff if "automation_sends" in repr(d)] == []
+    assert schema_differences(db, TABLE) == []
     assert db.scalar("SELECT version_num FROM alembic_version WHERE version_num LIKE 'automation%'") == (
         "automation_0001")

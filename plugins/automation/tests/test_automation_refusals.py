@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import pytest
 
 from smsconnector.testing import BRAND_NUMBER
+from smsconnector.testing.entrypoints import CONSUMER, alone, assert_refused, both_databases, start_up_refusal
+from smsconnector.testing.entrypoints import Refusal as Case
 
-from .automation_support import AUTH, CONSUMER, TOKEN, alone, both_databases, snapshot
+from .automation_support import AUTH, TABLE, TOKEN
 
 GOOD: dict[str, Any] = {"from": BRAND_NUMBER, "campaign": "reminders", "message_class": "informational",
                         "reply_policy": "agent", "skill": "scheduling", "text": "See you tomorrow at 10:00.",
@@ -23,17 +24,6 @@ def without(key: str) -> dict[str, Any]:
 
 def recipients(*numbers: str) -> dict[str, Any]:
     return {**GOOD, "recipients": [{"to": n} for n in numbers]}
-
-
-@dataclass(frozen=True)
-class Case:
-    label: str
-    status: int
-    error: str
-    detail: str  #: a part of the detail the caller reads
-    body: Any = field(default_factory=lambda: GOOD)
-    headers: dict[str, str] = field(default_factory=lambda: AUTH)
-    raw: bytes | None = None
 
 
 CASES = [
@@ -89,21 +79,8 @@ def test_bad_requests_are_refused_with_the_reason_and_change_nothing(make_app, l
     app = make_app(plugins={"disabled": alone("automation"), "automation": {
         "token": TOKEN, "skills": ["scheduling"], "max_recipients": 3, "max_body_bytes": 4096}})
     server = live_server(app)
-    before = snapshot(db)
 
-    seen = []
-    for case in CASES:
-        headers = {**case.headers, "content-type": "application/json"}
-        if case.raw is not None:
-            response = httpx.post(f"{server.url}/api/automation/messages", content=case.raw, headers=headers)
-        else:
-            response = httpx.post(f"{server.url}/api/automation/messages", json=case.body, headers=headers)
-        body = response.json()
-        seen.append((case.label, response.status_code, body["error"], case.detail in body["detail"] or body["detail"]))
-
-    assert seen == [(c.label, c.status, c.error, True) for c in CASES]
-    assert snapshot(db) == before
-    assert app.plugin("simulator").sent == []
+    assert_refused(server, db, "/api/automation/messages", CASES, body=GOOD, headers=AUTH, tables=[TABLE])
 
 
 def test_without_a_configured_token_the_endpoint_refuses_everyone(make_app, live_server, db):
@@ -125,8 +102,7 @@ def test_without_a_configured_token_the_endpoint_refuses_everyone(make_app, live
     ({"tokne": "x"}, "plugins.automation.tokne", "Extra inputs are not permitted"),
 ])
 def test_a_wrong_setting_stops_start_up_naming_its_key(make_app, settings, key, reason):
-    with pytest.raises(Exception, match="plugin 'automation'") as failure:
-        make_app(plugins={"disabled": alone("automation"), "automation": settings}, migrate=False)
+    refused = start_up_refusal(make_app, "automation", settings)
 
-    assert f"configuration {key}:" in str(failure.value)
-    assert reason in str(failure.value)
+    assert refused.key == key
+    assert reason in refused.reason

@@ -10,21 +10,22 @@ from sqlalchemy import update
 
 from smsconnector import outbound
 from smsconnector.messages import utcnow
-from smsconnector.testing import BRAND_NUMBER, eventually
-from smsconnector_automation.models import AutomationSend
-from smsconnector_automation.settings import DEFAULT_AUTO_REPLY
-
-from .automation_support import (
-    AUTH,
+from smsconnector.testing import BRAND_NUMBER
+from smsconnector.testing.entrypoints import (
     CONSUMER,
-    TOKEN,
     alone,
     as_json,
     at_work,
     beside_siblings,
     both_databases,
+    delivered,
     record_consent,
+    text_brand,
 )
+from smsconnector_automation.models import AutomationSend
+from smsconnector_automation.settings import DEFAULT_AUTO_REPLY
+
+from .automation_support import AUTH, TOKEN
 
 REMINDER = "Reminder: your appointment is tomorrow at 10:00. Reply to reschedule."
 SETTINGS = {"token": TOKEN, "skills": ["scheduling"],
@@ -36,11 +37,6 @@ def send(url: str, **fields: object) -> httpx.Response:
             "reply_policy": "agent", "skill": "scheduling", "text": REMINDER,
             "recipients": [{"to": CONSUMER, "context": {"appointment": "A-4411"}}], **fields}
     return httpx.post(f"{url}/api/automation/messages", json=body, headers=AUTH)
-
-
-def reply(url: str, sid: str, text: str) -> httpx.Response:
-    return httpx.post(f"{url}/webhooks/simulator/inbound", json={"id": sid, "from": CONSUMER, "to": BRAND_NUMBER,
-                                                                  "text": text})
 
 
 @pytest.fixture
@@ -60,12 +56,12 @@ def test_a_reply_within_the_window_reaches_the_skill_with_the_automated_message(
     assert sent.status_code == 202
     [queued] = sent.json()["messages"]
     assert queued["to"] == CONSUMER
-    delivered = eventually(lambda: app.plugin("simulator").sent)
-    assert [(s["from"], s["to"], s["text"], s["message_class"], s["message_id"]) for s in delivered] == [
+    sent_out = delivered(app)
+    assert [(s["from"], s["to"], s["text"], s["message_class"], s["message_id"]) for s in sent_out] == [
         (BRAND_NUMBER, CONSUMER, REMINDER, "informational", queued["message_id"])]
     assert db.count("conversations") == 0  # nobody needs to see it until the consumer answers
 
-    assert reply(server.url, "sim-r1", "Can we make it 11 instead?").status_code == 200
+    assert text_brand(server.url, "sim-r1", "Can we make it 11 instead?").status_code == 200
 
     [conversation] = db.rows("SELECT id, status, skill, entry_point, context FROM conversations")
     assert (conversation["status"], conversation["skill"], conversation["entry_point"]) == (
@@ -84,8 +80,8 @@ def test_the_conversation_carries_on_with_the_router_after_the_first_reply(app, 
     server = live_server(app)
     send(server.url)
 
-    reply(server.url, "sim-r1", "Can we make it 11?")
-    reply(server.url, "sim-r2", "Or 12, either works")
+    text_brand(server.url, "sim-r1", "Can we make it 11?")
+    text_brand(server.url, "sim-r2", "Or 12, either works")
 
     assert db.rows("SELECT status, skill FROM conversations") == [{"status": "queued", "skill": "scheduling"}]
     assert [r["handled_by"] for r in db.rows("SELECT handled_by FROM messages WHERE direction = 'inbound' "
@@ -94,10 +90,10 @@ def test_the_conversation_carries_on_with_the_router_after_the_first_reply(app, 
 
 def test_a_conversation_already_waiting_for_an_agent_is_continued_with_the_context_added(app, live_server, db):
     server = live_server(app)
-    reply(server.url, "sim-1", "Hello, I have a question about my bill")
+    text_brand(server.url, "sim-1", "Hello, I have a question about my bill")
     send(server.url)
 
-    reply(server.url, "sim-2", "And can we move tomorrow's appointment?")
+    text_brand(server.url, "sim-2", "And can we move tomorrow's appointment?")
 
     [conversation] = db.rows("SELECT status, skill, entry_point, context FROM conversations")
     assert (conversation["status"], conversation["skill"], conversation["entry_point"]) == ("queued", "support",
@@ -110,7 +106,7 @@ def test_an_auto_reply_policy_answers_once_then_replies_reach_agents(app, live_s
     server = live_server(app)
     send(server.url, campaign="order-updates", reply_policy="auto_reply", skill=None, text="Your order shipped.")
 
-    reply(server.url, "sim-r1", "Thanks!")
+    text_brand(server.url, "sim-r1", "Thanks!")
 
     [conversation] = db.rows("SELECT id, status, skill, entry_point FROM conversations")
     assert (conversation["status"], conversation["entry_point"]) == ("automated", "automation")
@@ -118,7 +114,7 @@ def test_an_auto_reply_policy_answers_once_then_replies_reach_agents(app, live_s
         {"body": "Your order shipped.", "conversation_id": None},
         {"body": "Thanks! Track your order at example.com/track.", "conversation_id": conversation["id"]}]
 
-    reply(server.url, "sim-r2", "Actually, the box was damaged")
+    text_brand(server.url, "sim-r2", "Actually, the box was damaged")
 
     assert db.scalar("SELECT status FROM conversations") == "queued"
     assert db.count("messages", "direction = 'outbound'") == 2  # no second auto-reply
@@ -128,7 +124,7 @@ def test_a_campaign_without_its_own_auto_reply_gets_the_default(app, live_server
     server = live_server(app)
     send(server.url, reply_policy="auto_reply", skill=None)
 
-    reply(server.url, "sim-r1", "ok")
+    text_brand(server.url, "sim-r1", "ok")
 
     assert db.scalar("SELECT body FROM messages WHERE direction = 'outbound' ORDER BY id DESC LIMIT 1") == (
         DEFAULT_AUTO_REPLY)
@@ -138,8 +134,8 @@ def test_an_ignore_policy_stores_replies_but_queues_nothing_for_agents(app, live
     server = live_server(app)
     send(server.url, reply_policy="ignore", skill=None)
 
-    reply(server.url, "sim-r1", "ok")
-    reply(server.url, "sim-r2", "thanks")
+    text_brand(server.url, "sim-r1", "ok")
+    text_brand(server.url, "sim-r2", "thanks")
 
     assert db.rows("SELECT status, entry_point FROM conversations") == [
         {"status": "automated", "entry_point": "automation"}]
@@ -158,7 +154,7 @@ def test_a_reply_after_the_window_is_routed_as_any_other_text(app, live_server, 
             await session.exec(update(AutomationSend).values(reply_until=utcnow() - timedelta(seconds=1)))
 
     server.call(close_window)
-    reply(server.url, "sim-late", "Is it still on?")
+    text_brand(server.url, "sim-late", "Is it still on?")
 
     assert db.rows("SELECT status, skill, entry_point FROM conversations") == [
         {"status": "queued", "skill": "support", "entry_point": None}]
@@ -177,7 +173,7 @@ def test_once_someone_else_wrote_to_the_consumer_a_text_is_no_longer_a_reply_to_
                                  text="Hi, this is Sam from the clinic about your visit.")
 
     server.call(agent_writes)
-    reply(server.url, "sim-r1", "Hi Sam")
+    text_brand(server.url, "sim-r1", "Hi Sam")
 
     assert db.scalar("SELECT handled_by FROM messages WHERE direction = 'inbound'") == "router"
     assert db.count("messages", "direction = 'outbound'") == 2  # no auto-reply
@@ -191,7 +187,6 @@ def test_replies_to_another_brand_number_are_not_replies_to_the_automated_text(m
     server = live_server(app)
     send(server.url)
 
-    httpx.post(f"{server.url}/webhooks/simulator/inbound", json={"id": "s1", "from": CONSUMER, "to": other,
-                                                                  "text": "Hello"})
+    text_brand(server.url, "s1", "Hello", to=other)
 
     assert db.rows("SELECT skill, entry_point FROM conversations") == [{"skill": "sales", "entry_point": None}]

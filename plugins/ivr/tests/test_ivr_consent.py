@@ -8,8 +8,9 @@ import httpx
 
 from smsconnector import ConsentSignal, hookimpl
 from smsconnector.testing import BRAND_NUMBER
+from smsconnector.testing.entrypoints import alone
 
-from .ivr_support import AUTH, CALLER, TOKEN, alone
+from .ivr_support import AUTH, CALLER, TOKEN
 
 
 class Ledger:

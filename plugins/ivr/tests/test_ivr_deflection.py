@@ -8,11 +8,20 @@ import httpx
 from sqlalchemy import update
 
 from smsconnector.messages import utcnow
-from smsconnector.testing import BRAND_NUMBER, eventually
+from smsconnector.testing import BRAND_NUMBER
+from smsconnector.testing.entrypoints import (
+    alone,
+    as_json,
+    at_work,
+    beside_siblings,
+    both_databases,
+    delivered,
+    text_brand,
+)
 from smsconnector_ivr.models import Deflection
 from smsconnector_ivr.settings import DEFAULT_TEMPLATE
 
-from .ivr_support import AUTH, CALLER, TOKEN, alone, as_json, at_work, beside_siblings, both_databases
+from .ivr_support import AUTH, CALLER, TOKEN
 
 BILLING_TEXT = "Thanks for calling Acme billing. Reply here and a billing agent will take it from there."
 SETTINGS = {"token": TOKEN, "templates": {"billing": BILLING_TEXT}}
@@ -25,11 +34,6 @@ def deflect(url: str, **fields: object) -> httpx.Response:
     return httpx.post(f"{url}/api/ivr/deflections", json=body, headers=AUTH)
 
 
-def reply(url: str, sid: str, text: str) -> httpx.Response:
-    return httpx.post(f"{url}/webhooks/simulator/inbound", json={"id": sid, "from": CALLER, "to": BRAND_NUMBER,
-                                                                  "text": text})
-
-
 @beside_siblings("ivr")
 def test_caller_is_texted_and_the_reply_reaches_the_skill_with_the_call_context(make_app, live_server, db, siblings):
     app = make_app(plugins={"disabled": alone("ivr", keep=siblings), **at_work(siblings), "ivr": SETTINGS})
@@ -39,7 +43,7 @@ def test_caller_is_texted_and_the_reply_reaches_the_skill_with_the_call_context(
 
     assert offered.status_code == 202
     body = offered.json()
-    sent = eventually(lambda: app.plugin("simulator").sent)
+    sent = delivered(app)
     assert [(s["from"], s["to"], s["text"], s["message_class"], s["message_id"]) for s in sent] == [
         (BRAND_NUMBER, CALLER, BILLING_TEXT, "conversational", body["message_id"])]
     [waiting] = db.rows("SELECT id, status, skill, entry_point, context FROM conversations")
@@ -48,7 +52,7 @@ def test_caller_is_texted_and_the_reply_reaches_the_skill_with_the_call_context(
     assert as_json(waiting["context"]) == CALL
     assert db.scalar("SELECT conversation_id FROM messages WHERE id = :id", id=body["message_id"]) == waiting["id"]
 
-    assert reply(server.url, "sim-r1", "Yes please, my card keeps getting declined").status_code == 200
+    assert text_brand(server.url, "sim-r1", "Yes please, my card keeps getting declined").status_code == 200
 
     [conversation] = db.rows("SELECT id, status, skill, entry_point, context FROM conversations")
     assert (conversation["id"], conversation["status"], conversation["skill"], conversation["entry_point"]) == (
@@ -64,8 +68,8 @@ def test_the_next_reply_continues_with_the_agent_queue_not_a_new_offer(make_app,
     server = live_server(make_app(plugins={"disabled": alone("ivr"), "ivr": SETTINGS}))
     deflect(server.url)
 
-    reply(server.url, "sim-r1", "Hi")
-    reply(server.url, "sim-r2", "It is the card ending 4242")
+    text_brand(server.url, "sim-r1", "Hi")
+    text_brand(server.url, "sim-r2", "It is the card ending 4242")
 
     [conversation] = db.rows("SELECT status, skill, entry_point FROM conversations")
     assert conversation == {"status": "queued", "skill": "billing", "entry_point": "ivr"}
@@ -79,7 +83,7 @@ def test_a_skill_without_a_template_gets_the_default_opening_text(make_app, live
 
     assert deflect(server.url, skill="support").status_code == 202
 
-    assert [s["text"] for s in eventually(lambda: app.plugin("simulator").sent)] == [DEFAULT_TEMPLATE]
+    assert [s["text"] for s in delivered(app)] == [DEFAULT_TEMPLATE]
 
 
 @both_databases
@@ -93,7 +97,7 @@ def test_a_reply_after_the_offer_lapsed_is_routed_as_any_other_text(make_app, li
             await session.exec(update(Deflection).values(expires_at=utcnow() - timedelta(seconds=1)))
 
     server.call(lapse)
-    assert reply(server.url, "sim-late", "Sorry, only saw this now").status_code == 200
+    assert text_brand(server.url, "sim-late", "Sorry, only saw this now").status_code == 200
 
     conversations = db.rows("SELECT id, status, skill, entry_point, context FROM conversations ORDER BY id")
     assert [(c["id"], c["status"], c["skill"], c["entry_point"]) for c in conversations] == [
@@ -118,14 +122,14 @@ def test_a_new_offer_replaces_one_the_caller_never_answered(make_app, live_serve
         {"id": second.json()["conversation_id"], "status": "automated", "skill": "support"}]
     assert db.rows("SELECT call_id, status FROM ivr_deflections ORDER BY id") == [
         {"call_id": "CA-7731", "status": "superseded"}, {"call_id": "CA-7790", "status": "pending"}]
-    reply(server.url, "sim-r1", "ok")
+    text_brand(server.url, "sim-r1", "ok")
     assert db.scalar("SELECT skill FROM conversations WHERE status = 'queued'") == "support"
 
 
 def test_messages_unrelated_to_an_offer_are_left_to_the_router(make_app, live_server, db):
     server = live_server(make_app(plugins={"disabled": alone("ivr"), "ivr": SETTINGS}))
 
-    reply(server.url, "sim-1", "Hello, is the store open today?")
+    text_brand(server.url, "sim-1", "Hello, is the store open today?")
 
     assert db.rows("SELECT skill, entry_point, status FROM conversations") == [
         {"skill": "support", "entry_point": None, "status": "queued"}]

@@ -2,29 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
-
 import httpx
 import pytest
 
 from smsconnector.testing import BRAND_NUMBER
+from smsconnector.testing.entrypoints import Refusal as Case
+from smsconnector.testing.entrypoints import (
+    alone,
+    assert_refused,
+    both_databases,
+    snapshot,
+    start_up_refusal,
+    text_brand,
+)
 
-from .ivr_support import AUTH, CALLER, TOKEN, alone, both_databases, snapshot
+from .ivr_support import AUTH, CALLER, TABLE, TOKEN
 
 GOOD = {"caller": CALLER, "brand_number": BRAND_NUMBER, "skill": "support", "call_id": "CA-1"}
-
-
-@dataclass(frozen=True)
-class Case:
-    label: str
-    status: int
-    error: str
-    detail: str  #: a part of the detail the caller reads
-    body: Any = field(default_factory=lambda: GOOD)
-    headers: dict[str, str] = field(default_factory=lambda: AUTH)
-    raw: bytes | None = None
-
 
 CASES = [
     Case("no token", 401, "unauthenticated", "Authorization: Bearer", headers={}),
@@ -62,21 +56,8 @@ CASES = [
 def test_bad_requests_are_refused_with_the_reason_and_change_nothing(make_app, live_server, db):
     app = make_app(plugins={"disabled": alone("ivr"), "ivr": {"token": TOKEN, "skills": ["billing"]}})
     server = live_server(app)
-    before = snapshot(db)
 
-    seen = []
-    for case in CASES:
-        headers = {**case.headers, "content-type": "application/json"}
-        if case.raw is not None:
-            response = httpx.post(f"{server.url}/api/ivr/deflections", content=case.raw, headers=headers)
-        else:
-            response = httpx.post(f"{server.url}/api/ivr/deflections", json=case.body, headers=headers)
-        body = response.json()
-        seen.append((case.label, response.status_code, body["error"], case.detail in body["detail"] or body["detail"]))
-
-    assert seen == [(c.label, c.status, c.error, True) for c in CASES]
-    assert snapshot(db) == before
-    assert app.plugin("simulator").sent == []
+    assert_refused(server, db, "/api/ivr/deflections", CASES, body=GOOD, headers=AUTH, tables=[TABLE])
 
 
 def test_without_a_configured_token_the_endpoint_refuses_everyone(make_app, live_server, db):
@@ -94,16 +75,15 @@ def test_without_a_configured_token_the_endpoint_refuses_everyone(make_app, live
 def test_a_caller_already_talking_to_an_agent_is_not_offered_a_second_conversation(make_app, live_server, db):
     app = make_app(plugins={"disabled": alone("ivr"), "ivr": {"token": TOKEN}})
     server = live_server(app)
-    httpx.post(f"{server.url}/webhooks/simulator/inbound",
-               json={"id": "sim-1", "from": CALLER, "to": BRAND_NUMBER, "text": "Where is my parcel?"})
-    before = snapshot(db)
+    text_brand(server.url, "sim-1", "Where is my parcel?", consumer=CALLER)
+    before = snapshot(db, TABLE)
 
     response = httpx.post(f"{server.url}/api/ivr/deflections", json=GOOD, headers=AUTH)
 
     assert response.status_code == 409
     assert response.json() == {"error": "conflict", "detail": f"{CALLER} already has an open conversation (1) with "
                                                               f"{BRAND_NUMBER}, queued for an agent: continue it there"}
-    assert snapshot(db) == before
+    assert snapshot(db, TABLE) == before
     assert app.plugin("simulator").sent == []
 
 
@@ -115,8 +95,7 @@ def test_a_caller_already_talking_to_an_agent_is_not_offered_a_second_conversati
     ({"tokn": "typo"}, "plugins.ivr.tokn", "Extra inputs are not permitted"),
 ])
 def test_a_wrong_setting_stops_start_up_naming_its_key(make_app, settings, key, reason):
-    with pytest.raises(Exception, match="plugin 'ivr'") as failure:
-        make_app(plugins={"disabled": alone("ivr"), "ivr": settings}, migrate=False)
+    refused = start_up_refusal(make_app, "ivr", settings)
 
-    assert f"configuration {key}:" in str(failure.value)
-    assert reason in str(failure.value)
+    assert refused.key == key
+    assert reason in refused.reason

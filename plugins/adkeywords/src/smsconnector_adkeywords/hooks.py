@@ -1,4 +1,5 @@
-"""The ad keywords plugin's hooks: configuration, its table, the stats endpoint, and claiming keyword texts."""
+"""The ad keywords plugin's hooks: configuration and its table (from the entry-point base), the stats endpoint,
+and claiming keyword texts."""
 
 from __future__ import annotations
 
@@ -6,11 +7,13 @@ from collections.abc import Awaitable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from smsconnector.entrypoints import EntryPoint
 from smsconnector.messages import utcnow
 from smsconnector.plugins import hookimpl
 
-from . import api, counts, settings
-from .keywords import Keyword, Matcher
+from . import api, counts
+from .keywords import NAME, Keyword, Matcher
+from .settings import Settings, keywords_of
 
 if TYPE_CHECKING:
     from sqlmodel.ext.asyncio.session import AsyncSession
@@ -20,24 +23,21 @@ if TYPE_CHECKING:
     from smsconnector.decisions import Routing
     from smsconnector.messages import InboundMessage
 
-MIGRATIONS = Path(__file__).parent / "migrations"
 
+class AdKeywords(EntryPoint[Settings]):
+    """One per app: keeps the keywords of every brand number, and the ``adkeyword_counts`` table."""
 
-class AdKeywords:
-    """One per app: keeps the keywords of every brand number."""
+    name = NAME
+    settings_model = Settings
+    migrations = Path(__file__).parent / "migrations"
 
     def __init__(self) -> None:
+        super().__init__()
         self.matcher = Matcher()
 
-    @hookimpl
-    def smsconnector_configure(self, app: App) -> None:
-        """Read ``[plugins.adkeywords]``; a keyword that is (or contains) a compliance keyword stops start-up."""
-        self.matcher = Matcher(settings.load(app.config))
-
-    @hookimpl
-    def smsconnector_migrations(self) -> Path:
-        """The ``adkeyword_counts`` table, on the ``adkeywords`` branch."""
-        return MIGRATIONS
+    def configure(self, app: App) -> None:
+        """The keywords; one that is (or contains) a compliance keyword stops start-up."""
+        self.matcher = Matcher(keywords_of(app.config, self.settings))
 
     @hookimpl
     def smsconnector_register_routes(self, app: App) -> list[Route]:

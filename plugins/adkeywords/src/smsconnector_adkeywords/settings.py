@@ -6,9 +6,9 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from smsconnector.config import plugin_settings
+from smsconnector.entrypoints import EntryPointSettings, configured_number
 from smsconnector.errors import ConfigError
-from smsconnector.messages import AGENT_TEXT_LIMIT, InvalidNumber, to_e164
+from smsconnector.messages import AGENT_TEXT_LIMIT
 
 from .keywords import NAME, Keyword, Match, compliance_keyword, compliance_keyword_in, words
 
@@ -16,12 +16,10 @@ if TYPE_CHECKING:
     from smsconnector.config import Config
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class KeywordSettings(_Model):
+class KeywordSettings(BaseModel):
     """One ``[[plugins.adkeywords.keywords]]`` table."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     keyword: str = Field(min_length=1, max_length=100)
     #: the brand number the ad tells consumers to text; one of ``[[numbers]]``
@@ -37,15 +35,16 @@ class KeywordSettings(_Model):
     reply_class: Literal["conversational", "informational", "marketing"] = "conversational"
 
 
-class Settings(_Model):
+class Settings(EntryPointSettings):
+    """``[plugins.adkeywords]``."""
+
     #: "exact": the whole text is the keyword; "first_word": the text starts with it ("PIZZA please")
     match: Match = "exact"
     keywords: tuple[KeywordSettings, ...] = ()
 
 
-def load(config: Config) -> list[Keyword]:
-    """Validate ``[plugins.adkeywords]`` into keywords; a wrong value stops start-up naming its key."""
-    settings = plugin_settings(config, NAME, Settings)
+def keywords_of(config: Config, settings: Settings) -> list[Keyword]:
+    """The keywords ``[plugins.adkeywords]`` configures; a wrong one stops start-up naming its key."""
     keywords: list[Keyword] = []
     for index, entry in enumerate(settings.keywords):
         keywords.append(_keyword(config, settings, entry, f"plugins.{NAME}.keywords.{index}", keywords))
@@ -63,12 +62,7 @@ def _keyword(config: Config, settings: Settings, entry: KeywordSettings, key: st
         raise ConfigError(f"{key}.keyword", f"'{entry.keyword}' {what} the compliance keyword '{clash}': STOP, HELP, "
                                             "START and their synonyms are answered by compliance and can never be ad "
                                             "keywords")
-    try:
-        number = config.number(to_e164(entry.number))
-    except InvalidNumber:
-        number = None
-    if number is None:
-        raise ConfigError(f"{key}.number", f"{entry.number} is not one of the configured [[numbers]]")
+    number = configured_number(config, entry.number, key=f"{key}.number")
     for index, other in enumerate(earlier):
         if (other.number, other.words) == (number.number, said):
             raise ConfigError(f"{key}.keyword", f"'{entry.keyword}' is already keyword {index} on {number.number}")

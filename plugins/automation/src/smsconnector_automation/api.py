@@ -12,17 +12,16 @@ from starlette.routing import Route
 
 from smsconnector import idempotency
 from smsconnector.endpoints import json_body, require_token
+from smsconnector.entrypoints import brand_number, mobile_number
 from smsconnector.errors import MessageRejected
-from smsconnector.messages import AGENT_TEXT_LIMIT, InvalidNumber, MessageClass, to_e164, utcnow
+from smsconnector.messages import AGENT_TEXT_LIMIT, MessageClass, utcnow
 
 from . import sends
 from .models import AGENT
-from .numbers import mobile_number
 from .settings import NAME
 
 if TYPE_CHECKING:
     from smsconnector.app import App
-    from smsconnector.config import NumberSettings
 
     from .hooks import Automation
 
@@ -76,15 +75,14 @@ async def _send(plugin: Automation, app: App, request: Request) -> Response:
     if keyed is not None and (answered := await idempotency.recorded(app.store, keyed)) is not None:
         return answered
     body = json_body(raw, SendBody)
-    brand = _brand_number(app, body.from_)
+    brand = brand_number(app.config, body.from_, field="from")
     if body.reply_policy == AGENT and body.skill is None:
         raise MessageRejected("skill: required when reply_policy is 'agent'", code="invalid_request")
     if body.reply_policy != AGENT and body.skill is not None:
         raise MessageRejected(f"skill: only replies under reply_policy 'agent' go to a skill, not under "
                               f"'{body.reply_policy}'", code="invalid_request")
-    if body.skill is not None and body.skill not in plugin.skills:
-        raise MessageRejected(f"skill: '{body.skill}' is not a known skill (known: {', '.join(sorted(plugin.skills))})",
-                              code="unknown_skill")
+    if body.skill is not None:
+        plugin.known_skill(body.skill)
     if len(body.recipients) > settings.max_recipients:
         raise MessageRejected(f"recipients: {len(body.recipients)} in one request; the limit is "
                               f"{settings.max_recipients}", code="too_many_recipients")
@@ -125,12 +123,3 @@ def _recipients(body: SendBody, region: str) -> tuple[sends.Recipient, ...]:
         recipients.append(sends.Recipient(to=to, text=text, context=dict(recipient.context)))
     return tuple(recipients)
 
-
-def _brand_number(app: App, raw: str) -> NumberSettings:
-    try:
-        number = app.config.number(to_e164(raw))
-    except InvalidNumber:
-        number = None
-    if number is None:
-        raise MessageRejected(f"from: {raw} is not one of this deployment's numbers", code="unknown_brand_number")
-    return number

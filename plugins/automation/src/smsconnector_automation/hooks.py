@@ -1,4 +1,5 @@
-"""The automation plugin's hooks: configuration, its table, the send endpoint, and routing replies by policy."""
+"""The automation plugin's hooks: configuration and its table (from the entry-point base), the send endpoint, and
+routing replies by policy."""
 
 from __future__ import annotations
 
@@ -6,11 +7,12 @@ from collections.abc import Awaitable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from smsconnector.entrypoints import EntryPoint
 from smsconnector.messages import utcnow
 from smsconnector.plugins import hookimpl
 
-from . import api, replies, settings
-from .settings import Settings
+from . import api, replies
+from .settings import NAME, Settings
 
 if TYPE_CHECKING:
     from sqlmodel.ext.asyncio.session import AsyncSession
@@ -21,26 +23,13 @@ if TYPE_CHECKING:
     from smsconnector.messages import InboundMessage
     from smsconnector.store.models import Conversation
 
-MIGRATIONS = Path(__file__).parent / "migrations"
 
+class Automation(EntryPoint[Settings]):
+    """One per app: ``[plugins.automation]``, the skills a send may route replies to, and ``automation_sends``."""
 
-class Automation:
-    """One per app: keeps the validated settings and the skills a send may route replies to."""
-
-    def __init__(self) -> None:
-        self.settings = Settings()
-        self.skills: frozenset[str] = frozenset()
-
-    @hookimpl
-    def smsconnector_configure(self, app: App) -> None:
-        """Read ``[plugins.automation]``."""
-        self.settings = settings.load(app.config)
-        self.skills = settings.known_skills(self.settings, app.config)
-
-    @hookimpl
-    def smsconnector_migrations(self) -> Path:
-        """The ``automation_sends`` table, on the ``automation`` branch."""
-        return MIGRATIONS
+    name = NAME
+    settings_model = Settings
+    migrations = Path(__file__).parent / "migrations"
 
     @hookimpl
     def smsconnector_register_routes(self, app: App) -> list[Route]:

@@ -11,16 +11,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from smsconnector.endpoints import json_model, require_token
-from smsconnector.errors import MessageRejected
-from smsconnector.messages import InvalidNumber, to_e164, utcnow
+from smsconnector.entrypoints import brand_number, mobile_number
+from smsconnector.messages import utcnow
 
 from . import deflections
-from .numbers import mobile_number
 from .settings import NAME
 
 if TYPE_CHECKING:
     from smsconnector.app import App
-    from smsconnector.config import NumberSettings
 
     from .hooks import IvrPlugin
 
@@ -55,11 +53,9 @@ async def _create(plugin: IvrPlugin, app: App, request: Request) -> Response:
     require_token(request, settings.token, setting=f"plugins.{NAME}.token")
     body = await json_model(app, request, DeflectionRequest)
     caller = mobile_number(body.caller, field="caller", region=settings.default_region)
-    brand = _brand_number(app, body.brand_number)
-    if body.skill not in plugin.skills:
-        raise MessageRejected(f"skill: '{body.skill}' is not a known skill (known: {', '.join(sorted(plugin.skills))})",
-                              code="unknown_skill")
-    offer = deflections.Offer(caller=caller, brand=brand, skill=body.skill, text=settings.template(body.skill),
+    brand = brand_number(app.config, body.brand_number, field="brand_number")
+    skill = plugin.known_skill(body.skill)
+    offer = deflections.Offer(caller=caller, brand=brand, skill=skill, text=settings.template(skill),
                               expires_after=timedelta(seconds=settings.expires_after_seconds), call_id=body.call_id,
                               menu_path=tuple(body.menu_path), answers=body.answers)
     async with app.store.transaction() as session:
@@ -68,13 +64,3 @@ async def _create(plugin: IvrPlugin, app: App, request: Request) -> Response:
                          "message_id": deflection.message_id, "expires_at": deflection.expires_at.isoformat()},
                         status_code=202)
 
-
-def _brand_number(app: App, raw: str) -> NumberSettings:
-    try:
-        number = app.config.number(to_e164(raw))
-    except InvalidNumber:
-        number = None
-    if number is None:
-        raise MessageRejected(f"brand_number: {raw} is not one of this deployment's numbers",
-                              code="unknown_brand_number")
-    return number

@@ -10,12 +10,9 @@ from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from smsconnector import ConsentSignal, outbound
+from smsconnector import ConsentSignal
 from smsconnector.decisions import Routing
-from smsconnector.errors import Conflict
-from smsconnector.events import emit
-from smsconnector.inbound import ensure_consumer, open_conversation
-from smsconnector.store.models import Conversation
+from smsconnector.entrypoints import start_conversation
 
 from .models import ANSWERED, EXPIRED, PENDING, SUPERSEDED, Deflection
 from .settings import NAME
@@ -24,6 +21,7 @@ if TYPE_CHECKING:
     from smsconnector.app import App
     from smsconnector.config import NumberSettings
     from smsconnector.messages import InboundMessage
+    from smsconnector.store.models import Conversation
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,27 +49,15 @@ async def offer(app: App, session: AsyncSession, request: Offer, now: datetime) 
 
     :raises Conflict: the caller already has a conversation with this number that a person is handling.
     """
-    current = await open_conversation(session, request.caller, request.brand.number)
-    if current is not None:
-        if current.status != "automated":
-            raise Conflict(f"{request.caller} already has an open conversation ({current.id}) with "
-                           f"{request.brand.number}, {current.status} for an agent: continue it there")
-        await _close(session, current, now)  # nobody is working on it: a newer offer replaces it
-    await ensure_consumer(session, request.caller)
-    conversation = Conversation(
-        consumer_number=request.caller, brand_number=request.brand.number, provider=request.brand.provider,
-        status="automated", skill=request.skill, entry_point=NAME, context=request.context(), opened_at=now,
-        last_message_at=now,
-    )
-    session.add(conversation)
-    await session.flush()
-    assert conversation.id is not None
     # Conversational: the caller asked for this text, as a consumer who texted in would have.
-    message = await outbound.queue(
-        session, provider=request.brand.provider, from_number=request.brand.number, to_number=request.caller,
-        text=request.text, conversation_id=conversation.id, message_class="conversational",
-    )
-    assert message.id is not None
+    started = await start_conversation(session, entry_point=NAME, consumer=request.caller, brand=request.brand,
+                                       skill=request.skill, text=request.text, now=now, context=request.context(),
+                                       message_class="conversational")
+    if started.replaced is not None:  # nobody was working on it: this offer replaces the one it carried
+        await session.exec(update(Deflection).where(col(Deflection.conversation_id) == started.replaced.id,
+                                                    col(Deflection.status) == PENDING).values(status=SUPERSEDED))
+    conversation, message = started.conversation, started.message
+    assert conversation.id is not None and message.id is not None
     deflection = Deflection(conversation_id=conversation.id, message_id=message.id, caller=request.caller,
                             brand_number=request.brand.number, skill=request.skill, call_id=request.call_id,
                             created_at=now, expires_at=now + request.expires_after)
@@ -79,13 +65,6 @@ async def offer(app: App, session: AsyncSession, request: Offer, now: datetime) 
     await _record_consent(app, session, request)
     await session.flush()
     return deflection
-
-
-async def _close(session: AsyncSession, conversation: Conversation, now: datetime) -> None:
-    conversation.status, conversation.closed_at = "closed", now
-    await session.exec(update(Deflection).where(col(Deflection.conversation_id) == conversation.id,
-                                                col(Deflection.status) == PENDING).values(status=SUPERSEDED))
-    emit(session, "conversation.closed", conversation_id=conversation.id, agent_id=conversation.agent_id)
 
 
 async def _record_consent(app: App, session: AsyncSession, request: Offer) -> None:

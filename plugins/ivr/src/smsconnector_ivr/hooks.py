@@ -1,4 +1,5 @@
-"""The IVR plugin's hooks: configuration, its table, the deflection endpoint, and routing the caller's reply."""
+"""The IVR plugin's hooks: configuration and its table (from the entry-point base), the deflection endpoint, and
+routing the caller's reply."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ from collections.abc import Awaitable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from smsconnector.entrypoints import EntryPoint
 from smsconnector.messages import utcnow
 from smsconnector.plugins import hookimpl
 
-from . import api, deflections, settings
+from . import api, deflections
 from .settings import NAME, Settings
 
 if TYPE_CHECKING:
@@ -21,26 +23,13 @@ if TYPE_CHECKING:
     from smsconnector.messages import InboundMessage
     from smsconnector.store.models import Conversation
 
-MIGRATIONS = Path(__file__).parent / "migrations"
 
+class IvrPlugin(EntryPoint[Settings]):
+    """One per app: ``[plugins.ivr]``, the skills a deflection may name, and the ``ivr_deflections`` table."""
 
-class IvrPlugin:
-    """One per app: keeps the validated settings and the skills a deflection may name."""
-
-    def __init__(self) -> None:
-        self.settings = Settings()
-        self.skills: frozenset[str] = frozenset()
-
-    @hookimpl
-    def smsconnector_configure(self, app: App) -> None:
-        """Read ``[plugins.ivr]``."""
-        self.settings = settings.load(app.config)
-        self.skills = settings.known_skills(self.settings, app.config)
-
-    @hookimpl
-    def smsconnector_migrations(self) -> Path:
-        """The ``ivr_deflections`` table, on the ``ivr`` branch."""
-        return MIGRATIONS
+    name = NAME
+    settings_model = Settings
+    migrations = Path(__file__).parent / "migrations"
 
     @hookimpl
     def smsconnector_register_routes(self, app: App) -> list[Route]:
