@@ -24,7 +24,8 @@ Fixtures:
 
 Helpers: ``assert_declines_other_providers(plugin, app)``; ``eventually(probe, timeout=...)`` polls until true;
 ``db.contents()`` every row, to show a refusal changed nothing. ``smsconnector.testing.hostile`` (with
-``hypothesis``) makes hostile webhook and API bodies and checks the promise each must keep.
+``hypothesis``) makes hostile webhook and API bodies and checks the promise each must keep;
+``smsconnector.testing.contract`` is the suite every provider plugin runs (docs/writing-a-provider.md).
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ served by ``live_server`` and the provider's fake on loopback; what a test asser
 
 from __future__ import annotations
 
+import abc
 import itertools
 import logging
 import random
@@ -72,7 +73,7 @@ class SendFailure:
     code: str
 
 
-class ProviderContract:
+class ProviderContract(abc.ABC):
     """What the contract suite needs to know about a provider; a plugin's tests fill it in.
 
     Attributes to set: :attr:`name`, :attr:`brand_number`, :attr:`status_table`, :attr:`send_errors`. Methods to
@@ -94,21 +95,21 @@ class ProviderContract:
     #: loggers of the plugin, watched at DEBUG for message bodies beside the host's own
     loggers: ClassVar[Sequence[str]] = ()
 
+    @abc.abstractmethod
     def start_fake(self) -> Any:
         """Start the provider's fake API on loopback and return it."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def stop_fake(self, fake: Any) -> None:
         """Stop what :meth:`start_fake` started."""
-        raise NotImplementedError
 
     def fake_url(self, fake: Any) -> str:
         """The base URL the plugin sends to (the fake's)."""
         return str(fake.url)
 
+    @abc.abstractmethod
     def plugin_config(self, fake: Any) -> dict[str, Any]:
         """The ``[plugins.<name>]`` section of an app that sends to ``fake`` and accepts :meth:`signed_inbound`."""
-        raise NotImplementedError
 
     def app_config(self, fake: Any) -> dict[str, Any]:
         """The configuration the suite's apps get; override to add plugins (``plugins.disabled``...)."""
@@ -121,34 +122,34 @@ class ProviderContract:
         """Plugin objects to register in the suite's apps beside the installed ones (a copy under test)."""
         return []
 
+    @abc.abstractmethod
     def fail_next_send(self, fake: Any, error: str, *, to: str) -> None:
         """Make the fake refuse the next send to ``to`` with the error labelled ``error`` in :attr:`send_errors`."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def send_attempts(self, fake: Any) -> int:
         """How many send requests the fake received, accepted or refused."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def signed_inbound(self, *, message_id: str, text: str, consumer: str = CONSUMER) -> Webhook:
         """An authentic inbound message ``text`` from ``consumer`` to :attr:`brand_number`, with the provider's id
         ``message_id``, as the provider would post it to ``PUBLIC_URL``."""
-        raise NotImplementedError
 
     def new_message_id(self) -> str:
         """A provider message id no other message in the suite has."""
         return uuid.uuid4().hex
 
+    @abc.abstractmethod
     def forgeries(self, webhook: Webhook) -> Mapping[str, Webhook]:
         """Forged twins of an authentic ``webhook``, by label: each must be refused (401 or 403)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def receipt(self, provider_message_id: str, status: str) -> Webhook:
         """An authentic receipt (status callback) reporting ``status``, a key of :attr:`status_table`."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def hostile_webhooks(self) -> st.SearchStrategy[Webhook]:
         """Authenticated webhooks with hostile bodies (see :mod:`smsconnector.testing.hostile`)."""
-        raise NotImplementedError
 
     def long_message_parts(self, *, text: str, reference: int, consumer: str = CONSUMER) -> list[Webhook] | None:
         """The webhooks of a long ``text`` the provider posts one part at a time, in order; ``None`` (the default)
@@ -349,12 +350,14 @@ class ProviderContractTests:
         table = self.contract.status_table
         sent = dict(zip(table, self._sent_messages(served, db, len(table)), strict=True))
 
+        answers = set()
         for status, (_, provider_id) in sent.items():
-            served.post(self.contract.receipt(provider_id, status))
+            answers.add(served.post(self.contract.receipt(provider_id, status)).status_code)
             for later in table:  # every report after it: an earlier one, late, or another terminal one
                 if later != status and (table[status].terminal or table[later].rank < table[status].rank):
-                    served.post(self.contract.receipt(provider_id, later))
+                    answers.add(served.post(self.contract.receipt(provider_id, later)).status_code)
 
+        assert answers == {200}
         stored = {status: _message(db, message_id)["status"] for status, (message_id, _) in sent.items()}
         assert stored == {status: expected.value for status, expected in table.items()}
 
