@@ -57,6 +57,8 @@ READ = (
 FAILURES: dict[str, Failure] = {
     str(f.code): f for f in (TOO_MANY_REQUESTS, SERVER_ERROR, INVALID_TO, REGION_NOT_ENABLED, NOT_MOBILE, OPTED_OUT)
 }
+#: what a forger changes after Twilio signed: the text of a message, the status of a receipt
+CHANGED = {"Body": "Send me a refund", "MessageStatus": "delivered", "SmsStatus": "delivered"}
 _sids = itertools.count(1)
 
 
@@ -172,30 +174,26 @@ class TwilioContract(ProviderContract):
         return signed("inbound", inbound_fields(message_id, text, consumer))
 
     def forgeries(self, webhook: Webhook) -> Mapping[str, Webhook]:
-        body = webhook.body
-        signature = webhook.headers[SIGNATURE_HEADER]
-        fields = _pairs(body)
+        body, fields = webhook.body, _pairs(webhook.body)
+        signature = {"Content-Type": FORM, SIGNATURE_HEADER: webhook.headers[SIGNATURE_HEADER]}
+        changed = [(key, CHANGED.get(key, value)) for key, value in fields]
+        other = (
+            self.signed_inbound(message_id=self.new_message_id(), text="Hello")
+            if webhook.kind == "inbound"
+            else (self.receipt(self.new_message_id(), "delivered"))
+        )
         return {
             "unsigned": Webhook(webhook.kind, body, {"Content-Type": FORM}),
-            "text changed after signing": Webhook(
-                webhook.kind,
-                body.replace(b"&Body=", b"&Body=Send+a+refund+", 1),
-                {"Content-Type": FORM, SIGNATURE_HEADER: signature},
-            ),
-            "a field added after signing": Webhook(
-                webhook.kind, body + b"&OptOutType=STOP", {"Content-Type": FORM, SIGNATURE_HEADER: signature}
-            ),
+            "a value changed after signing": Webhook(webhook.kind, urlencode(changed).encode(), signature),
+            "a field added after signing": Webhook(webhook.kind, body + b"&OptOutType=STOP", signature),
             "signed with another token": signed(webhook.kind, fields, token="f" * 32),
-            "signed for another URL": signed(webhook.kind, fields, sign_path="/webhooks/twilio/status"),
-            "another message's signature": Webhook(
+            "signed for the other webhook": signed(
                 webhook.kind,
-                body,
-                {
-                    "Content-Type": FORM,
-                    SIGNATURE_HEADER: signed(
-                        "inbound", inbound_fields(self.new_message_id(), "Hello", CONSUMER)
-                    ).headers[SIGNATURE_HEADER],
-                },
+                fields,
+                sign_path="/webhooks/twilio/" + ("status" if webhook.kind == "inbound" else "inbound"),
+            ),
+            "another message's signature": Webhook(
+                webhook.kind, body, {"Content-Type": FORM, SIGNATURE_HEADER: other.headers[SIGNATURE_HEADER]}
             ),
         }
 
