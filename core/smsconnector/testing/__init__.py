@@ -27,7 +27,8 @@ no configuration but the test's, is registered here).
 
 Helpers: ``assert_declines_other_providers(plugin, app)``; ``eventually(probe, timeout=...)`` polls until true;
 ``db.contents()`` every row, to show a refusal changed nothing. ``smsconnector.testing.hostile`` (with
-``hypothesis``) makes hostile webhook and API bodies and checks the promise each must keep.
+``hypothesis``) makes hostile webhook and API bodies and checks the promise each must keep;
+``smsconnector.testing.contract`` is the suite every provider plugin runs (docs/writing-a-provider.md).
 """
 
 # ruff: noqa: E402  (the imports follow the assertion-rewrite registration on purpose)

@@ -20,20 +20,6 @@ from smsconnector_openmarket import client
 from .test_openmarket_send import outbound_message
 
 
-def test_a_proxy_named_in_the_environment_at_start_up_carries_the_sends(openmarket_app, live_server, fake,
-                                                                        recording_proxy,
-                                                                        monkeypatch) -> None:
-    monkeypatch.setenv("HTTP_PROXY", recording_proxy.url)
-    app = openmarket_app()
-    server = live_server(app)
-
-    result = server.call(lambda: app.hooks.send("openmarket", outbound_message()))
-
-    assert recording_proxy.seen == [f"{fake.url}/sms/v4/mt"]
-    assert recording_proxy.credentials == [None]
-    assert [a.ticket for a in fake.accepted] == [result.provider_message_id]
-
-
 def test_credentials_in_the_proxy_url_go_to_the_proxy(openmarket_app, live_server, fake, recording_proxy,
                                                       monkeypatch) -> None:
     monkeypatch.setenv("HTTPS_PROXY", "http://nobody.invalid:1")  # the fake is plain HTTP: this one is not used
@@ -44,19 +30,6 @@ def test_credentials_in_the_proxy_url_go_to_the_proxy(openmarket_app, live_serve
     server.call(lambda: app.hooks.send("openmarket", outbound_message()))
 
     assert recording_proxy.credentials == ["Basic " + b64encode(b"relay:s@cret").decode()]
-    assert len(fake.accepted) == 1
-
-
-def test_no_proxy_at_start_up_exempts_the_api_host(openmarket_app, live_server, fake, recording_proxy,
-                                                   monkeypatch) -> None:
-    monkeypatch.setenv("HTTP_PROXY", recording_proxy.url)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-    app = openmarket_app()
-    server = live_server(app)
-
-    server.call(lambda: app.hooks.send("openmarket", outbound_message()))
-
-    assert recording_proxy.seen == []
     assert len(fake.accepted) == 1
 
 

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from smsconnector import outbound
 from smsconnector.errors import PermanentSendError, RetryableSendError, SendError
 from smsconnector.messages import DeliveryStatus, Media, OutboundMessage, SendResult
 from smsconnector.testing import BRAND_NUMBER
@@ -168,28 +167,3 @@ def test_what_cannot_be_sent_is_refused_before_any_request(openmarket_app, live_
 
     assert caught.value.code == code
     assert fake.requests == []
-
-
-def test_the_sender_retries_a_5xx_and_records_a_4xx_with_its_code(openmarket_app, live_server, fake, db,
-                                                                   eventually) -> None:
-    app = openmarket_app()
-    server = live_server(app)
-    fake.fail_next(503, times=2)
-
-    async def queue(text: str) -> int:
-        async with app.store.transaction() as session:
-            return (await outbound.queue(session, provider="openmarket", from_number=BRAND_NUMBER,
-                                         to_number=CONSUMER, text=text)).id  # type: ignore[return-value]
-
-    retried = server.call(lambda: queue("first"))
-    eventually(lambda: db.scalar("SELECT status FROM messages WHERE id = :id", id=retried) == "sent")
-    fake.fail_next(400, 351, "Invalid destination address")
-    refused = server.call(lambda: queue("second"))
-    eventually(lambda: db.scalar("SELECT status FROM messages WHERE id = :id", id=refused) == "failed")
-
-    assert [r.status for r in fake.requests] == [503, 503, 202, 400]
-    assert db.rows("SELECT provider_message_id, error_code FROM messages ORDER BY id") == [
-        {"provider_message_id": fake.accepted[0].ticket, "error_code": None},
-        {"provider_message_id": None, "error_code": "351"},
-    ]
-    assert db.count("outbox") == 0

@@ -1,26 +1,18 @@
 """Hostile Twilio webhooks, signed with the account's token so that they pass the signature and reach the
 normalizer: what no database holds is mended (a consumer's text) or refused with 400 (an id, a count), the same
-on SQLite and PostgreSQL, and whatever the body, the answer is 2xx or 4xx and a refusal stores nothing."""
+on SQLite and PostgreSQL. That any body is answered 2xx or 4xx, a refusal storing nothing, is the contract suite's
+to show (test_twilio_contract.py)."""
 
 from __future__ import annotations
 
-import itertools
 import json
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
-from smsconnector.testing.hostile import assert_kept_its_promise, form_bodies
-
-from .twilio_support import INBOUND, STATUS, fields, payload, post_signed
+from .twilio_support import INBOUND, STATUS, payload, post_signed
 
 both_databases = pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
-_sids = itertools.count(1)
-#: what the plugin reads of a webhook
-READ = ("MessageSid", "From", "To", "Body", "NumSegments", "NumMedia", "MediaUrl0", "MediaContentType0", "OptOutType",
-        "FromCity", "MessagingServiceSid", "MessageStatus", "SmsStatus", "ErrorCode", "ErrorMessage")
 
 
 def _edited(name: str, **changes: str) -> bytes:
@@ -70,26 +62,3 @@ def test_what_no_column_holds_is_refused_with_400_and_stores_nothing(twilio_app,
     assert response.status_code == 400, response.text
     assert response.json()["error"] == "malformed" and detail in response.json()["detail"]
     assert db.contents() == before
-
-
-@pytest.fixture
-def server(twilio_app, serve):
-    """One server per test function (its examples share it and its database); routing failures show in 2 s."""
-    return serve(twilio_app(inbound={"timeout_seconds": 2}))
-
-
-@both_databases
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                  HealthCheck.too_slow])
-@given(data=st.data())
-def test_hostile_signed_webhooks_get_2xx_or_4xx_and_refusals_store_nothing(server, db, data):
-    kind = data.draw(st.sampled_from(["sms_with_geo", "mms_three_media", "status_failed", "status_delivered"]))
-    sid = f"SM{next(_sids):032d}"
-    valid = [(key, sid if key in ("MessageSid", "SmsSid", "SmsMessageSid") else value)
-             for key, value in fields(payload(kind))]
-    body = "&".join(f"{name}={value}" for name, value in data.draw(form_bodies(valid, read=READ))).encode()
-    before = db.contents()
-
-    response = post_signed(server.url, STATUS if kind.startswith("status") else INBOUND, body)
-
-    assert_kept_its_promise(response.status_code, before, db)

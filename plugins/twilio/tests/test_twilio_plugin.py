@@ -1,17 +1,13 @@
-"""The plugin as the host sees it: found through its entry point, configured or idle, polite to other providers."""
+"""The plugin as the host sees it: found through its entry point, configured or idle."""
 
 from __future__ import annotations
 
 import pytest
-from starlette.datastructures import Headers
 
 from smsconnector.errors import PluginError
-from smsconnector.messages import OutboundMessage, utcnow
 from smsconnector.plugins import load_plugins
-from smsconnector.webhooks import WebhookRequest
-from smsconnector_twilio import TwilioPlugin
 
-from .twilio_support import ACCOUNT_SID, AUTH_TOKEN, BRAND, CONSUMER
+from .twilio_support import ACCOUNT_SID, AUTH_TOKEN
 
 
 def test_the_plugin_is_found_through_its_entry_point():
@@ -62,20 +58,6 @@ def test_a_wrong_section_stops_start_up_naming_the_key(section, key, reason, mak
     assert raised.value.plugin == "twilio"
     assert f"configuration {key}" in str(raised.value)
     assert reason in str(raised.value)
-
-
-def test_other_providers_are_declined_synchronously(twilio_app):
-    plugin = twilio_app().plugin("twilio")
-    assert isinstance(plugin, TwilioPlugin)
-    request = WebhookRequest(provider="simulator", kind="inbound", method="POST", url="http://testserver/x",
-                             headers=Headers({}), body=b"")
-    message = OutboundMessage(id=1, provider="simulator", from_number=BRAND, to_number=CONSUMER, text="Hi")
-
-    assert plugin.smsconnector_receive(provider="simulator", request=request) is None
-    assert plugin.smsconnector_normalize(provider="simulator", event={}) is None
-    assert plugin.smsconnector_send(provider="simulator", message=message) is None
-    assert plugin.smsconnector_find_sent(provider="simulator", message=message, since=utcnow()) is None
-    assert plugin.smsconnector_segment_policy(provider="simulator") is None
 
 
 def test_the_client_lives_from_start_up_to_shut_down(twilio_app, live_server):

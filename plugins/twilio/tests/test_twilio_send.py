@@ -18,15 +18,7 @@ from smsconnector.errors import PermanentSendError, RetryableSendError
 from smsconnector.messages import Media, OutboundMessage, utcnow
 from smsconnector.plugins import hookimpl
 from smsconnector.testing import eventually
-from smsconnector_twilio.fake import (
-    INVALID_TO,
-    NOT_MOBILE,
-    OPTED_OUT,
-    REGION_NOT_ENABLED,
-    SERVER_ERROR,
-    TOO_MANY_REQUESTS,
-    Failure,
-)
+from smsconnector_twilio.fake import OPTED_OUT, SERVER_ERROR, Failure
 from smsconnector_twilio.send import MessageSender, classify
 from smsconnector_twilio.settings import Settings
 
@@ -150,20 +142,6 @@ def test_without_a_public_url_sends_carry_no_status_callback(twilio_app, serve, 
 
 
 @both_databases
-def test_a_429_is_retried_and_the_message_sent_once(twilio_app, serve, fake_twilio, db):
-    app = twilio_app()
-    server = serve(app)
-    fake_twilio.fail(TOO_MANY_REQUESTS)
-
-    message_id = queue_reply(server, app)
-
-    row = eventually(lambda: settled(db, message_id))
-    assert [r.status for r in fake_twilio.message_requests()] == [429, 201]
-    assert len(fake_twilio.sent()) == 1
-    assert (row["status"], row["provider_message_id"]) == ("sending", fake_twilio.sent()[0]["sid"])
-
-
-@both_databases
 def test_21610_stops_at_once_and_reports_the_opt_out(twilio_app, serve, fake_twilio, db):
     spy = Spy()
     app = twilio_app(register=[("spy", spy)])
@@ -234,21 +212,6 @@ def test_an_outage_past_the_budget_fails_with_twilios_code_and_an_admin_sends_it
     [sent] = fake_twilio.sent()
     assert (row["status"], row["error_code"], row["provider_message_id"]) == ("sending", None, sent["sid"])
     assert [r.status for r in fake_twilio.message_requests()] == [500] * len(failed) + [201]
-
-
-@pytest.mark.parametrize("failure", [INVALID_TO, NOT_MOBILE, REGION_NOT_ENABLED], ids=lambda f: str(f.code))
-def test_a_refused_number_fails_permanently_with_twilios_code(failure, twilio_app, serve, fake_twilio, db):
-    spy = Spy()
-    app = twilio_app(register=[("spy", spy)])
-    server = serve(app)
-    fake_twilio.fail(failure, to=CONSUMER)
-
-    message_id = queue_reply(server, app)
-
-    row = eventually(lambda: settled(db, message_id))
-    assert (row["status"], row["error_code"]) == ("failed", str(failure.code))
-    assert len(fake_twilio.message_requests()) == 1
-    assert spy.signals == []
 
 
 def test_wrong_credentials_fail_the_send_permanently_with_20003(twilio_app, serve, fake_twilio, db):
