@@ -219,7 +219,10 @@ def smsconnector_send(provider: str, message: OutboundMessage, app: App) -> Awai
     Implemented by each provider plugin for its own ``provider`` name; decline (``None``) synchronously
     for any other. Keep the event loop free: do blocking HTTP in a thread or with an async client.
 
-    :returns: an awaitable of :class:`~smsconnector.messages.SendResult` with the provider's message id.
+    :returns: an awaitable of :class:`~smsconnector.messages.SendResult` with the provider's message id;
+        ``SendResult.of_parts(ids)`` when the provider gives each part of a long message its own id and
+        reports on each part under it: the host then finds the message from a report on any part, and makes
+        the parts' reports its one status.
     :raises RetryableSendError: rate limits, 5xx, timeouts, connection errors; retried with backoff.
     :raises PermanentSendError: the provider refuses for good; recorded with ``code``. Set
         ``opted_out=True`` when the refusal is because the consumer opted out.
