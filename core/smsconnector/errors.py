@@ -11,6 +11,7 @@
     │   ├── Forbidden          403: a signature is forged or stale, or the caller lacks the right
     │   ├── NotFound           404: no such provider, conversation, agent...
     │   │   └── UnknownProvider    no plugin receives or sends for that provider
+    │   ├── MethodNotAllowed   405: a webhook in a method its provider does not use (names the ones it does)
     │   ├── Conflict           409: the request contradicts the current state
     │   ├── TooLarge           413: the body exceeds ``max_body_bytes``
     │   └── MessageRejected    422: an outbound message breaks a rule (length, number, empty, opt-out)
@@ -21,7 +22,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 
 class SmsConnectorError(Exception):
@@ -95,6 +96,17 @@ class UnknownProvider(NotFound):
     """No enabled plugin receives or sends for this provider."""
 
     code = "unknown_provider"
+
+
+class MethodNotAllowed(RequestRejected):
+    """A webhook arrived in an HTTP method its provider's plugin does not accept; ``Allow`` names those it does."""
+
+    status = 405
+    code = "method_not_allowed"
+
+    def __init__(self, reason: str, *, allowed: Collection[str]) -> None:
+        super().__init__(reason)
+        self.headers = {"Allow": ", ".join(sorted(allowed))}
 
 
 class Conflict(RequestRejected):

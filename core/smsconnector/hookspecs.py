@@ -13,7 +13,7 @@ message at hand: write only through that session, and everything commits (or rol
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Collection, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -96,6 +96,24 @@ def smsconnector_shutdown(app: App) -> Awaitable[None] | None:
 # ---------------------------------------------------------------------------------------------------------
 # Inbound: receive -> normalize -> (dedupe) -> segment policy -> route -> (store) -> 2xx
 # ---------------------------------------------------------------------------------------------------------
+
+
+@_spec(firstresult=True)
+def smsconnector_webhook_methods(provider: str, app: App) -> Collection[str] | None:
+    """Name the HTTP methods this provider's webhooks may arrive in, when it is not only ``POST``.
+
+    Some providers call a webhook with ``GET`` and the parameters in the query string (Vonage's default,
+    Twilio's when configured so). The host asks once per provider, before the first of its webhooks is
+    received, and then accepts exactly these methods at ``/webhooks/{provider}/inbound`` and ``/status``;
+    any other method is answered 405 with an ``Allow`` header, and nothing is stored. Whatever the method, the
+    request goes through ``smsconnector_receive`` the same way: read ``request.method``, and the parameters of
+    a ``GET`` from ``request.query`` (its signature, if any, covers the URL with that query string).
+
+    :param provider: the ``{provider}`` path segment; decline (``None``) for other providers.
+    :returns: method names (``{"GET", "POST"}``), or ``None`` for the default, ``POST`` only.
+
+    Stops at the first non-None result. Synchronous.
+    """
 
 
 @_spec(firstresult=True)
