@@ -5,6 +5,7 @@
     SmsConnectorError
     ├── ConfigError            a configuration value is missing or wrong (names the key)
     ├── PluginError            a plugin failed to import, validate or configure (names the plugin)
+    │   └── PluginConfigError  its configuration is missing or wrong (names the plugin and the setting)
     ├── RequestRejected        an HTTP request (webhook or API) is refused; nothing is stored
     │   ├── Malformed          400: the body cannot be parsed
     │   ├── Unauthenticated    401: credentials are missing or wrong
@@ -46,6 +47,18 @@ class PluginError(SmsConnectorError):
         super().__init__(f"{who}: {cause}")
         self.plugin = plugin
         self.cause = cause
+
+
+class PluginConfigError(PluginError):
+    """A plugin's configuration is missing or wrong: start-up stops naming the plugin and the setting.
+
+    The host raises it when a plugin's ``smsconnector_configure`` raises :class:`ConfigError`.
+    """
+
+    def __init__(self, plugin: str, key: str, reason: str) -> None:
+        super().__init__(plugin, f"configuration {key}: {reason}")
+        self.key = key
+        self.reason = reason
 
 
 class RequestRejected(SmsConnectorError):

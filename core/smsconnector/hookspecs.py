@@ -47,7 +47,7 @@ def smsconnector_configure(app: App) -> None:
 
     :param app: the host.
     :raises ConfigError: naming the key (``plugins.twilio.auth_token``) when a value is missing or wrong;
-        start-up stops with that message.
+        start-up stops with a ``PluginConfigError`` naming your plugin and that key.
 
     All implementations are called. Synchronous.
     """

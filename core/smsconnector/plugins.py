@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pluggy
 
 from . import hookspecs
-from .errors import ConfigError, PluginError, UnknownProvider
+from .errors import ConfigError, PluginConfigError, PluginError, UnknownProvider
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -167,7 +167,7 @@ class Hooks:
             try:
                 impl.function(**{arg: self._app for arg in impl.argnames})
             except ConfigError as exc:
-                raise PluginError(impl.plugin_name, str(exc)) from exc
+                raise PluginConfigError(impl.plugin_name, exc.key, exc.reason) from exc
             except Exception as exc:
                 raise PluginError(impl.plugin_name, f"failed to configure: {exc!r}") from exc
 
