@@ -6,9 +6,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from smsconnector.config import plugin_settings
-from smsconnector.errors import ConfigError
-from smsconnector.messages import AGENT_TEXT_LIMIT, InvalidNumber, to_e164
+from smsconnector.plugin import AGENT_TEXT_LIMIT, ConfigError, InvalidNumber, plugin_settings, to_e164
 
 from .keywords import NAME, Keyword, Match, compliance_keyword, compliance_keyword_in, words
 

@@ -12,8 +12,7 @@ from starlette.routing import Route
 
 from smsconnector import idempotency
 from smsconnector.endpoints import json_body, require_token
-from smsconnector.errors import MessageRejected
-from smsconnector.messages import AGENT_TEXT_LIMIT, InvalidNumber, MessageClass, to_e164, utcnow
+from smsconnector.plugin import AGENT_TEXT_LIMIT, InvalidNumber, MessageClass, MessageRejected, to_e164, utcnow
 
 from . import sends
 from .models import AGENT
@@ -21,8 +20,8 @@ from .numbers import mobile_number
 from .settings import NAME
 
 if TYPE_CHECKING:
-    from smsconnector.app import App
     from smsconnector.config import NumberSettings
+    from smsconnector.plugin import App
 
     from .hooks import Automation
 

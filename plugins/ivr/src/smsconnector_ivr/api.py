@@ -11,16 +11,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from smsconnector.endpoints import json_model, require_token
-from smsconnector.errors import MessageRejected
-from smsconnector.messages import InvalidNumber, to_e164, utcnow
+from smsconnector.plugin import InvalidNumber, MessageRejected, to_e164, utcnow
 
 from . import deflections
 from .numbers import mobile_number
 from .settings import NAME
 
 if TYPE_CHECKING:
-    from smsconnector.app import App
     from smsconnector.config import NumberSettings
+    from smsconnector.plugin import App
 
     from .hooks import IvrPlugin
 

@@ -10,20 +10,18 @@ from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from smsconnector import ConsentSignal, outbound
-from smsconnector.decisions import Routing
-from smsconnector.errors import Conflict
+from smsconnector import outbound
 from smsconnector.events import emit
 from smsconnector.inbound import ensure_consumer, open_conversation
+from smsconnector.plugin import Conflict, ConsentSignal, Routing
 from smsconnector.store.models import Conversation
 
 from .models import ANSWERED, EXPIRED, PENDING, SUPERSEDED, Deflection
 from .settings import NAME
 
 if TYPE_CHECKING:
-    from smsconnector.app import App
     from smsconnector.config import NumberSettings
-    from smsconnector.messages import InboundMessage
+    from smsconnector.plugin import App, InboundMessage
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import phonenumbers
 from phonenumbers import PhoneNumberType
 
-from smsconnector.errors import MessageRejected
+from smsconnector.plugin import MessageRejected
 
 #: North American numbers come back FIXED_LINE_OR_MOBILE (the plan does not tell them apart), so both pass.
 RECEIVES_SMS = frozenset({PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE})

@@ -7,8 +7,7 @@ from typing import TYPE_CHECKING
 import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from smsconnector.config import plugin_settings
-from smsconnector.messages import AGENT_TEXT_LIMIT
+from smsconnector.plugin import AGENT_TEXT_LIMIT, plugin_settings
 
 if TYPE_CHECKING:
     from smsconnector.config import Config

@@ -37,8 +37,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from smsconnector.messages import utcnow
-from smsconnector.segments import segment, split_for_concatenation
+from smsconnector.plugin import segment, utcnow
+from smsconnector.segments import split_for_concatenation
 
 from .client import MT_PATH
 

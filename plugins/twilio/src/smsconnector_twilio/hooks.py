@@ -6,10 +6,16 @@ import logging
 from collections.abc import Awaitable, Collection
 from typing import TYPE_CHECKING, Any
 
-from smsconnector.decisions import SegmentPolicy
-from smsconnector.messages import InboundMessage, OutboundMessage, SendResult, StatusUpdate
-from smsconnector.plugins import hookimpl
-from smsconnector.webhooks import Received, WebhookRequest
+from smsconnector.plugin import (
+    InboundMessage,
+    OutboundMessage,
+    Received,
+    SegmentPolicy,
+    SendResult,
+    StatusUpdate,
+    WebhookRequest,
+    hookimpl,
+)
 
 from . import webhook
 from .client import close_client, make_client
@@ -21,7 +27,7 @@ if TYPE_CHECKING:
 
     from twilio.rest import Client
 
-    from smsconnector.app import App
+    from smsconnector.plugin import App
 
 log = logging.getLogger(__name__)
 #: Twilio calls a webhook with the method set on the number (or Messaging Service): POST, or GET

@@ -12,9 +12,19 @@ from dataclasses import dataclass
 
 from starlette.datastructures import FormData
 
-from smsconnector.errors import Malformed
-from smsconnector.messages import DeliveryStatus, InboundMessage, InvalidNumber, Media, StatusUpdate, to_e164, to_sender
-from smsconnector.webhooks import Received, WebhookKind, WebhookRequest
+from smsconnector.plugin import (
+    DeliveryStatus,
+    InboundMessage,
+    InvalidNumber,
+    Malformed,
+    Media,
+    Received,
+    StatusUpdate,
+    WebhookKind,
+    WebhookRequest,
+    to_e164,
+    to_sender,
+)
 
 from .settings import NAME, Settings
 from .signature import verify
