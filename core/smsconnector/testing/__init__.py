@@ -22,6 +22,9 @@ Fixtures:
 - ``recording_proxy``: a forward proxy on loopback that notes what passes through it (a plugin's proxy
   settings), with the proxy variables cleared from the environment until the test sets them.
 
+A provider's fake API: subclass ``smsconnector.testing.fake.FakeProvider`` (requests recorded, 429/5xx and
+stalls scripted, served on loopback).
+
 Helpers: ``assert_declines_other_providers(plugin, app)``; ``eventually(probe, timeout=...)`` polls until true;
 ``db.contents()`` every row, to show a refusal changed nothing. ``smsconnector.testing.hostile`` (with
 ``hypothesis``) makes hostile webhook and API bodies and checks the promise each must keep.
