@@ -261,10 +261,11 @@ def test_a_message_sent_in_parts_is_delivered_once_every_part_is(make_app, live_
     assert db.scalar("SELECT status FROM messages WHERE id = :id", id=mid) == "delivered"
 
 
+@both_databases
 def test_a_report_on_a_part_before_its_send_is_recorded_is_applied_when_it_is(make_app, live_server, db) -> None:
     app = make_app(register=[("parts", PartsProvider(2))])
     server = live_server(app)
-    # The message will be the first one stored: its parts' ids are known before it is sent.
+    # The message will be the first one stored in this fresh database: its parts' ids are known before it is sent.
     apply_on(server, app, part_receipt(1, 2, UNDELIVERED, "30003"))
     assert db.count("held_statuses") == 1
 
