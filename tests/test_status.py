@@ -6,6 +6,7 @@ import asyncio
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 
@@ -14,7 +15,7 @@ from smsconnector.app import App
 from smsconnector.errors import Malformed
 from smsconnector.events import Event
 from smsconnector.messages import DeliveryStatus, SegmentInfo, StatusUpdate, utcnow
-from smsconnector.store.models import Message
+from smsconnector.store.models import DeliveryPart, Message
 from smsconnector.testing import BRAND_NUMBER, eventually
 from smsconnector.testing.server import LiveServer
 
@@ -291,3 +292,25 @@ def test_a_send_result_for_one_id_has_no_parts() -> None:
     result = SendResult("SM1")
     assert result.part_ids == () and result.ids == ("SM1",)
     assert SendResult.of_parts(["a", "b"]).ids == ("a", "b")
+
+
+@both_databases
+def test_the_upkeep_applies_a_held_report_on_a_part_once_the_part_is_known(make_app, db) -> None:
+    # A report held on one replica just after another replica recorded the send: the sweep finds it by the part.
+    app = make_app()
+
+    async def scenario() -> int:
+        message_id = await sent_message(app, ticket="m-1")
+        async with app.store.transaction() as session:
+            await status.hold(session, StatusUpdate(provider="simulator", provider_message_id="m-2", status=FAILED,
+                                                    error_code="1"))
+            session.add_all([DeliveryPart(message_id=message_id, sequence=n, total=2, status="sent",
+                                          provider="simulator", provider_message_id=f"m-{n}") for n in (1, 2)])
+        async with app.store.transaction() as session:
+            applied = await status.release_all(app, session, forget_after=timedelta(days=1))
+        await app.store.close()
+        return applied
+
+    assert asyncio.run(scenario()) == 1
+    assert db.rows("SELECT status, error_code FROM messages") == [{"status": "failed", "error_code": "1"}]
+    assert db.count("held_statuses") == 0
