@@ -402,6 +402,18 @@ def test_a_status_callback_for_an_unknown_message_or_status_is_acknowledged_and_
     assert db.snapshot() == {**before, "held_statuses": 1, "inbox": 1}
 
 
+def test_a_signed_get_status_callback_is_taken_as_a_post_one_is(twilio_app, serve, db):
+    server = serve(twilio_app())
+    before = db.snapshot()
+
+    response = get_signed(server.url, STATUS, payload("status_delivered"))
+
+    assert response.status_code == 200, response.text
+    # Its message is not known here, so the report is held for it, exactly as the POSTed one is above.
+    assert db.snapshot() == {**before, "held_statuses": 1, "inbox": 1}
+    assert db.scalar("SELECT status FROM held_statuses") == "delivered"
+
+
 def test_a_forged_status_callback_is_403(twilio_app, serve, db):
     server = serve(twilio_app())
 
