@@ -4,8 +4,8 @@ sends a failed outbound message again; every other message is refused with 409 a
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from typing import Any
 
 import httpx

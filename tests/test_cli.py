@@ -81,6 +81,20 @@ def test_bad_configuration_stops_with_the_key(capsys, monkeypatch):
     assert capsys.readouterr().err.startswith("error: configuration sender.retry_for_seconds:")
 
 
+def test_a_plugins_bad_setting_stops_the_command_naming_the_plugin_and_the_setting(tmp_path, capsys, monkeypatch):
+    database = tmp_path / "sms.db"
+    monkeypatch.setenv("SMSCONNECTOR_DATABASE_URL", f"sqlite:///{database}")
+    monkeypatch.setenv("SMSCONNECTOR_PLUGINS__TWILIO__ACCOUNT_SID", "AC123")
+    monkeypatch.setenv("SMSCONNECTOR_PLUGINS__TWILIO__AUTH_TOKEN", "0123456789abcdef0123456789abcdef")
+
+    assert main(["db", "upgrade"]) == 2
+
+    err = capsys.readouterr().err
+    assert err.startswith("error: plugin 'twilio': configuration plugins.twilio.account_sid: "), err
+    assert "0123456789abcdef" not in err  # a secret beside the wrong setting is not echoed
+    assert not database.exists()  # stopped before anything was written
+
+
 def test_demo_runs_end_to_end_as_the_readme_says(tmp_path):
     port = free_port()
     env = command_env()

@@ -38,8 +38,9 @@ def test_docs_list_the_hooks_in_pipeline_order():
 def test_firstresult_hooks_are_the_dispatch_and_decision_stages():
     firstresult = {name for name, spec in SPECS
                    if getattr(spec, "smsconnector_spec", {}).get("firstresult")}
-    assert firstresult == {"smsconnector_receive", "smsconnector_normalize", "smsconnector_segment_policy",
-                           "smsconnector_route", "smsconnector_send", "smsconnector_find_sent"}
+    assert firstresult == {"smsconnector_webhook_methods", "smsconnector_receive", "smsconnector_normalize",
+                           "smsconnector_segment_policy", "smsconnector_route", "smsconnector_send",
+                           "smsconnector_find_sent"}
 
 
 def test_public_names_are_pinned():

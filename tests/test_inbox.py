@@ -12,8 +12,8 @@ from collections import Counter
 from datetime import timedelta
 
 import httpx
-import sqlalchemy
 import pytest
+import sqlalchemy
 from hypothesis import given
 from hypothesis import strategies as st
 

@@ -10,7 +10,7 @@ import pytest
 
 from smsconnector.app import App
 from smsconnector.config import load_config
-from smsconnector.errors import ConfigError, PluginError
+from smsconnector.errors import ConfigError, PluginConfigError, PluginError
 from smsconnector.plugins import load_plugins
 from smsconnector.testing import BRAND_NUMBER, assert_declines_other_providers
 
@@ -107,10 +107,13 @@ def test_plugin_with_a_misspelled_hook_stops_start_up(site):
 
 
 def test_plugin_configuration_error_names_plugin_and_key(example, make_app):
-    with pytest.raises(PluginError) as caught:
+    with pytest.raises(PluginConfigError) as caught:
         make_app(plugins={"example": {"greeting": ""}}, migrate=False)
 
     assert str(caught.value) == "plugin 'example': configuration plugins.example.greeting: must be a non-empty string"
+    assert (caught.value.plugin, caught.value.key, caught.value.reason) == (
+        "example", "plugins.example.greeting", "must be a non-empty string")
+    assert isinstance(caught.value, PluginError)  # what start-up failures were caught as before it existed
 
 
 @pytest.mark.parametrize(("disabled", "message"), [

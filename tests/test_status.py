@@ -6,16 +6,18 @@ import asyncio
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 
-from smsconnector import status
+from smsconnector import OutboundMessage, SendResult, hookimpl, outbound, status
 from smsconnector.app import App
 from smsconnector.errors import Malformed
 from smsconnector.events import Event
 from smsconnector.messages import DeliveryStatus, SegmentInfo, StatusUpdate, utcnow
-from smsconnector.store.models import Message
-from smsconnector.testing import BRAND_NUMBER
+from smsconnector.store.models import DeliveryPart, Message
+from smsconnector.testing import BRAND_NUMBER, eventually
+from smsconnector.testing.server import LiveServer
 
 both_databases = pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
 TICKET = "03155-0331L-1439U-51SLFX"
@@ -171,3 +173,144 @@ def test_receipts_arriving_at_once_on_two_replicas_deliver_once(make_app, db, da
     assert db.scalar("SELECT status FROM messages") == "delivered"
     assert db.count("delivery_parts") == 10
     assert [e.data["status"] for bus in events for e in bus] == ["delivered"]
+
+
+class PartsProvider:
+    """A provider that gives each part of a message its own id, as Vonage does: ``<message id>-<part>``."""
+
+    def __init__(self, parts: int) -> None:
+        self.parts = parts
+
+    @hookimpl
+    def smsconnector_send(self, provider: str, message: OutboundMessage):
+        if provider != "parts":
+            return None
+        return self._send(message)
+
+    async def _send(self, message: OutboundMessage) -> SendResult:
+        return SendResult.of_parts([f"m{message.id}-{n}" for n in range(1, self.parts + 1)])
+
+
+def part_receipt(message_id: int, part: int, state: DeliveryStatus, code: str | None = None) -> StatusUpdate:
+    """A report on one part, under the part's own id, with nothing else saying which part it is."""
+    return StatusUpdate(provider="parts", provider_message_id=f"m{message_id}-{part}", status=state, error_code=code,
+                        error_message=f"carrier says {code or state.value}")
+
+
+def sent_in_parts(make_app, live_server, db, parts: int = 3) -> tuple[App, LiveServer, int]:
+    """A reply the ``parts`` provider accepted, each of its ``parts`` parts under its own id."""
+    app = make_app(register=[("parts", PartsProvider(parts))])
+    server = live_server(app)
+
+    async def queue() -> int:
+        async with app.store.transaction() as session:
+            message = await outbound.queue(session, provider="parts", from_number=BRAND_NUMBER,
+                                           to_number="+14155550123", text="x" * 400)
+            assert message.id is not None
+            return message.id
+
+    message_id = server.call(queue)
+    assert eventually(lambda: db.scalar("SELECT status FROM messages WHERE id = :id", id=message_id) == "sent")
+    return app, server, message_id
+
+
+def apply_on(server: LiveServer, app: App, *updates: StatusUpdate) -> None:
+    async def run() -> None:
+        for update in updates:
+            async with app.store.transaction() as session:
+                await status.apply(app, session, update)
+
+    server.call(run)
+
+
+@both_databases
+def test_a_message_sent_in_parts_keeps_each_parts_id(make_app, live_server, db) -> None:
+    _, _, message_id = sent_in_parts(make_app, live_server, db)
+
+    [row] = db.rows("SELECT provider_message_id, num_segments FROM messages WHERE id = :id", id=message_id)
+    assert row == {"provider_message_id": f"m{message_id}-1", "num_segments": 3}
+    assert db.rows("SELECT sequence, total, status, provider_message_id FROM delivery_parts ORDER BY sequence") == [
+        {"sequence": n, "total": 3, "status": "sent", "provider_message_id": f"m{message_id}-{n}"} for n in (1, 2, 3)]
+
+
+@both_databases
+def test_a_message_whose_later_parts_failed_is_failed_not_delivered(make_app, live_server, db) -> None:
+    app, server, mid = sent_in_parts(make_app, live_server, db)
+
+    apply_on(server, app, part_receipt(mid, 1, DELIVERED), part_receipt(mid, 2, FAILED, "1"),
+             part_receipt(mid, 3, FAILED, "2"))
+
+    [row] = db.rows("SELECT status, error_code, error_message FROM messages WHERE id = :id", id=mid)
+    assert row == {"status": "failed", "error_code": "1", "error_message": "carrier says 1"}
+    assert db.rows("SELECT status FROM delivery_parts ORDER BY sequence") == [
+        {"status": "delivered"}, {"status": "failed"}, {"status": "failed"}]
+    assert db.count("held_statuses") == 0
+
+
+@both_databases
+def test_a_message_sent_in_parts_is_delivered_once_every_part_is(make_app, live_server, db) -> None:
+    app, server, mid = sent_in_parts(make_app, live_server, db)
+
+    seen = []
+    for part in (3, 1, 1, 2):
+        apply_on(server, app, part_receipt(mid, part, DELIVERED))
+        seen.append(db.scalar("SELECT status FROM messages WHERE id = :id", id=mid))
+
+    assert seen == ["sent", "sent", "sent", "delivered"]
+    # A late report never moves the message back.
+    apply_on(server, app, part_receipt(mid, 2, FAILED, "1"))
+    assert db.scalar("SELECT status FROM messages WHERE id = :id", id=mid) == "delivered"
+
+
+@both_databases
+def test_a_report_on_a_part_before_its_send_is_recorded_is_applied_when_it_is(make_app, live_server, db) -> None:
+    app = make_app(register=[("parts", PartsProvider(2))])
+    server = live_server(app)
+    # The message will be the first one stored in this fresh database: its parts' ids are known before it is sent.
+    apply_on(server, app, part_receipt(1, 2, UNDELIVERED, "30003"))
+    assert db.count("held_statuses") == 1
+
+    async def queue() -> None:
+        async with app.store.transaction() as session:
+            await outbound.queue(session, provider="parts", from_number=BRAND_NUMBER, to_number="+14155550123",
+                                 text="x" * 200)
+
+    server.call(queue)
+
+    assert eventually(lambda: db.scalar("SELECT status FROM messages WHERE id = 1") == "undelivered")
+    assert db.scalar("SELECT error_code FROM messages WHERE id = 1") == "30003"
+    assert db.count("held_statuses") == 0
+
+
+@pytest.mark.parametrize("part_ids", [("a", "a"), ("a", "")], ids=["repeated", "empty"])
+def test_a_send_result_refuses_part_ids_that_cannot_name_one_part_each(part_ids: tuple[str, ...]) -> None:
+    with pytest.raises(ValueError, match="part ids must be distinct and not empty"):
+        SendResult.of_parts(part_ids)
+
+
+def test_a_send_result_for_one_id_has_no_parts() -> None:
+    result = SendResult("SM1")
+    assert result.part_ids == () and result.ids == ("SM1",)
+    assert SendResult.of_parts(["a", "b"]).ids == ("a", "b")
+
+
+@both_databases
+def test_the_upkeep_applies_a_held_report_on_a_part_once_the_part_is_known(make_app, db) -> None:
+    # A report held on one replica just after another replica recorded the send: the sweep finds it by the part.
+    app = make_app()
+
+    async def scenario() -> int:
+        message_id = await sent_message(app, ticket="m-1")
+        async with app.store.transaction() as session:
+            await status.hold(session, StatusUpdate(provider="simulator", provider_message_id="m-2", status=FAILED,
+                                                    error_code="1"))
+            session.add_all([DeliveryPart(message_id=message_id, sequence=n, total=2, status="sent",
+                                          provider="simulator", provider_message_id=f"m-{n}") for n in (1, 2)])
+        async with app.store.transaction() as session:
+            applied = await status.release_all(app, session, forget_after=timedelta(days=1))
+        await app.store.close()
+        return applied
+
+    assert asyncio.run(scenario()) == 1
+    assert db.rows("SELECT status, error_code FROM messages") == [{"status": "failed", "error_code": "1"}]
+    assert db.count("held_statuses") == 0

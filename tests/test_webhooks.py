@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
-from smsconnector.testing import BRAND_NUMBER
+from smsconnector import InboundMessage, Received, WebhookRequest, hookimpl
+from smsconnector.testing import BRAND_NUMBER, eventually
 
 GOOD = {"id": "sim-1", "from": "+14155550123", "to": BRAND_NUMBER, "text": "hello"}
 
@@ -74,10 +77,69 @@ def test_health(client):
     assert client.get("/healthz").json() == {"status": "ok"}
 
 
-def test_get_on_a_webhook_is_not_allowed(client, db):
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
+@pytest.mark.parametrize("kind", ["inbound", "status"])
+def test_a_webhook_in_a_method_its_provider_does_not_use_is_refused_naming_those_it_does(client, db, method, kind):
     before = db.snapshot()
 
-    assert client.get("/webhooks/simulator/inbound").status_code == 405
+    response = client.request(method, f"/webhooks/simulator/{kind}", params=GOOD)
+
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
+    assert response.json()["error"] == "method_not_allowed"
+    assert db.snapshot() == before
+
+
+class QueryProvider:
+    """A provider whose webhooks come as GET, the message in the query string (Vonage's default)."""
+
+    def __init__(self, methods: object = ("get",)) -> None:
+        self.methods = methods
+
+    @hookimpl
+    def smsconnector_webhook_methods(self, provider: str):
+        return self.methods if provider == "query" else None
+
+    @hookimpl
+    def smsconnector_receive(self, provider: str, request: WebhookRequest):
+        if provider != "query":
+            return None
+        return Received(events=[(request.method, dict(request.query))])
+
+    @hookimpl
+    def smsconnector_normalize(self, provider: str, event):
+        if provider != "query":
+            return None
+        method, params = event
+        return InboundMessage(provider="query", provider_message_id=params["id"], from_number=params["from"],
+                              to_number=params["to"], text=params["text"], details={"method": method})
+
+
+def test_a_provider_that_declares_get_receives_its_webhooks_from_the_query_string_once(make_app, live_server, db):
+    server = live_server(make_app(register=[("query", QueryProvider())]))
+    url = f"{server.url}/webhooks/query/inbound"
+
+    first, retry = httpx.get(url, params=GOOD), httpx.get(url, params=GOOD)
+
+    assert (first.status_code, retry.status_code) == (200, 200)
+    assert eventually(lambda: db.count("messages") == 1)
+    [row] = db.rows("SELECT provider_message_id, body, details FROM messages")
+    assert (row["provider_message_id"], row["body"]) == ("sim-1", "hello")
+    assert json.loads(row["details"]) == {"method": "GET"}  # upper-cased, as the declaration need not be
+    # POST is no longer among its methods, so it is refused like any other.
+    response = httpx.post(url, json=GOOD)
+    assert (response.status_code, response.headers["allow"]) == (405, "GET")
+
+
+@pytest.mark.parametrize("declared", ["GET", [], [1]], ids=["a bare string", "none at all", "not a name"])
+def test_a_plugin_declaring_something_other_than_methods_is_named(make_app, live_server, db, declared):
+    server = live_server(make_app(register=[("query", QueryProvider(declared))]))
+    before = db.snapshot()
+
+    response = httpx.get(f"{server.url}/webhooks/query/inbound", params=GOOD)
+
+    assert response.status_code == 500
+    assert "plugin 'query': smsconnector_webhook_methods must name HTTP methods" in response.json()["detail"]
     assert db.snapshot() == before
 
 

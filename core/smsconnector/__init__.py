@@ -1,7 +1,8 @@
 """smsconnector: connect a brand's SMS numbers to its agents, through provider and entry-point plugins.
 
-The public face for plugin authors: the ``hookimpl`` marker, the canonical message types, the decisions
-hooks return, and the errors they may raise. Everything else is internal.
+The public face: the ``hookimpl`` marker, the canonical message types, the decisions hooks return, and the
+errors they may raise. A plugin imports from :mod:`smsconnector.plugin`, which exports these and the helpers
+every provider needs (documented in docs/plugin-api.md). Everything else is internal.
 """
 
 from .decisions import ConsentSignal, Routing, SegmentPolicy, Verdict

@@ -23,7 +23,15 @@ from . import api, assignment, idempotency, inbound, reassembly, status, untrust
 from .api.replies import Replies
 from .auth import Auth
 from .config import Config
-from .errors import PluginError, RequestRejected, SmsConnectorError, TooLarge, Unauthenticated, Unavailable
+from .errors import (
+    MethodNotAllowed,
+    PluginError,
+    RequestRejected,
+    SmsConnectorError,
+    TooLarge,
+    Unauthenticated,
+    Unavailable,
+)
 from .events import EventBus
 from .inbox import Inbox
 from .live import LiveEvents
@@ -33,12 +41,15 @@ from .plugins import OPT_IN, Hooks, PluginInfo, load_plugins
 from .processing import InboxProcessor
 from .sender import Sender
 from .store import Store, notify
-from .store.notify import Listener
 from .store.db import pending_migrations
 from .store.models import OutboxEntry, SegmentGroup
+from .store.notify import Listener
 from .webhooks import WebhookKind, WebhookRequest
 
 log = logging.getLogger(__name__)
+#: the methods that reach the webhook handler, which then accepts only those the provider's plugin declares
+#: (``smsconnector_webhook_methods``) and answers 405 naming them to the rest
+WEBHOOK_ROUTE_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 #: how long a status report for an unknown message is kept in case its send is recorded late
 HELD_STATUS_LIFETIME = timedelta(days=1)
 #: allocations between two collections of the youngest generation while serving (Python's default is 700).
@@ -77,8 +88,8 @@ class App:
         notify.install(self.store)
         self.hooks.configure()
         self.routes: list[BaseRoute] = [
-            Route("/webhooks/{provider}/inbound", self._inbound_webhook, methods=["POST"]),
-            Route("/webhooks/{provider}/status", self._status_webhook, methods=["POST"]),
+            Route("/webhooks/{provider}/inbound", self._inbound_webhook, methods=WEBHOOK_ROUTE_METHODS),
+            Route("/webhooks/{provider}/status", self._status_webhook, methods=WEBHOOK_ROUTE_METHODS),
             Route("/healthz", self._health, methods=["GET"]),
             Route("/metrics", self._metrics, methods=["GET"]),
             *api.routes(self),
@@ -218,6 +229,9 @@ class App:
 
     async def _webhook(self, request: Request, kind: WebhookKind) -> Response:
         provider = request.path_params["provider"]
+        allowed = self.hooks.webhook_methods(provider)
+        if request.method not in allowed:
+            raise MethodNotAllowed(f"{provider} webhooks are not sent with {request.method}", allowed=allowed)
         started = time.perf_counter()
         body = await self.read_body(request)
         webhook = WebhookRequest(provider=provider, kind=kind, method=request.method, url=self._request_url(request),

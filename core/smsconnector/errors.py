@@ -5,12 +5,14 @@
     SmsConnectorError
     ├── ConfigError            a configuration value is missing or wrong (names the key)
     ├── PluginError            a plugin failed to import, validate or configure (names the plugin)
+    │   └── PluginConfigError  its configuration is missing or wrong (names the plugin and the setting)
     ├── RequestRejected        an HTTP request (webhook or API) is refused; nothing is stored
     │   ├── Malformed          400: the body cannot be parsed
     │   ├── Unauthenticated    401: credentials are missing or wrong
     │   ├── Forbidden          403: a signature is forged or stale, or the caller lacks the right
     │   ├── NotFound           404: no such provider, conversation, agent...
     │   │   └── UnknownProvider    no plugin receives or sends for that provider
+    │   ├── MethodNotAllowed   405: a webhook in a method its provider does not use (names the ones it does)
     │   ├── Conflict           409: the request contradicts the current state
     │   ├── TooLarge           413: the body exceeds ``max_body_bytes``
     │   └── MessageRejected    422: an outbound message breaks a rule (length, number, empty, opt-out)
@@ -21,7 +23,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 
 class SmsConnectorError(Exception):
@@ -45,6 +47,18 @@ class PluginError(SmsConnectorError):
         super().__init__(f"{who}: {cause}")
         self.plugin = plugin
         self.cause = cause
+
+
+class PluginConfigError(PluginError):
+    """A plugin's configuration is missing or wrong: start-up stops naming the plugin and the setting.
+
+    The host raises it when a plugin's ``smsconnector_configure`` raises :class:`ConfigError`.
+    """
+
+    def __init__(self, plugin: str, key: str, reason: str) -> None:
+        super().__init__(plugin, f"configuration {key}: {reason}")
+        self.key = key
+        self.reason = reason
 
 
 class RequestRejected(SmsConnectorError):
@@ -95,6 +109,17 @@ class UnknownProvider(NotFound):
     """No enabled plugin receives or sends for this provider."""
 
     code = "unknown_provider"
+
+
+class MethodNotAllowed(RequestRejected):
+    """A webhook arrived in an HTTP method its provider's plugin does not accept; ``Allow`` names those it does."""
+
+    status = 405
+    code = "method_not_allowed"
+
+    def __init__(self, reason: str, *, allowed: Collection[str]) -> None:
+        super().__init__(reason)
+        self.headers = {"Allow": ", ".join(sorted(allowed))}
 
 
 class Conflict(RequestRejected):

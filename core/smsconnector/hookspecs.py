@@ -13,7 +13,7 @@ message at hand: write only through that session, and everything commits (or rol
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Collection, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,7 +47,7 @@ def smsconnector_configure(app: App) -> None:
 
     :param app: the host.
     :raises ConfigError: naming the key (``plugins.twilio.auth_token``) when a value is missing or wrong;
-        start-up stops with that message.
+        start-up stops with a ``PluginConfigError`` naming your plugin and that key.
 
     All implementations are called. Synchronous.
     """
@@ -96,6 +96,24 @@ def smsconnector_shutdown(app: App) -> Awaitable[None] | None:
 # ---------------------------------------------------------------------------------------------------------
 # Inbound: receive -> normalize -> (dedupe) -> segment policy -> route -> (store) -> 2xx
 # ---------------------------------------------------------------------------------------------------------
+
+
+@_spec(firstresult=True)
+def smsconnector_webhook_methods(provider: str, app: App) -> Collection[str] | None:
+    """Name the HTTP methods this provider's webhooks may arrive in, when it is not only ``POST``.
+
+    Some providers call a webhook with ``GET`` and the parameters in the query string (Vonage's default,
+    Twilio's when configured so). The host asks once per provider, before the first of its webhooks is
+    received, and then accepts exactly these methods at ``/webhooks/{provider}/inbound`` and ``/status``;
+    any other method is answered 405 with an ``Allow`` header, and nothing is stored. Whatever the method, the
+    request goes through ``smsconnector_receive`` the same way: read ``request.method``, and the parameters of
+    a ``GET`` from ``request.query`` (its signature, if any, covers the URL with that query string).
+
+    :param provider: the ``{provider}`` path segment; decline (``None``) for other providers.
+    :returns: method names (``{"GET", "POST"}``), or ``None`` for the default, ``POST`` only.
+
+    Stops at the first non-None result. Synchronous.
+    """
 
 
 @_spec(firstresult=True)
@@ -219,7 +237,10 @@ def smsconnector_send(provider: str, message: OutboundMessage, app: App) -> Awai
     Implemented by each provider plugin for its own ``provider`` name; decline (``None``) synchronously
     for any other. Keep the event loop free: do blocking HTTP in a thread or with an async client.
 
-    :returns: an awaitable of :class:`~smsconnector.messages.SendResult` with the provider's message id.
+    :returns: an awaitable of :class:`~smsconnector.messages.SendResult` with the provider's message id;
+        ``SendResult.of_parts(ids)`` when the provider gives each part of a long message its own id and
+        reports on each part under it: the host then finds the message from a report on any part, and makes
+        the parts' reports its one status.
     :raises RetryableSendError: rate limits, 5xx, timeouts, connection errors; retried with backoff.
     :raises PermanentSendError: the provider refuses for good; recorded with ``code``. Set
         ``opted_out=True`` when the refusal is because the consumer opted out.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
@@ -169,8 +169,32 @@ class OutboundMessage:
 
 @dataclass(frozen=True, slots=True)
 class SendResult:
-    """What a provider answered when it accepted a message."""
+    """What a provider answered when it accepted a message.
 
-    provider_message_id: str
+    A provider that gives the message one id returns ``SendResult("id")``. One that gives each part of a long
+    message its own id, and reports on each part under it, returns :meth:`of_parts`: the host keeps every part's
+    id, finds the message from a report on any of them, and makes the parts' reports one status (delivered once
+    every part is, failed as soon as one part fails).
+    """
+
+    provider_message_id: str  #: the message's id (a provider that ids each part: its first part's)
     status: DeliveryStatus = DeliveryStatus.SENT
     segments: int | None = None
+    #: every part's id, in part order, when the provider gives each part its own; empty when one id covers them all
+    part_ids: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if len(set(self.part_ids)) != len(self.part_ids) or not all(self.part_ids):
+            raise ValueError(f"part ids must be distinct and not empty: {self.part_ids!r}")
+
+    @classmethod
+    def of_parts(cls, part_ids: Sequence[str], status: DeliveryStatus = DeliveryStatus.SENT) -> SendResult:
+        """The result for a message sent as ``len(part_ids)`` parts, each under its own id, the first naming it."""
+        if not part_ids:
+            raise ValueError("a message has at least one part")
+        return cls(provider_message_id=part_ids[0], status=status, segments=len(part_ids), part_ids=tuple(part_ids))
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        """Every id the provider may report this message under: the message's, then each part's."""
+        return tuple(dict.fromkeys((self.provider_message_id, *self.part_ids)))

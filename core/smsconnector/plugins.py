@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pluggy
 
 from . import hookspecs
-from .errors import ConfigError, PluginError, UnknownProvider
+from .errors import ConfigError, PluginConfigError, PluginError, UnknownProvider
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -44,6 +44,8 @@ OPT_IN = {
     "simulator": "a test provider: its webhooks take consumers' messages, and /simulator/outbox shows what was sent, "
                  "without credentials unless [plugins.simulator] token is set; nothing sent through it reaches a phone",
 }
+#: What a provider's webhooks may use when its plugin does not implement ``smsconnector_webhook_methods``.
+DEFAULT_WEBHOOK_METHODS = frozenset({"POST"})
 
 hookimpl = pluggy.HookimplMarker(PROJECT)
 log = logging.getLogger(__name__)
@@ -157,6 +159,7 @@ class Hooks:
         self.pm = pm
         self._hook = pm.hook
         self._app = app
+        self._webhook_methods: dict[str, frozenset[str]] = {}
 
     def configure(self) -> None:
         # Called one implementation at a time so that a failure names its plugin.
@@ -164,7 +167,7 @@ class Hooks:
             try:
                 impl.function(**{arg: self._app for arg in impl.argnames})
             except ConfigError as exc:
-                raise PluginError(impl.plugin_name, str(exc)) from exc
+                raise PluginConfigError(impl.plugin_name, exc.key, exc.reason) from exc
             except Exception as exc:
                 raise PluginError(impl.plugin_name, f"failed to configure: {exc!r}") from exc
 
@@ -187,6 +190,25 @@ class Hooks:
                 await await_maybe(impl.function(**{arg: self._app for arg in impl.argnames}))
             except Exception:
                 log.exception("plugin %r failed to shut down", impl.plugin_name)
+
+    def webhook_methods(self, provider: str) -> frozenset[str]:
+        """The HTTP methods ``provider``'s webhooks may use (``POST`` unless its plugin says otherwise); asked once."""
+        methods = self._webhook_methods.get(provider)
+        if methods is None:
+            methods = DEFAULT_WEBHOOK_METHODS
+            # Called one implementation at a time (in pluggy's order) so that a wrong answer names its plugin.
+            for impl in self._hook.smsconnector_webhook_methods.get_hookimpls()[::-1]:
+                kwargs = {"provider": provider, "app": self._app}
+                declared = impl.function(**{arg: kwargs[arg] for arg in impl.argnames})
+                if declared is None:
+                    continue
+                if isinstance(declared, str) or not declared or not all(isinstance(m, str) for m in declared):
+                    raise PluginError(impl.plugin_name,
+                                      f"smsconnector_webhook_methods must name HTTP methods, got {declared!r}")
+                methods = frozenset(m.upper() for m in declared)
+                break
+            self._webhook_methods[provider] = methods
+        return methods
 
     async def receive(self, provider: str, request: WebhookRequest) -> Received:
         result = self._hook.smsconnector_receive(provider=provider, request=request, app=self._app)

@@ -37,7 +37,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy import Row, bindparam, delete, exists, or_, select, update
+from sqlalchemy import Row, bindparam, delete, exists, insert, or_, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from . import status
@@ -47,7 +47,7 @@ from .events import Event, emit
 from .messages import DeliveryStatus, Media, OutboundMessage, SendResult, utcnow
 from .segments import segment
 from .store.batching import Batcher, in_transaction
-from .store.models import Message, OutboxEntry
+from .store.models import DeliveryPart, Message, OutboxEntry
 from .throttle import Throttle
 
 if TYPE_CHECKING:
@@ -322,7 +322,7 @@ class Sender:
         found = {row.id: row for row in (await session.exec(
             _ACCEPTED_MESSAGES, params={"ids": [row.message_id for row, _ in sends]})).all()}
         now = utcnow()
-        changes = []
+        changes, parts = [], []
         for row, result in sends:
             message = found[row.message_id]
             # Never move a message back: a status report may have overtaken this acceptance.
@@ -331,16 +331,23 @@ class Sender:
             # The error a retry or a deferral noted is over once the provider took the message; a report's is not.
             waited = DeliveryStatus(message.status).rank == 0
             changes.append({"message": message.id, "provider_id": result.provider_message_id,
-                            "new_status": status_value, "segments": result.segments, "now": now,
+                            "new_status": status_value, "segments": result.segments or len(result.part_ids) or None,
+                            "now": now,
                             "error_code": None if waited else message.error_code,
                             "error_message": None if waited else message.error_message})
+            # A provider that ids each part reports on each part: the parts' rows let a report find its message.
+            parts.extend({"message_id": message.id, "sequence": n, "total": len(result.part_ids),
+                          "status": status_value, "provider": row.provider, "provider_message_id": part_id,
+                          "updated_at": now} for n, part_id in enumerate(result.part_ids, 1))
             emit(session, "message.status", message_id=message.id, conversation_id=message.conversation_id,
                  agent_id=message.agent_id, status=status_value, error_code=None)
         await session.exec(_RECORD_ACCEPTANCE, params=changes)
+        if parts:
+            await session.exec(_RECORD_PARTS, params=parts)
         await session.exec(_LEAVE_OUTBOX, params={"ids": [row.id for row, _ in sends]})
         for provider in {row.provider for row, _ in sends}:
             await status.release(self.app, session, provider,
-                                 [result.provider_message_id for row, result in sends if row.provider == provider])
+                                 [i for row, result in sends if row.provider == provider for i in result.ids])
         return [None] * len(sends)
 
     def _count(self, row: Claim, result: str) -> None:
@@ -443,6 +450,7 @@ class Claim(NamedTuple):
 
 _OUTBOX = OutboxEntry.__table__  # type: ignore[attr-defined]
 _MESSAGES = Message.__table__  # type: ignore[attr-defined]
+_RECORD_PARTS = insert(DeliveryPart.__table__)  # type: ignore[attr-defined]
 _EARLIER = _OUTBOX.alias("earlier")
 #: Due, unleased rows with no earlier row to the same recipient still in the outbox: the heads of the queues.
 _DUE_HEADS = (

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection
+from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, exists, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from .errors import Malformed
@@ -36,9 +37,20 @@ def advances(current: DeliveryStatus, new: DeliveryStatus) -> bool:
 
 
 async def apply(app: App, session: AsyncSession, update: StatusUpdate) -> Message | None:
-    """Record ``update`` on its message; the message, or ``None`` when no message has that provider id."""
-    stmt = select(Message).where(Message.provider == update.provider,
-                                 Message.provider_message_id == update.provider_message_id).with_for_update()
+    """Record ``update`` on its message; the message, or ``None`` when no message has that provider id.
+
+    The id may be a part's own (``SendResult.part_ids``): the update is then that part's receipt.
+    """
+    part = (await session.exec(_PART_BY_PROVIDER_ID, params={
+        "provider": update.provider, "provider_id": update.provider_message_id})).first()
+    if part is not None:
+        # The stored part says which part this is, whatever the report says: a provider reporting per part id
+        # gives no sequence of its own.
+        update = replace(update, segment=SegmentInfo(reference=0, total=part.total, sequence=part.sequence))
+        stmt = select(Message).where(Message.id == part.message_id).with_for_update()
+    else:
+        stmt = select(Message).where(Message.provider == update.provider,
+                                     Message.provider_message_id == update.provider_message_id).with_for_update()
     message = (await session.exec(stmt)).scalars().first()
     if message is None:
         # Most likely the provider reported faster than the sender recorded its id: hold the report for
@@ -95,9 +107,11 @@ async def release_all(app: App, session: AsyncSession, *, forget_after: timedelt
     committed just after that release looked (two replicas), and bounds the table.
     """
     known = (await session.exec(
-        select(HeldStatus.provider, HeldStatus.provider_message_id).distinct().join(
-            Message, (Message.provider == HeldStatus.provider)
-            & (Message.provider_message_id == HeldStatus.provider_message_id))
+        select(HeldStatus.provider, HeldStatus.provider_message_id).distinct().where(
+            exists().where(Message.provider == HeldStatus.provider,
+                           Message.provider_message_id == HeldStatus.provider_message_id)
+            | exists().where(DeliveryPart.provider == HeldStatus.provider,
+                             DeliveryPart.provider_message_id == HeldStatus.provider_message_id))
     )).all()
     applied = 0
     for provider, provider_message_id in known:
@@ -110,6 +124,8 @@ async def release_all(app: App, session: AsyncSession, *, forget_after: timedelt
 
 
 _FAILED = (DeliveryStatus.FAILED, DeliveryStatus.UNDELIVERED)
+_PART_BY_PROVIDER_ID = select(DeliveryPart.message_id, DeliveryPart.sequence, DeliveryPart.total).where(
+    DeliveryPart.provider == bindparam("provider"), DeliveryPart.provider_message_id == bindparam("provider_id"))
 
 
 async def _aggregate_parts(

@@ -20,7 +20,9 @@ class WebhookRequest:
     """A provider's HTTP request, already size-checked, with the URL the provider called.
 
     ``url`` is the public URL (scheme, host, path, query) rebuilt from the configured ``public_url``,
-    never the socket's: signatures such as Twilio's are computed over it.
+    never the socket's: signatures such as Twilio's are computed over it. ``method`` is one of those the
+    provider's plugin accepts (``smsconnector_webhook_methods``; ``POST`` by default): a ``GET`` carries its
+    parameters in :attr:`query` and has no body.
     """
 
     provider: str
@@ -33,6 +35,7 @@ class WebhookRequest:
 
     @property
     def query(self) -> QueryParams:
+        """The URL's query parameters (a ``GET`` webhook's parameters), keeping blank values and repeated keys."""
         return QueryParams(self.url.partition("?")[2])
 
     def form(self) -> FormData:

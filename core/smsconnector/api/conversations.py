@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from sqlalchemy import select
 from sqlmodel.ext.asyncio.session import AsyncSession
-
 from starlette.responses import Response
 
 from .. import assignment, idempotency, outbound

@@ -23,7 +23,6 @@ from typing import Any
 
 from sqlalchemy import bindparam, select
 from sqlmodel.ext.asyncio.session import AsyncSession
-
 from starlette.responses import Response
 
 from .. import assignment, idempotency, outbound

@@ -23,14 +23,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from smsconnector import assignment
-from smsconnector.config import plugin_settings
-from smsconnector.decisions import Routing
-from smsconnector.messages import utcnow
-from smsconnector.plugins import hookimpl
+from smsconnector.plugin import Routing, hookimpl, plugin_settings, utcnow
 
 if TYPE_CHECKING:
-    from smsconnector.app import App
-    from smsconnector.messages import InboundMessage
+    from smsconnector.plugin import App, InboundMessage
     from smsconnector.store.models import Conversation
 
 NAME = "router"

@@ -29,26 +29,28 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from smsconnector import status
-from smsconnector.config import plugin_settings
-from smsconnector.errors import Malformed, Unauthenticated
-from smsconnector.messages import (
+from smsconnector.plugin import (
     DeliveryStatus,
     InboundMessage,
     InvalidNumber,
+    Malformed,
     Media,
     OutboundMessage,
+    Received,
     SegmentInfo,
     SendResult,
     StatusUpdate,
+    Unauthenticated,
+    WebhookRequest,
+    hookimpl,
+    plugin_settings,
+    segment,
     to_e164,
     to_sender,
 )
-from smsconnector.plugins import hookimpl
-from smsconnector.segments import segment
-from smsconnector.webhooks import Received, WebhookRequest
 
 if TYPE_CHECKING:
-    from smsconnector.app import App
+    from smsconnector.plugin import App
 
 NAME = "simulator"
 log = logging.getLogger(__name__)

@@ -254,15 +254,23 @@ class SegmentPart(SQLModel, table=True):
 
 
 class DeliveryPart(SQLModel, table=True):
-    """The delivery status of one part of a multi-part outbound message, for providers that report per part."""
+    """The delivery status of one part of a multi-part outbound message, for providers that report per part.
+
+    A provider that gives each part its own id (``SendResult.part_ids``) has a row per part from the moment it
+    accepted the message, with that id: a report on the part finds its message by it, on every replica.
+    """
 
     __tablename__ = "delivery_parts"
+    __table_args__ = (UniqueConstraint("provider", "provider_message_id", name="uq_delivery_parts_provider_id"),)
 
     message_id: int = Field(foreign_key="messages.id", primary_key=True, ondelete="CASCADE")
     sequence: int = Field(primary_key=True)
     total: int
     status: str = Field(max_length=16)
     error_code: str | None = Field(default=None, max_length=32)
+    #: the part's own provider id, when the provider gave it one
+    provider: str | None = Field(default=None, max_length=50)
+    provider_message_id: str | None = Field(default=None, max_length=100)
     updated_at: datetime = _when(default_factory=utcnow)
 
 

@@ -25,6 +25,9 @@ Fixtures:
 ``smsconnector.testing.entrypoints`` is the kit of entry-point plugins' tests (its ``clean_environment`` fixture,
 no configuration but the test's, is registered here).
 
+A provider's fake API: subclass ``smsconnector.testing.fake.FakeProvider`` (requests recorded, 429/5xx and
+stalls scripted, served on loopback).
+
 Helpers: ``assert_declines_other_providers(plugin, app)``; ``eventually(probe, timeout=...)`` polls until true;
 ``db.contents()`` every row, to show a refusal changed nothing. ``smsconnector.testing.hostile`` (with
 ``hypothesis``) makes hostile webhook and API bodies and checks the promise each must keep;

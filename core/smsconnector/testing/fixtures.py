@@ -81,12 +81,13 @@ def make_app(database_url: str, app_defaults: dict[str, Any]) -> MakeApp:
 
 
 @pytest.fixture
-def live_server() -> Iterator[Callable[[App], LiveServer]]:
-    """Start an app on a loopback port over real HTTP: ``server = live_server(app)``; ``server.url``."""
+def live_server() -> Iterator[Callable[..., LiveServer]]:
+    """Start an app on a loopback port over real HTTP: ``server = live_server(app)``; ``server.url``.
+    ``live_server(app, port=8123)`` listens on that port rather than a free one."""
     servers: list[LiveServer] = []
 
-    def start(app: App) -> LiveServer:
-        server = LiveServer(app).start()
+    def start(app: App, *, port: int = 0) -> LiveServer:
+        server = LiveServer(app, port=port).start()
         servers.append(server)
         return server
 

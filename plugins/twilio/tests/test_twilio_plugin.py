@@ -17,7 +17,7 @@ def test_the_plugin_is_found_through_its_entry_point():
     assert (twilio.distribution, twilio.version, twilio.enabled) == ("smsconnector-twilio", "0.1.0", True)
     assert set(twilio.hooks) == {"smsconnector_configure", "smsconnector_startup", "smsconnector_shutdown",
                                  "smsconnector_receive", "smsconnector_normalize", "smsconnector_segment_policy",
-                                 "smsconnector_send", "smsconnector_find_sent"}
+                                 "smsconnector_send", "smsconnector_find_sent", "smsconnector_webhook_methods"}
 
 
 def test_disabled_in_configuration_it_is_not_registered(make_app):

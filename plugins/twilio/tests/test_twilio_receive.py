@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from starlette.datastructures import FormData
+from twilio.request_validator import RequestValidator
 
 from smsconnector.decisions import SegmentPolicy
 from smsconnector.errors import Malformed
@@ -19,6 +20,7 @@ from smsconnector_twilio.webhook import EMPTY_TWIML, TwilioEvent, normalize
 
 from .twilio_support import (
     ACCOUNT_SID,
+    AUTH_TOKEN,
     BRAND,
     CONSUMER,
     FORM,
@@ -26,6 +28,7 @@ from .twilio_support import (
     PUBLIC_URL,
     STATUS,
     fields,
+    get_signed,
     payload,
     post_signed,
     sign,
@@ -225,6 +228,52 @@ def test_concurrent_deliveries_of_one_message_store_it_once(twilio_app, serve, d
     assert (db.count("messages"), db.count("conversations")) == (1, 1)
 
 
+@both_databases
+def test_a_signed_get_webhook_is_stored_once_as_the_consumer_sent_it(twilio_app, serve, db):
+    server = serve(twilio_app())
+    case = CASES[1]  # unicode, escaped in the query string
+
+    answers = [get_signed(server.url, INBOUND, payload(case.label)) for _ in range(2)]
+
+    assert [a.status_code for a in answers] == [200, 200]
+    assert answers[0].content == EMPTY_TWIML
+    [row] = db.rows("SELECT * FROM messages")
+    assert (row["provider_message_id"], row["from_number"], row["to_number"]) == (case.sid, CONSUMER, BRAND)
+    assert (row["body"], row["num_segments"], _json(row["details"])) == (case.text, case.num_segments, case.details)
+    assert db.count("conversations") == 1
+
+
+def test_a_forged_get_webhook_is_refused_and_stores_nothing(twilio_app, serve, db, caplog):
+    server = serve(twilio_app())
+    body = payload("sms_with_geo")
+    url = server.url + INBOUND + "?"
+    signed_as_get = RequestValidator(AUTH_TOKEN).compute_signature(PUBLIC_URL + INBOUND + "?" + body.decode(), {})
+    before = db.snapshot()
+
+    with caplog.at_level(logging.DEBUG):
+        forged = httpx.get(url + forge(body).decode(), headers={"X-Twilio-Signature": signed_as_get})
+        # A POST's signature covers the URL and the fields after it; the same fields as a GET's query are another
+        # string, so it does not pass for them.
+        as_post = httpx.get(url + body.decode(), headers={"X-Twilio-Signature": sign(PUBLIC_URL + INBOUND, body)})
+
+    refused(forged, 403, "forbidden", "does not match")
+    refused(as_post, 403, "forbidden", "does not match")
+    assert db.snapshot() == before
+    # The host's and its server's logs never carry the text, though it is in the URL (the test's client logs it).
+    ours = [r.getMessage() for r in caplog.records if r.name.startswith(("smsconnector", "uvicorn"))]
+    assert ours and not [line for line in ours if "refund" in line]
+
+
+def test_a_twilio_webhook_in_another_method_is_405_naming_get_and_post(twilio_app, serve, db):
+    server = serve(twilio_app())
+    before = db.snapshot()
+
+    response = httpx.put(server.url + INBOUND, content=payload("sms_with_geo"), headers={"Content-Type": FORM})
+
+    assert (response.status_code, response.headers["allow"]) == (405, "GET, POST")
+    assert db.snapshot() == before
+
+
 # -- bad input -------------------------------------------------------------------------------------------------
 
 
@@ -351,6 +400,18 @@ def test_a_status_callback_for_an_unknown_message_or_status_is_acknowledged_and_
     # The report on an unknown message is held in case its send is recorded a moment later (its inbox entry
     # recognises a retry); the unknown status is ignored; no message changes.
     assert db.snapshot() == {**before, "held_statuses": 1, "inbox": 1}
+
+
+def test_a_signed_get_status_callback_is_taken_as_a_post_one_is(twilio_app, serve, db):
+    server = serve(twilio_app())
+    before = db.snapshot()
+
+    response = get_signed(server.url, STATUS, payload("status_delivered"))
+
+    assert response.status_code == 200, response.text
+    # Its message is not known here, so the report is held for it, exactly as the POSTed one is above.
+    assert db.snapshot() == {**before, "held_statuses": 1, "inbox": 1}
+    assert db.scalar("SELECT status FROM held_statuses") == "delivered"
 
 
 def test_a_forged_status_callback_is_403(twilio_app, serve, db):

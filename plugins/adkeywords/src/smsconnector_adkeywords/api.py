@@ -11,7 +11,7 @@ from starlette.routing import Route
 from . import counts
 
 if TYPE_CHECKING:
-    from smsconnector.app import App
+    from smsconnector.plugin import App
 
     from .hooks import AdKeywords
 

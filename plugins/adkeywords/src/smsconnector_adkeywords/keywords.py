@@ -7,8 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from smsconnector.decisions import Routing
-from smsconnector.messages import MessageClass
+from smsconnector.plugin import MessageClass, Routing
 
 NAME = "adkeywords"
 Match = Literal["exact", "first_word"]

@@ -6,9 +6,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from smsconnector.entrypoints import EntryPointSettings, configured_number
-from smsconnector.errors import ConfigError
-from smsconnector.messages import AGENT_TEXT_LIMIT
+from smsconnector.plugin import AGENT_TEXT_LIMIT, ConfigError, EntryPointSettings, configured_number
 
 from .keywords import NAME, Keyword, Match, compliance_keyword, compliance_keyword_in, words
 

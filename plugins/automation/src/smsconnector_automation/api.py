@@ -12,16 +12,14 @@ from starlette.routing import Route
 
 from smsconnector import idempotency
 from smsconnector.endpoints import json_body, require_token
-from smsconnector.entrypoints import brand_number, mobile_number
-from smsconnector.errors import MessageRejected
-from smsconnector.messages import AGENT_TEXT_LIMIT, MessageClass, utcnow
+from smsconnector.plugin import AGENT_TEXT_LIMIT, MessageClass, MessageRejected, brand_number, mobile_number, utcnow
 
 from . import sends
 from .models import AGENT
 from .settings import NAME
 
 if TYPE_CHECKING:
-    from smsconnector.app import App
+    from smsconnector.plugin import App
 
     from .hooks import Automation
 

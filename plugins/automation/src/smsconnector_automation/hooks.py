@@ -7,9 +7,7 @@ from collections.abc import Awaitable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from smsconnector.entrypoints import EntryPoint
-from smsconnector.messages import utcnow
-from smsconnector.plugins import hookimpl
+from smsconnector.plugin import EntryPoint, hookimpl, utcnow
 
 from . import api, replies
 from .settings import NAME, Settings
@@ -18,9 +16,7 @@ if TYPE_CHECKING:
     from sqlmodel.ext.asyncio.session import AsyncSession
     from starlette.routing import Route
 
-    from smsconnector.app import App
-    from smsconnector.decisions import Routing
-    from smsconnector.messages import InboundMessage
+    from smsconnector.plugin import App, InboundMessage, Routing
     from smsconnector.store.models import Conversation
 
 

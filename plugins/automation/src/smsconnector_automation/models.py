@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, Index
 from sqlmodel import Field, SQLModel
 
-from smsconnector.messages import utcnow
+from smsconnector.plugin import utcnow
 from smsconnector.store.models import UTCDateTime, empty_dict
 
 AGENT, AUTO_REPLY, IGNORE = "agent", "auto_reply", "ignore"

@@ -12,8 +12,7 @@ from typing import Any
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from smsconnector.decisions import Routing
-from smsconnector.messages import InboundMessage
+from smsconnector.plugin import InboundMessage, Routing
 from smsconnector.store.models import Conversation, Message
 
 from .models import AGENT, AUTO_REPLY, AutomationSend

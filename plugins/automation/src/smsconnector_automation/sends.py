@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from smsconnector import outbound
-from smsconnector.messages import MessageClass
+from smsconnector.plugin import MessageClass
 
 from .models import AutomationSend
 

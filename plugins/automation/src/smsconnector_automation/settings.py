@@ -6,8 +6,7 @@ from collections.abc import Mapping
 
 from pydantic import Field, field_validator
 
-from smsconnector.entrypoints import EndpointSettings, check_texts
-from smsconnector.messages import AGENT_TEXT_LIMIT
+from smsconnector.plugin import AGENT_TEXT_LIMIT, EndpointSettings, check_texts
 
 NAME = "automation"
 DEFAULT_AUTO_REPLY = ("Thanks for your reply. This is an automated message and replies here are not read. "

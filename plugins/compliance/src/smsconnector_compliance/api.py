@@ -23,9 +23,16 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from smsconnector.auth import Principal
-from smsconnector.errors import Malformed, RequestRejected, TooLarge
-from smsconnector.messages import InvalidNumber, MessageClass, OutboundMessage, to_e164
-from smsconnector.segments import segment
+from smsconnector.plugin import (
+    InvalidNumber,
+    Malformed,
+    MessageClass,
+    OutboundMessage,
+    RequestRejected,
+    TooLarge,
+    segment,
+    to_e164,
+)
 from smsconnector.untrusted import loads
 
 from . import gate, ledger
@@ -33,7 +40,7 @@ from .location import locate
 from .models import CONSENT, OPT_OUT, REVOKE, LedgerEvent
 
 if TYPE_CHECKING:
-    from smsconnector.app import App
+    from smsconnector.plugin import App
 
     from .hooks import Compliance
 

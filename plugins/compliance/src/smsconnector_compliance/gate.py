@@ -15,8 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from smsconnector.decisions import Verdict
-from smsconnector.messages import AGENT_TEXT_LIMIT, OutboundMessage
+from smsconnector.plugin import AGENT_TEXT_LIMIT, OutboundMessage, Verdict
 from smsconnector.store.models import Message
 
 from . import ledger

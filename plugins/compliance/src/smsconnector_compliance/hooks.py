@@ -12,9 +12,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from smsconnector.decisions import ConsentSignal, Routing, Verdict
-from smsconnector.messages import InboundMessage, OutboundMessage, StatusUpdate, utcnow
-from smsconnector.plugins import hookimpl
+from smsconnector.plugin import (
+    ConsentSignal,
+    InboundMessage,
+    OutboundMessage,
+    Routing,
+    StatusUpdate,
+    Verdict,
+    hookimpl,
+    utcnow,
+)
 from smsconnector.store.models import Message
 
 from . import api, gate, ledger, routing, settings
@@ -26,7 +33,7 @@ if TYPE_CHECKING:
     from sqlmodel.ext.asyncio.session import AsyncSession
     from starlette.routing import Route
 
-    from smsconnector.app import App
+    from smsconnector.plugin import App
     from smsconnector.store.models import Conversation
 
 MIGRATIONS = Path(__file__).parent / "migrations"

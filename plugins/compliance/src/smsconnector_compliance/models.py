@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import Column, Index, Text
 from sqlmodel import Field, SQLModel
 
-from smsconnector.messages import utcnow
+from smsconnector.plugin import utcnow
 from smsconnector.store.models import UTCDateTime
 
 #: The ledger's actions.

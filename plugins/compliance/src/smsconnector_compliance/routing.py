@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING, Any, cast
 from sqlalchemy import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from smsconnector.decisions import Routing
-from smsconnector.messages import InboundMessage
+from smsconnector.plugin import InboundMessage, Routing
 from smsconnector.plugins import await_maybe
 from smsconnector.store.models import Conversation, Message
 
@@ -27,7 +26,7 @@ from .models import OPT_IN, OPT_OUT
 from .settings import NumberRules, Policy
 
 if TYPE_CHECKING:
-    from smsconnector.app import App
+    from smsconnector.plugin import App
 
 NAME = "compliance"
 #: Twilio's OptOutType values (Advanced Opt-Out): the provider already acted on and answered these.

@@ -10,9 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from smsconnector.config import plugin_settings
-from smsconnector.errors import ConfigError
-from smsconnector.messages import InvalidNumber, MessageClass, to_e164
+from smsconnector.plugin import ConfigError, InvalidNumber, MessageClass, plugin_settings, to_e164
 
 from .hours import Rule, zone
 from .keywords import KINDS, Classifier, Kind, Vocabulary

@@ -11,14 +11,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from smsconnector.endpoints import json_model, require_token
-from smsconnector.entrypoints import brand_number, mobile_number
-from smsconnector.messages import utcnow
+from smsconnector.plugin import brand_number, mobile_number, utcnow
 
 from . import deflections
 from .settings import NAME
 
 if TYPE_CHECKING:
-    from smsconnector.app import App
+    from smsconnector.plugin import App
 
     from .hooks import IvrPlugin
 

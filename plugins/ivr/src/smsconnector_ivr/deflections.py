@@ -10,17 +10,14 @@ from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from smsconnector import ConsentSignal
-from smsconnector.decisions import Routing
-from smsconnector.entrypoints import start_conversation
+from smsconnector.plugin import ConsentSignal, Routing, start_conversation
 
 from .models import ANSWERED, EXPIRED, PENDING, SUPERSEDED, Deflection
 from .settings import NAME
 
 if TYPE_CHECKING:
-    from smsconnector.app import App
     from smsconnector.config import NumberSettings
-    from smsconnector.messages import InboundMessage
+    from smsconnector.plugin import App, InboundMessage
     from smsconnector.store.models import Conversation
 
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import Column
 from sqlmodel import Field, SQLModel
 
-from smsconnector.messages import utcnow
+from smsconnector.plugin import utcnow
 from smsconnector.store.models import UTCDateTime
 
 PENDING, ANSWERED, EXPIRED, SUPERSEDED = "pending", "answered", "expired", "superseded"

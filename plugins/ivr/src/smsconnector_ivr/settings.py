@@ -6,8 +6,7 @@ from collections.abc import Iterable, Mapping
 
 from pydantic import Field, field_validator
 
-from smsconnector.entrypoints import EndpointSettings, check_texts
-from smsconnector.messages import AGENT_TEXT_LIMIT
+from smsconnector.plugin import AGENT_TEXT_LIMIT, EndpointSettings, check_texts
 
 NAME = "ivr"
 DEFAULT_TEMPLATE = ("Thanks for calling. Reply to this text and one of our agents will pick up where your call left "

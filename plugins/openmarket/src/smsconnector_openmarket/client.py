@@ -22,10 +22,16 @@ from typing import Any
 import aiohttp
 import certifi
 
-from smsconnector.errors import PermanentSendError, RetryableSendError
-from smsconnector.messages import DeliveryStatus, OutboundMessage, SendResult
-from smsconnector.proxies import environment_proxy
-from smsconnector.segments import is_gsm, segment
+from smsconnector.plugin import (
+    DeliveryStatus,
+    OutboundMessage,
+    PermanentSendError,
+    RetryableSendError,
+    SendResult,
+    environment_proxy,
+    is_gsm,
+    segment,
+)
 
 from .normalize import TON_ALPHANUMERIC, TON_INTERNATIONAL, TON_SHORT_CODE
 from .settings import Settings

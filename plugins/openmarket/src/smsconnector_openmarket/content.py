@@ -15,8 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from smsconnector.errors import Malformed
-from smsconnector.messages import SegmentInfo
+from smsconnector.plugin import Malformed, SegmentInfo
 from smsconnector.segments import UdhError, decode_gsm, encode_gsm, parse_udh
 
 GSM_CODEC = "gsm0338"

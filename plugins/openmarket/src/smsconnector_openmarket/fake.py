@@ -18,27 +18,25 @@ is not documented and follows the v3 receipt's layout (see the plugin's README).
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hmac
 import itertools
 import json
 import threading
 import uuid
-from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import httpx
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from smsconnector.messages import utcnow
-from smsconnector.segments import segment, split_for_concatenation
+from smsconnector.plugin import segment, utcnow
+from smsconnector.segments import split_for_concatenation
+from smsconnector.testing.fake import FakeProvider
 
 from .client import MT_PATH
 
@@ -74,68 +72,29 @@ class Accepted:
         return str(self.body["mobileTerminate"]["delivery"]["url"])
 
 
-@dataclass
-class Recorded:
-    """One request to the MT endpoint, whatever it was answered."""
-
-    headers: dict[str, str]
-    body: bytes
-    status: int
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-@dataclass
-class _Scripted:
-    status: int
-    code: int | None
-    description: str
-    stall: float = 0.0
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-class FakeOpenMarket:
+class FakeOpenMarket(FakeProvider):
     """OpenMarket's v4 HTTP API, as far as smsconnector uses it, on ``127.0.0.1``."""
 
     def __init__(self, *, account_id: str = ACCOUNT_ID, password: str = PASSWORD,
                  inbound_username: str = INBOUND_USERNAME, inbound_password: str = INBOUND_PASSWORD) -> None:
         self.account_id, self.password = account_id, password
         self.inbound_auth = (inbound_username, inbound_password)
-        self.requests: list[Recorded] = []
         self.accepted: list[Accepted] = []
-        self._script: deque[_Scripted] = deque()
         self._tickets = itertools.count(1)
         self._mo_tickets = itertools.count(1)
-        self.app = Starlette(routes=[Route(MT_PATH, self._mobile_terminate, methods=["POST"])])
-        self.url = ""
-        self._server: Any = None
         self._http: httpx.Client | None = None  # one pooled client for the calls back: a new one costs ~25 ms
         self._http_lock = threading.Lock()  # tests call back from many threads at once
+        super().__init__()
 
-    # -- lifecycle ---------------------------------------------------------------------------------------
-
-    def start(self) -> FakeOpenMarket:
-        from smsconnector.testing.server import LiveServer  # the host's loopback server (needs uvicorn only)
-
-        self._server = LiveServer(self.app).start()
-        self.url = self._server.url
-        return self
+    def endpoints(self) -> list[Route]:
+        return [Route(MT_PATH, self._mobile_terminate, methods=["POST"])]
 
     def stop(self) -> None:
         with self._http_lock:
             if self._http is not None:
                 self._http.close()
                 self._http = None
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
-
-    def __enter__(self) -> FakeOpenMarket:
-        return self.start()
-
-    def __exit__(self, *_: object) -> None:
-        self.stop()
+        super().stop()
 
     def plugin_config(self, **overrides: Any) -> dict[str, Any]:
         """``[plugins.openmarket]`` for a host that sends to this fake and accepts its callbacks."""
@@ -147,27 +106,15 @@ class FakeOpenMarket:
     def fail_next(self, status: int, code: int | None = None, description: str = "refused", *, times: int = 1,
                   headers: dict[str, str] | None = None) -> None:
         """Answer the next ``times`` MT requests with ``status`` and an error body carrying ``code``."""
-        for _ in range(times):
-            self._script.append(_Scripted(status, code, description, headers=headers or {}))
+        body = {"error": {"code": code, "description": description}} if code is not None else None
+        self.respond_next(status, json=body, headers=headers, times=times)
 
-    def stall_next(self, seconds: float) -> None:
-        """Hold the next MT request ``seconds`` before accepting it (for client timeouts)."""
-        self._script.append(_Scripted(202, None, "", stall=seconds))
+    def refuse(self, request: Request) -> Response | None:
+        if self._authorized(request.headers.get("authorization", "")):
+            return None
+        return _error(401, 1001, "Authentication failed", {"WWW-Authenticate": 'Basic realm="OpenMarket"'})
 
-    async def _mobile_terminate(self, request: Request) -> Response:
-        body = await request.body()
-        response = await self._answer(request, body)
-        self.requests.append(Recorded(dict(request.headers), body, response.status_code))
-        return response
-
-    async def _answer(self, request: Request, body: bytes) -> Response:
-        if not self._authorized(request.headers.get("authorization", "")):
-            return _error(401, 1001, "Authentication failed", {"WWW-Authenticate": 'Basic realm="OpenMarket"'})
-        scripted = self._script.popleft() if self._script else None
-        if scripted is not None and scripted.stall:
-            await asyncio.sleep(scripted.stall)
-        elif scripted is not None:
-            return _error(scripted.status, scripted.code, scripted.description, scripted.headers)
+    async def _mobile_terminate(self, request: Request, body: bytes) -> Response:
         try:
             data = json.loads(body)
             mt = data["mobileTerminate"]

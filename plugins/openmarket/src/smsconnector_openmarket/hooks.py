@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from smsconnector.config import plugin_settings
-from smsconnector.decisions import SegmentPolicy
-from smsconnector.messages import InboundMessage, OutboundMessage, SendResult, StatusUpdate
-from smsconnector.plugins import hookimpl
-from smsconnector.webhooks import Received, WebhookRequest
+from smsconnector.plugin import (
+    InboundMessage,
+    OutboundMessage,
+    Received,
+    SegmentPolicy,
+    SendResult,
+    StatusUpdate,
+    WebhookRequest,
+    hookimpl,
+    plugin_settings,
+)
 
 from . import client, normalize, receive
 from .normalize import NAME
@@ -17,7 +23,7 @@ from .settings import Settings
 if TYPE_CHECKING:
     from collections.abc import Awaitable
 
-    from smsconnector.app import App
+    from smsconnector.plugin import App
 
 STATUS_PATH = f"/webhooks/{NAME}/status"
 

@@ -5,8 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from smsconnector.errors import Malformed
-from smsconnector.messages import DeliveryStatus, InboundMessage, InvalidNumber, SegmentInfo, StatusUpdate, to_e164
+from smsconnector.plugin import (
+    DeliveryStatus,
+    InboundMessage,
+    InvalidNumber,
+    Malformed,
+    SegmentInfo,
+    StatusUpdate,
+    to_e164,
+)
 from smsconnector.reassembly import MAX_PARTS
 
 from .content import read_content

@@ -13,8 +13,7 @@ import hmac
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from smsconnector.errors import Forbidden, Malformed, Unauthenticated
-from smsconnector.webhooks import Received, WebhookRequest
+from smsconnector.plugin import Forbidden, Malformed, Received, Unauthenticated, WebhookRequest
 
 from .settings import Settings
 

@@ -22,8 +22,7 @@ from twilio.http.response import Response
 from twilio.rest import Client
 
 from smsconnector.config import Config, default_config_path, load_config
-from smsconnector.errors import ConfigError
-from smsconnector.messages import InvalidNumber, to_e164
+from smsconnector.plugin import ConfigError, InvalidNumber, to_e164
 
 from .client import NETWORK_ERRORS, close_client, make_client
 from .numbers import INBOUND_PATH, Number, NumberError, buy_number, list_numbers, point_number

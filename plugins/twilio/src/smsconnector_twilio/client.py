@@ -25,7 +25,7 @@ from twilio.http import AsyncHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
-from smsconnector.proxies import environment_proxy
+from smsconnector.plugin import environment_proxy
 
 from .settings import Settings
 

@@ -49,7 +49,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from twilio.request_validator import SIGNATURE_HEADER, RequestValidator
 
-from smsconnector.segments import segment
+from smsconnector.plugin import segment
 
 API = "/2010-04-01/Accounts/{account}"
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Collection
 from typing import TYPE_CHECKING, Any
 
-from smsconnector.decisions import SegmentPolicy
-from smsconnector.messages import InboundMessage, OutboundMessage, SendResult, StatusUpdate
-from smsconnector.plugins import hookimpl
-from smsconnector.webhooks import Received, WebhookRequest
+from smsconnector.plugin import (
+    InboundMessage,
+    OutboundMessage,
+    Received,
+    SegmentPolicy,
+    SendResult,
+    StatusUpdate,
+    WebhookRequest,
+    hookimpl,
+)
 
 from . import webhook
 from .client import close_client, make_client
@@ -21,9 +27,11 @@ if TYPE_CHECKING:
 
     from twilio.rest import Client
 
-    from smsconnector.app import App
+    from smsconnector.plugin import App
 
 log = logging.getLogger(__name__)
+#: Twilio calls a webhook with the method set on the number (or Messaging Service): POST, or GET
+WEBHOOK_METHODS = frozenset({"GET", "POST"})
 
 
 class TwilioPlugin:
@@ -61,6 +69,11 @@ class TwilioPlugin:
         if self.client is not None:
             await close_client(self.client)
         self.client = self.sender = None
+
+    @hookimpl
+    def smsconnector_webhook_methods(self, provider: str) -> Collection[str] | None:
+        """A Twilio number's webhooks and status callbacks are POST by default and GET when configured so."""
+        return WEBHOOK_METHODS if provider == NAME else None
 
     @hookimpl
     def smsconnector_receive(self, provider: str, request: WebhookRequest) -> Received | None:

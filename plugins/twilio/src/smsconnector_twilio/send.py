@@ -17,8 +17,14 @@ from twilio.base.exceptions import TwilioRestException, TwilioServiceException
 from twilio.rest import Client
 from twilio.rest.api.v2010.account.message import MessageInstance
 
-from smsconnector.errors import PermanentSendError, RetryableSendError, SendError
-from smsconnector.messages import DeliveryStatus, OutboundMessage, SendResult
+from smsconnector.plugin import (
+    DeliveryStatus,
+    OutboundMessage,
+    PermanentSendError,
+    RetryableSendError,
+    SendError,
+    SendResult,
+)
 
 from .client import NETWORK_ERRORS, PooledHttpClient
 from .settings import Settings

@@ -7,8 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from smsconnector.config import Config, plugin_settings
-from smsconnector.messages import InvalidNumber, to_e164
+from smsconnector.config import Config
+from smsconnector.plugin import InvalidNumber, plugin_settings, to_e164
 
 NAME = "twilio"
 

@@ -21,8 +21,7 @@ from twilio.request_validator import (
     get_signature_algorithm,
 )
 
-from smsconnector.errors import Forbidden
-from smsconnector.webhooks import WebhookRequest
+from smsconnector.plugin import Forbidden, WebhookRequest
 
 from .settings import Settings
 

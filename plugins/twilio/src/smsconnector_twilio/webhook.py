@@ -1,6 +1,7 @@
 """Twilio's webhooks in: an inbound SMS/MMS or a message status callback, checked and made canonical.
 
-Both arrive form-encoded and signed (``signature.py``). Twilio adds parameters without notice, so every
+Both arrive signed (``signature.py``), as a form-encoded POST or, when the number's webhook is configured
+so, a GET with the same parameters in the query string. Twilio adds parameters without notice, so every
 received key is signed over and unknown keys are ignored, never refused.
 """
 
@@ -11,9 +12,19 @@ from dataclasses import dataclass
 
 from starlette.datastructures import FormData
 
-from smsconnector.errors import Malformed
-from smsconnector.messages import DeliveryStatus, InboundMessage, InvalidNumber, Media, StatusUpdate, to_e164, to_sender
-from smsconnector.webhooks import Received, WebhookKind, WebhookRequest
+from smsconnector.plugin import (
+    DeliveryStatus,
+    InboundMessage,
+    InvalidNumber,
+    Malformed,
+    Media,
+    Received,
+    StatusUpdate,
+    WebhookKind,
+    WebhookRequest,
+    to_e164,
+    to_sender,
+)
 
 from .settings import NAME, Settings
 from .signature import verify
@@ -60,14 +71,19 @@ class TwilioEvent:
 def receive(request: WebhookRequest, settings: Settings) -> Received:
     """Check the request's signature and wrap its parameters as one event.
 
-    :raises Malformed: the body is not form-encoded (400).
+    :raises Malformed: a POST's body is not form-encoded (400).
     :raises Forbidden: the signature is missing or wrong (403).
     """
-    content_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
-    if content_type != FORM_CONTENT_TYPE:
-        raise Malformed(f"expected a {FORM_CONTENT_TYPE} body, got {content_type or 'no content type'}")
-    form = request.form()
-    verify(request, form, settings)
+    if request.method == "GET":
+        # A webhook configured as GET: its parameters are the query string, which Twilio signs as part of the
+        # URL, with no parameters appended.
+        form, signed = FormData(request.query.multi_items()), FormData()
+    else:
+        content_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+        if content_type != FORM_CONTENT_TYPE:
+            raise Malformed(f"expected a {FORM_CONTENT_TYPE} body, got {content_type or 'no content type'}")
+        form = signed = request.form()
+    verify(request, signed, settings)
     events = [TwilioEvent(request.kind, form)]
     if request.kind == "status":
         status = _status_name(form)
