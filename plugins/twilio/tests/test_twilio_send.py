@@ -394,9 +394,10 @@ def test_a_reply_twilio_never_got_is_sent_after_the_lookup(twilio_app, live_serv
 
 
 def test_a_send_that_timed_out_after_twilio_took_it_is_not_sent_twice(twilio_app, serve, fake_twilio, db):
-    # Twilio answers after the client gave up; the retry, a second or so later, first asks what Twilio has.
+    # Twilio answers after the client gave up; the retry, one to two seconds later (well after Twilio has the
+    # message, even on a busy machine), first asks what Twilio has.
     fake_twilio.latency = 0.6
-    app = twilio_app(twilio={"timeout_seconds": 0.3}, sender={"backoff_base_seconds": 1.0})
+    app = twilio_app(twilio={"timeout_seconds": 0.3}, sender={"backoff_base_seconds": 2.0})
     server = serve(app)
 
     message_id = queue_reply(server, app)
