@@ -235,7 +235,8 @@ class FakeVonage(FakeProvider):
         return [
             self.receipt(
                 message_id,
-                *(failures or {}).get(n, (status, "0")),
+                (failures or {}).get(n, (status, "0"))[0],
+                err_code=(failures or {}).get(n, (status, "0"))[1],
                 to=accepted.params["from"],
                 msisdn=accepted.params["to"],
                 client_ref=accepted.params.get("client-ref"),

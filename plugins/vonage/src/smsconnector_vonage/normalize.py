@@ -19,14 +19,15 @@ from .settings import NAME
 
 #: A receipt's ``status`` in our terms. ``accepted`` (taken by the carrier) and ``buffered`` (held by it, the
 #: handset out of reach) are on their way; ``unknown`` says nothing more than that, so it leaves the message
-#: as sent. ``expired`` and ``failed``: the carrier could not deliver it; ``rejected``: refused outright.
+#: as sent. ``expired``: the carrier could not deliver it in time; ``failed`` and ``rejected``: delivery failed or
+#: was refused, the ``err-code`` saying why.
 STATUSES = {
     "accepted": DeliveryStatus.SENT,
     "buffered": DeliveryStatus.SENT,
     "unknown": DeliveryStatus.SENT,
     "delivered": DeliveryStatus.DELIVERED,
     "expired": DeliveryStatus.UNDELIVERED,
-    "failed": DeliveryStatus.UNDELIVERED,
+    "failed": DeliveryStatus.FAILED,
     "rejected": DeliveryStatus.FAILED,
 }
 #: the ``err-code`` of a receipt that reports no error
