@@ -30,7 +30,7 @@ def signature(params: Mapping[str, str], secret: str, method: SignatureMethod) -
         if name != SIGNATURE_PARAM
     ).encode("utf-8", "surrogatepass")
     if method == "md5hash":
-        return hashlib.md5(signed + secret.encode(), usedforsecurity=False).hexdigest()
+        return hashlib.md5(signed + secret.encode()).hexdigest()
     return hmac.new(secret.encode(), signed, method).hexdigest()
 
 
