@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
-from . import api, assignment, idempotency, inbound, reassembly, status, untrusted
+from . import api, assignment, idempotency, inbound, reassembly, sessions, status, untrusted, web
 from .api.replies import Replies
 from .auth import Auth
 from .config import Config
@@ -33,9 +33,9 @@ from .plugins import OPT_IN, Hooks, PluginInfo, load_plugins
 from .processing import InboxProcessor
 from .sender import Sender
 from .store import Store, notify
-from .store.notify import Listener
 from .store.db import pending_migrations
 from .store.models import OutboxEntry, SegmentGroup
+from .store.notify import Listener
 from .webhooks import WebhookKind, WebhookRequest
 
 log = logging.getLogger(__name__)
@@ -82,6 +82,7 @@ class App:
             Route("/healthz", self._health, methods=["GET"]),
             Route("/metrics", self._metrics, methods=["GET"]),
             *api.routes(self),
+            *web.routes(self),
             *self.hooks.routes(),
         ]
         self._asgi = Starlette(routes=self.routes, lifespan=self._lifespan,
@@ -173,15 +174,16 @@ class App:
             await self.store.close()
 
     async def _maintain(self) -> None:
-        """Background upkeep: timed-out concatenated messages, early status reports, old inbox entries and
-        idempotency keys, the skill queues, and the backlog gauges (for a worker's metrics, which no request
-        refreshes)."""
+        """Background upkeep: timed-out concatenated messages, early status reports, old inbox entries,
+        idempotency keys and expired page sessions, the skill queues, and the backlog gauges (for a worker's
+        metrics, which no request refreshes)."""
         while True:
             try:
                 await self.measure_backlogs()
                 await self.expire_segments()
                 await self.processor.prune()
                 await idempotency.prune(self.store, retention_hours=self.config.api.idempotency_retention_hours)
+                await sessions.prune(self.store)
                 async with self.store.transaction() as session:
                     await status.release_all(self, session, forget_after=HELD_STATUS_LIFETIME)
             except Exception:

@@ -1,0 +1,119 @@
+"""Sessions of the browser pages, and the one-time codes that open them.
+
+The workspace and admin pages never keep an agent's long-lived token: signing in exchanges it (or a one-time
+code, which ``smsconnector demo`` prints in a link's fragment) for a session token that expires after ``[api]
+session_hours`` and that signing out deletes. The pages send it as ``Authorization: Bearer``, never in a cookie,
+so no other site can make a browser use it (there is nothing for cross-site request forgery to ride on).
+
+Tokens carry their kind in a prefix that an agent token (URL-safe base64) never has, so authenticating one looks
+in one table only. Only their SHA-256 is stored.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Literal
+
+from sqlalchemy import delete, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from .auth import Principal, token_digest
+from .messages import utcnow
+from .store import Store
+from .store.models import Agent, AgentSession
+
+SESSION_PREFIX = "s."
+CODE_PREFIX = "c."
+#: how long a one-time code can be exchanged
+CODE_LIFETIME = timedelta(minutes=10)
+
+Kind = Literal["session", "code"]
+
+
+@dataclass(frozen=True, slots=True)
+class Issued:
+    """A session or code just made: the token, shown this once, and when it stops working."""
+
+    token: str
+    principal: Principal
+    expires_at_iso: str
+
+
+def kind_of(token: str) -> Kind | None:
+    """Whether ``token`` is a session, a one-time code, or neither (an agent's or admin token)."""
+    if token.startswith(SESSION_PREFIX):
+        return "session"
+    if token.startswith(CODE_PREFIX):
+        return "code"
+    return None
+
+
+async def issue(session: AsyncSession, principal: Principal, kind: Kind, lifetime: timedelta) -> Issued:
+    """Store a new session or one-time code for ``principal`` in ``session``'s transaction."""
+    token = (SESSION_PREFIX if kind == "session" else CODE_PREFIX) + secrets.token_urlsafe(32)
+    expires = utcnow() + lifetime
+    session.add(
+        AgentSession(
+            token_hash=token_digest(token),
+            kind=kind,
+            role=principal.role,
+            agent_id=principal.agent_id,
+            expires_at=expires,
+        )
+    )
+    await session.flush()
+    return Issued(token, principal, expires.isoformat().replace("+00:00", "Z"))
+
+
+async def find(store: Store, token: str, kind: Kind) -> Principal | None:
+    """Who an unexpired session or code belongs to (``None``: no one, or an agent since removed)."""
+    stmt = (
+        select(AgentSession.role, AgentSession.agent_id)
+        .outerjoin(Agent, Agent.id == AgentSession.agent_id)
+        .where(
+            AgentSession.token_hash == token_digest(token),
+            AgentSession.kind == kind,
+            AgentSession.expires_at > utcnow(),
+            Agent.deleted_at.is_(None),
+        )
+    )
+    async with store.engine.connect() as connection:
+        row = (await connection.execute(stmt)).first()
+    return None if row is None else Principal(row.role, row.agent_id)
+
+
+async def redeem(session: AsyncSession, code: str) -> bool:
+    """Use up a one-time code in ``session``'s transaction: whether it was still there to use (once only, even
+    when two requests bring it at the same moment: one of them deletes the row)."""
+    result = await session.exec(
+        delete(AgentSession).where(  # type: ignore[call-overload]
+            AgentSession.token_hash == token_digest(code),
+            AgentSession.kind == "code",
+            AgentSession.expires_at > utcnow(),
+        )
+    )
+    return bool(result.rowcount)
+
+
+async def end(session: AsyncSession, token: str) -> None:
+    """Delete the session ``token`` (signing out)."""
+    await session.exec(
+        delete(AgentSession).where(  # type: ignore[call-overload]
+            AgentSession.token_hash == token_digest(token), AgentSession.kind == "session"
+        )
+    )
+
+
+async def prune(store: Store) -> None:
+    """Forget expired sessions and codes."""
+    async with store.transaction() as session:
+        await session.exec(delete(AgentSession).where(AgentSession.expires_at <= utcnow()))  # type: ignore[call-overload]
+
+
+async def new_code(store: Store, principal: Principal) -> str:
+    """A one-time sign-in code for ``principal``, good for :data:`CODE_LIFETIME` (``smsconnector demo`` prints
+    one in the workspace's link)."""
+    async with store.transaction() as session:
+        return (await issue(session, principal, "code", CODE_LIFETIME)).token
