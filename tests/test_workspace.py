@@ -78,8 +78,9 @@ def test_an_expired_code_opens_nothing(desk, db):
 def test_an_expired_session_and_a_removed_agents_session_stop_working(desk, db):
     ana = _sign_in(desk, desk.tokens["Ana"]).json()["token"]
     ben = _sign_in(desk, desk.tokens["Ben"]).json()["token"]
-    db.execute("UPDATE agent_sessions SET expires_at = '2000-01-01 00:00:00+00:00' WHERE agent_id = :id",
-               id=desk.agents["Ana"])
+    db.execute(
+        "UPDATE agent_sessions SET expires_at = '2000-01-01 00:00:00+00:00' WHERE agent_id = :id", id=desk.agents["Ana"]
+    )
     assert desk.http.get("/api/me", headers=bearer(ana)).status_code == 401
     assert desk.admin("DELETE", f"/api/agents/{desk.agents['Ben']}").status_code == 204
     assert desk.http.get("/api/me", headers=bearer(ben)).status_code == 401
@@ -124,8 +125,15 @@ def test_the_segment_counter_is_the_hosts_own_analysis(desk):
     text = "Thanks 🙂 " * 20
     analysis = desk.as_agent("Ana", "POST", "/api/segments", json={"text": text}).json()
     expected = segment(text)
-    assert analysis == {"characters": len(text), "limit": 1600, "encoding": "UCS-2", "segments": expected.count,
-                        "units": expected.units, "non_gsm_characters": ["🙂"], "refusal": None}
+    assert analysis == {
+        "characters": len(text),
+        "limit": 1600,
+        "encoding": "UCS-2",
+        "segments": expected.count,
+        "units": expected.units,
+        "non_gsm_characters": ["🙂"],
+        "refusal": None,
+    }
     long = desk.as_agent("Ana", "POST", "/api/segments", json={"text": "a" * 1601}).json()
     assert long["refusal"] == "message is 1601 characters; the limit is 1600 characters"
 
@@ -136,6 +144,8 @@ def test_the_overview_counts_queues_and_the_outbox(desk):
     desk.text("c3")
     overview = desk.admin("GET", "/api/overview").json()
     assert overview["queues"] == {"support": 1}
-    assert {n["number"]: n["provider"] for n in overview["numbers"]} == {"+15555550100": "simulator",
-                                                                        "+15555550199": "simulator"}
+    assert {n["number"]: n["provider"] for n in overview["numbers"]} == {
+        "+15555550100": "simulator",
+        "+15555550199": "simulator",
+    }
     assert {"simulator", "router"} <= {p["name"] for p in overview["plugins"] if p["enabled"]}

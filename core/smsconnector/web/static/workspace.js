@@ -15,6 +15,7 @@ const state = {
   unread: JSON.parse(sessionStorage.getItem(UNREAD_KEY) || "{}"),
   skills: [],
   analysis: null,
+  sentId: null,
 };
 
 async function main() {
@@ -225,6 +226,7 @@ function renderConversation(c) {
   const list = byId("messages");
   const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
   list.replaceChildren(...c.messages.map(renderMessage));
+  for (const m of c.messages) showVerdict(m);
   if (atBottom || list.dataset.conversation !== String(c.id)) list.scrollTop = list.scrollHeight;
   list.dataset.conversation = String(c.id);
   const open = c.status !== "closed";
@@ -252,8 +254,20 @@ function renderMessage(m) {
     media, notes,
     el("p", { class: "meta" },
       el("time", { datetime: m.created_at, text: when(m.created_at) }),
-      m.handled_by ? ` · handled by ${m.handled_by}` : "",
+      m.handled_by && m.handled_by !== "router" ? ` · handled by ${m.handled_by}` : "",
       ours ? el("span", { class: `status status-${m.status}`, text: statusText(m) }) : null));
+}
+
+// The send checks run as the message leaves the outbox: a refusal or deferral of the reply just sent is shown
+// by the reply box as soon as the API tells (in its answer, or in the status event moments later).
+function showVerdict(m) {
+  if (m.id !== state.sentId) return;
+  if (m.status === "refused" || m.status === "deferred") {
+    byId("reply-error").textContent = `Your reply was ${statusText(m)}`;
+    state.sentId = null;
+  } else if (m.status !== "queued") {
+    state.sentId = null;
+  }
 }
 
 function statusText(m) {
@@ -325,8 +339,8 @@ byId("reply-form").addEventListener("submit", async (event) => {
     box.value = "";
     byId("counter").textContent = "";
     state.analysis = null;
-    if (message.status === "refused") error.textContent = `Refused: ${statusText(message).replace(/^refused: /, "")}`;
-    else if (message.status === "deferred") error.textContent = `Deferred: ${statusText(message).replace(/^deferred /, "")}`;
+    state.sentId = message.id;
+    showVerdict(message);
     await loadConversation(id);
   } catch (failure) {
     error.textContent = failure instanceof ApiError ? `Not sent: ${failure.detail} (${failure.code})` : String(failure);

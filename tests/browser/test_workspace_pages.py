@@ -1,0 +1,216 @@
+"""The workspace and the consumer phone in a real Chromium against a real ``smsconnector serve``: what an agent
+and a consumer see, live, without reloading."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from smsconnector.segments import segment
+from smsconnector.testing import eventually
+
+from .conftest import ADMIN_TOKEN, CONSUMER, Host, artifacts
+
+HOSTILE = "<script>alert(1)</script><img src=x onerror=alert(1)>"
+
+
+def signed_in(context: Any, host: Host, token: str) -> Page:
+    """The workspace in a new tab, signed in with ``token`` through the form."""
+    page = context.new_page()
+    page.goto(f"{host.url}/workspace")
+    page.get_by_label("Agent token").fill(token)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#desk")).to_be_visible()
+    return page
+
+
+def phone(context: Any, host: Host) -> Page:
+    page = context.new_page()
+    page.goto(f"{host.url}/simulator/phone")
+    return page
+
+
+def text_from_phone(page: Page, text: str) -> None:
+    page.get_by_label("Message", exact=True).fill(text)
+    page.get_by_role("button", name="Send", exact=True).click()
+
+
+def open_conversation(page: Page, consumer: str = CONSUMER) -> None:
+    page.locator(".conversation-item", has_text=consumer).click()
+    expect(page.locator("#conversation-title")).to_have_text(consumer)
+
+
+def reply(page: Page, text: str) -> None:
+    page.get_by_label("Reply").fill(text)
+    page.locator("#send").click()
+
+
+def last_ours(page: Page) -> Any:
+    return page.locator(".message.ours").last
+
+
+@pytest.mark.parametrize("host", ["sqlite", "postgres"], indirect=True)
+def test_a_consumers_text_appears_live_the_reply_reaches_the_phone_and_is_delivered(context, host):
+    ana = host.agent("Ana")
+    desk = signed_in(context, host, ana["token"])
+    assert ana["token"] not in desk.url
+    handset = phone(context, host)
+
+    started = time.monotonic()
+    text_from_phone(handset, "Hi, is my order on its way?")
+    expect(desk.locator(".conversation-item", has_text=CONSUMER)).to_be_visible(timeout=2000)
+    assert time.monotonic() - started < 2.0
+    expect(desk.locator(".conversation-item .unread")).to_have_text("1")
+
+    open_conversation(desk)
+    expect(desk.locator(".message.theirs .text")).to_have_text("Hi, is my order on its way?")
+    reply(desk, "It ships today.")
+    expect(handset.locator(".message.theirs .text")).to_have_text("It ships today.", timeout=5000)
+    expect(last_ours(desk).locator(".status")).to_have_text("delivered", timeout=5000)
+
+    text_from_phone(handset, "Great, thanks! 📦")
+    expect(desk.locator(".message.theirs .text").last).to_have_text("Great, thanks! 📦", timeout=2000)
+    for width, height in ((1280, 800), (375, 740)):
+        desk.set_viewport_size({"width": width, "height": height})
+        desk.screenshot(path=artifacts() / f"workspace-{width}.png")
+        handset.set_viewport_size({"width": width, "height": height})
+        handset.screenshot(path=artifacts() / f"phone-{width}.png")
+    expect(desk.locator("#reply")).to_be_visible()  # at 375 px the open conversation fills the screen
+
+
+def test_the_counter_shows_the_segments_the_provider_is_asked_to_send_and_refuses_past_1600(context, host):
+    ana = host.agent("Ana")
+    host.text("Hello")
+    desk = signed_in(context, host, ana["token"])
+    open_conversation(desk)
+
+    text = ("Thanks 🙂 your parcel 📦 is on its way 🚚 " * 6)[:200]
+    desk.get_by_label("Reply").fill(text)
+    expected = segment(text)
+    expect(desk.locator("#counter")).to_contain_text(f"{expected.count} segments")
+    expect(desk.locator("#counter")).to_contain_text("UCS-2 because of 🙂 📦 🚚")
+    desk.locator("#send").click()
+    sent = eventually(lambda: [m for m in host.outbox() if m["to"] == CONSUMER])
+    assert sent[-1]["text"] == text
+    assert segment(sent[-1]["text"]).count == expected.count
+    expect(last_ours(desk).locator(".status")).to_have_text("delivered", timeout=5000)
+
+    desk.get_by_label("Reply").fill("a" * 1601)
+    expect(desk.locator("#counter")).to_contain_text("too long to send")
+    desk.locator("#send").click()
+    expect(desk.locator("#reply-error")).to_have_text(
+        "Not sent: message is 1601 characters; the limit is 1600 characters."
+    )
+    time.sleep(0.5)
+    assert len(host.outbox()) == 1
+    expect(desk.locator(".message.ours")).to_have_count(1)
+
+
+def test_stop_from_the_phone_shows_the_note_and_the_next_reply_is_refused(context, host):
+    ana = host.agent("Ana")
+    desk = signed_in(context, host, ana["token"])
+    handset = phone(context, host)
+    text_from_phone(handset, "Where is my order?")
+    expect(desk.locator(".conversation-item", has_text=CONSUMER)).to_be_visible(timeout=2000)
+    open_conversation(desk)
+
+    handset.get_by_role("button", name="Send STOP").click()
+    expect(desk.locator("#conversation-notes li").first).to_be_visible(timeout=3000)
+    expect(desk.locator("#conversation-notes")).to_contain_text("Opted out: the consumer texted 'STOP'")
+    reply(desk, "Your order ships today.")
+    expect(desk.locator("#reply-error")).to_contain_text("opted_out")
+    expect(last_ours(desk).locator(".status")).to_contain_text("refused")
+    expect(last_ours(desk).locator(".status")).to_contain_text("(opted_out)")
+    assert "Your order ships today." not in [m["text"] for m in host.outbox()]
+
+
+def test_after_a_server_restart_the_page_reconnects_and_shows_what_it_missed(context, host):
+    ana = host.agent("Ana")
+    host.text("First")
+    desk = signed_in(context, host, ana["token"])
+    open_conversation(desk)
+    expect(desk.locator(".message.theirs .text")).to_have_text(["First"])
+
+    host.stop()
+    expect(desk.locator("#connection")).to_have_text("Connection lost: reconnecting…", timeout=5000)
+    host.start()
+    host.text("Sent while you were away")
+    host.text("Are you there?", consumer="+14155550188")
+    expect(desk.locator("#connection")).to_be_hidden(timeout=10000)
+    expect(desk.locator(".message.theirs .text")).to_have_text(["First", "Sent while you were away"], timeout=5000)
+    expect(desk.locator(".conversation-item", has_text="+14155550188")).to_be_visible(timeout=5000)
+
+
+def test_a_hostile_consumer_text_is_shown_as_text_and_runs_nothing(context, host):
+    ana = host.agent("Ana")
+    desk = signed_in(context, host, ana["token"])
+    dialogs: list[str] = []
+    violations: list[str] = []
+    desk.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    desk.on(
+        "console",
+        lambda message: violations.append(message.text) if "Content Security Policy" in message.text else None,
+    )
+    host.text(HOSTILE)
+    open_conversation(desk)
+    expect(desk.locator(".message.theirs .text")).to_have_text(HOSTILE)
+    assert desk.locator("#messages img").count() == 0
+    assert desk.locator("#messages script").count() == 0
+    # Even a script that did get into the page could not run inline: the policy forbids it.
+    desk.evaluate("""() => { const s = document.createElement('script'); s.textContent = 'alert(2)';
+                             document.body.append(s); }""")
+    time.sleep(0.5)
+    assert dialogs == []
+    assert violations, "the policy refused the inline script"
+
+
+def test_a_second_agent_sees_nothing_of_the_first_agents_conversation(context, browser, host):
+    ana = host.agent("Ana")
+    host.text("My account number is 1234")
+    ana_desk = signed_in(context, host, ana["token"])
+    expect(ana_desk.locator(".conversation-item", has_text=CONSUMER)).to_be_visible()
+    conversation_id = host.admin("GET", "/api/conversations").json()["items"][0]["id"]
+
+    ben = host.agent("Ben")
+    other = browser.new_context()
+    try:
+        ben_desk = signed_in(other, host, ben["token"])
+        expect(ben_desk.locator("#no-conversations")).to_be_visible()
+        expect(ben_desk.locator(".conversation-item")).to_have_count(0)
+        status = ben_desk.evaluate(
+            """async (id) => {
+            const session = JSON.parse(sessionStorage.getItem('smsconnector.session'));
+            const response = await fetch(`/api/conversations/${id}`,
+                                         {headers: {authorization: `Bearer ${session.token}`}});
+            return response.status; }""",
+            conversation_id,
+        )
+        assert status == 403
+        assert "1234" not in ben_desk.content()
+    finally:
+        other.close()
+
+
+def test_the_admin_pages_show_agents_queues_numbers_and_plugins_and_a_new_agents_token_once(context, host):
+    host.agent("Ana", status="away")
+    host.text("Anyone there?")
+    page = context.new_page()
+    page.goto(f"{host.url}/admin")
+    page.get_by_label("Admin token").fill(ADMIN_TOKEN)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#agents")).to_contain_text("Ana")
+    expect(page.locator("#queues tr", has_text="support")).to_contain_text("1")
+    expect(page.locator("#numbers")).to_contain_text("simulator")
+    expect(page.locator("#plugins")).to_contain_text("router")
+
+    page.get_by_label("Agent's name").fill("Cy")
+    page.get_by_label("Skills (comma-separated)").fill("support")
+    page.get_by_role("button", name="Add agent").click()
+    expect(page.locator("#agent-token")).to_be_visible()
+    token = page.locator("#agent-token-value").inner_text()
+    expect(page.locator("#agents")).to_contain_text("Cy")
+    assert host.http.get("/api/me", headers={"authorization": f"Bearer {token}"}).json()["agent"]["name"] == "Cy"
+    page.screenshot(path=artifacts() / "admin-1280.png")
