@@ -211,7 +211,7 @@ class SessionOut(BaseModel):
 
 
 class SegmentsIn(_In):
-    text: str = Field(max_length=20_000)
+    text: str = Field(max_length=5000, description="a draft; past the limit of a message, the answer says so")
 
 
 class SegmentsOut(BaseModel):

@@ -310,7 +310,11 @@ function showCounter(a) {
   counter.textContent = parts.join(" · ");
 }
 
-const analyseSoon = debounce((text) => analyse(text).catch(reportError), 120);
+const analyseSoon = debounce((text) => analyse(text).catch((error) => {
+  if (!(error instanceof ApiError) || error.status !== 422) return reportError(error);
+  byId("counter").classList.add("error");
+  byId("counter").textContent = `${text.length} characters: far too long to send`;
+}), 120);
 
 byId("reply").addEventListener("input", (event) => {
   byId("reply-error").textContent = "";
