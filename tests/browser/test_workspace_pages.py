@@ -71,8 +71,15 @@ def test_a_consumers_text_appears_live_the_reply_reaches_the_phone_and_is_delive
     expect(handset.locator(".message.theirs .text")).to_have_text("It ships today.", timeout=5000)
     expect(last_ours(desk).locator(".status")).to_have_text("delivered", timeout=5000)
 
-    text_from_phone(handset, "Great, thanks! 📦")
-    expect(desk.locator(".message.theirs .text").last).to_have_text("Great, thanks! 📦", timeout=2000)
+    text_from_phone(handset, "Great, thanks! Can I change the delivery address?")
+    expect(desk.locator(".message.theirs .text").last).to_have_text(
+        "Great, thanks! Can I change the delivery address?", timeout=2000
+    )
+    host.text("Do you deliver on Sundays?", consumer="+14155550177")
+    expect(desk.locator(".conversation-item").first).to_contain_text("+14155550177")  # newest activity first
+    expect(desk.locator(".conversation-item", has_text="+14155550177").locator(".unread")).to_have_text("1")
+    desk.get_by_label("Reply").fill("Yes: reply with the new address and I will update it before it ships.")
+    expect(desk.locator("#counter")).to_contain_text("GSM-7 · 1 segment")
     for width, height in ((1280, 800), (375, 740)):
         desk.set_viewport_size({"width": width, "height": height})
         desk.screenshot(path=artifacts() / f"workspace-{width}.png")
