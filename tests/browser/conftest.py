@@ -104,9 +104,15 @@ rate_per_second = 0
         """What the brand sent through the simulator."""
         return self.http.get("/simulator/outbox").json()
 
-    def text(self, text: str, consumer: str = CONSUMER, id_: str | None = None) -> None:
+    def text(self, text: str, consumer: str = CONSUMER, media: list[dict[str, str]] | None = None) -> None:
         """Post a consumer's text as the simulator's provider would."""
-        body = {"id": id_ or f"t-{os.urandom(6).hex()}", "from": consumer, "to": BRAND_NUMBER, "text": text}
+        body = {
+            "id": f"t-{os.urandom(6).hex()}",
+            "from": consumer,
+            "to": BRAND_NUMBER,
+            "text": text,
+            "media": media or [],
+        }
         assert self.http.post("/webhooks/simulator/inbound", json=body).status_code == 200
 
 

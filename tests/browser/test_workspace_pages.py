@@ -117,6 +117,7 @@ def test_the_counter_shows_the_segments_the_provider_is_asked_to_send_and_refuse
 
 
 def test_stop_from_the_phone_shows_the_note_and_the_next_reply_is_refused(context, host):
+    pytest.importorskip("smsconnector_compliance", reason="STOP is the compliance plugin's to handle")
     ana = host.agent("Ana")
     desk = signed_in(context, host, ana["token"])
     handset = phone(context, host)
@@ -221,3 +222,69 @@ def test_the_admin_pages_show_agents_queues_numbers_and_plugins_and_a_new_agents
     expect(page.locator("#agents")).to_contain_text("Cy")
     assert host.http.get("/api/me", headers={"authorization": f"Bearer {token}"}).json()["agent"]["name"] == "Cy"
     page.screenshot(path=artifacts() / "admin-1280.png")
+
+
+def test_media_context_and_the_conversations_actions_from_the_keyboard_at_375_px(browser, host):
+    ana = host.agent("Ana")
+    host.text(
+        "Here is the damage",
+        media=[
+            {"url": "https://example.com/damage.jpg", "content_type": "image/jpeg"},
+            {"url": "https://example.com/receipt.pdf", "content_type": "application/pdf"},
+            {"url": "javascript:alert(1)", "content_type": "text/html"},
+        ],
+    )
+    follow_up = host.http.post(
+        "/api/conversations",
+        headers={"authorization": f"Bearer {ana['token']}"},
+        json={
+            "to": "+14155550166",
+            "from": "+15555550100",
+            "text": "About your call just now",
+            "entry_point": "ivr",
+            "context": {"call_reference": "CA-2231"},
+        },
+    )
+    assert follow_up.status_code == 201, follow_up.text
+    context = browser.new_context(viewport={"width": 375, "height": 740})
+    try:
+        desk = signed_in(context, host, ana["token"])
+        assert desk.evaluate("() => document.documentElement.scrollWidth") <= 375  # nothing runs off the side
+
+        desk.locator(".conversation-item", has_text="+14155550166").focus()
+        desk.keyboard.press("Enter")
+        expect(desk.locator("#conversation-facts")).to_contain_text("Entry pointivr")
+        expect(desk.locator("#conversation-facts")).to_contain_text("call referenceCA-2231")
+        expect(desk.locator("#reply")).to_be_focused()
+        assert desk.evaluate("() => document.documentElement.scrollWidth") <= 375
+        desk.get_by_role("button", name="Close conversation").click()
+        expect(desk.locator("#empty-state")).to_have_text("Conversation closed.")
+        expect(desk.locator(".conversation-item", has_text="+14155550166")).to_have_count(0)
+
+        open_conversation(desk)
+        image = desk.locator(".message.theirs img")
+        expect(image).to_have_attribute("src", "https://example.com/damage.jpg")
+        expect(desk.get_by_role("link", name="Attachment (application/pdf)")).to_have_attribute(
+            "href", "https://example.com/receipt.pdf"
+        )
+        assert desk.locator('a[href^="javascript:"]').count() == 0
+
+        desk.get_by_label("Status").select_option("away")
+        expect(desk.locator("#me-load")).to_have_text("1 of 5 conversations")
+        assert host.admin("GET", f"/api/agents/{ana['id']}").json()["status"] == "away"
+        desk.get_by_label("Transfer to skill").select_option("support")
+        desk.get_by_role("button", name="Transfer").click()
+        expect(desk.locator("#empty-state")).to_have_text("Transferred to support.")
+        expect(desk.locator(".conversation-item")).to_have_count(0)
+        assert host.admin("GET", "/api/overview").json()["queues"] == {"support": 1}
+
+        desk.get_by_role("button", name="New follow-up").click()
+        desk.get_by_label("Consumer's number").fill("+14155550155")
+        desk.get_by_label("From brand number").fill("+15555550100")
+        desk.get_by_label("Message", exact=True).fill("Following up on your order")
+        desk.get_by_role("dialog").get_by_role("button", name="Send").click()
+        expect(desk.locator("#conversation-title")).to_have_text("+14155550155")
+        expect(last_ours(desk).locator(".text")).to_have_text("Following up on your order")
+        desk.screenshot(path=artifacts() / "workspace-375-actions.png")
+    finally:
+        context.close()

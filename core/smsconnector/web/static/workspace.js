@@ -233,7 +233,7 @@ function renderConversation(c) {
   byId("conversation-body").hidden = false;
   byId("conversation-title").textContent = c.consumer_number;
   const facts = [["Brand number", c.brand_number], ["Skill", c.skill || "none"], ["Status", c.status],
-    ["Entry point", c.entry_point || "texted in"],
+    ...(c.entry_point ? [["Entry point", c.entry_point]] : []),
     ...Object.entries(c.context || {}).map(([key, value]) => [key.replaceAll("_", " "),
       typeof value === "string" ? value : JSON.stringify(value)])];
   byId("conversation-facts").replaceChildren(...facts.flatMap(([term, value]) => [
