@@ -149,3 +149,14 @@ def test_the_overview_counts_queues_and_the_outbox(desk):
         "+15555550199": "simulator",
     }
     assert {"simulator", "router"} <= {p["name"] for p in overview["plugins"] if p["enabled"]}
+
+
+def test_the_phone_page_is_served_only_where_the_simulator_is_enabled(make_app, live_server):
+    with_simulator = live_server(make_app())
+    phone = httpx.get(f"{with_simulator.url}/simulator/phone")
+    assert phone.status_code == 200
+    assert 'value="+15555550100"' in phone.text  # the simulator's brand number, to text
+    assert "script-src 'self'" in phone.headers["content-security-policy"]
+    without = live_server(make_app(plugins={"enabled": []}, numbers=[]))
+    assert httpx.get(f"{without.url}/simulator/phone").status_code == 404
+    assert httpx.get(f"{without.url}/workspace").status_code == 200

@@ -50,7 +50,7 @@ class Host:
         self.url = f"http://127.0.0.1:{self.port}"
         (folder / "smsconnector.toml").write_text(f"""
 database_url = "{database_url}"
-log_level = "warning"
+log_level = "info"
 
 [api]
 admin_tokens = ["{ADMIN_TOKEN}"]
@@ -82,12 +82,16 @@ rate_per_second = 0
                 stderr=subprocess.STDOUT,
             )
         eventually(lambda: self.process.poll() is not None or healthy(self.url), timeout=30)
-        assert self.process.poll() is None, (self.folder / "serve.log").read_text()
+        assert self.process.poll() is None, self.logged()
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             self.process.wait(timeout=30)
+
+    def logged(self) -> str:
+        """What the server wrote: its log lines, access lines included."""
+        return (self.folder / "serve.log").read_text()
 
     def admin(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         return self.http.request(method, path, headers={"authorization": f"Bearer {ADMIN_TOKEN}"}, **kwargs)

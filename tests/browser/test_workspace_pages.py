@@ -55,8 +55,10 @@ def last_ours(page: Page) -> Any:
 @pytest.mark.parametrize("host", ["sqlite", "postgres"], indirect=True)
 def test_a_consumers_text_appears_live_the_reply_reaches_the_phone_and_is_delivered(context, host):
     ana = host.agent("Ana")
+    requested: list[str] = []
+    context.on("request", lambda request: requested.append(request.url))
     desk = signed_in(context, host, ana["token"])
-    assert ana["token"] not in desk.url
+    session = desk.evaluate("() => JSON.parse(sessionStorage.getItem('smsconnector.session')).token")
     handset = phone(context, host)
 
     started = time.monotonic()
@@ -80,6 +82,11 @@ def test_a_consumers_text_appears_live_the_reply_reaches_the_phone_and_is_delive
     expect(desk.locator(".conversation-item", has_text="+14155550177").locator(".unread")).to_have_text("1")
     desk.get_by_label("Reply").fill("Yes: reply with the new address and I will update it before it ships.")
     expect(desk.locator("#counter")).to_contain_text("GSM-7 · 1 segment")
+    # Neither the agent's token nor the session went into an address or the server's log.
+    assert "GET /workspace" in host.logged()
+    for secret in (ana["token"], session):
+        assert not [url for url in requested if secret in url]
+        assert secret not in host.logged()
     for width, height in ((1280, 800), (375, 740)):
         desk.set_viewport_size({"width": width, "height": height})
         desk.screenshot(path=artifacts() / f"workspace-{width}.png")
@@ -270,8 +277,8 @@ def test_media_context_and_the_conversations_actions_from_the_keyboard_at_375_px
         assert desk.locator('a[href^="javascript:"]').count() == 0
 
         desk.get_by_label("Status").select_option("away")
+        eventually(lambda: host.admin("GET", f"/api/agents/{ana['id']}").json()["status"] == "away")
         expect(desk.locator("#me-load")).to_have_text("1 of 5 conversations")
-        assert host.admin("GET", f"/api/agents/{ana['id']}").json()["status"] == "away"
         desk.get_by_label("Transfer to skill").select_option("support")
         desk.get_by_role("button", name="Transfer").click()
         expect(desk.locator("#empty-state")).to_have_text("Transferred to support.")
