@@ -205,6 +205,11 @@ def test_a_second_agent_sees_nothing_of_the_first_agents_conversation(context, b
         )
         assert status == 403
         assert "1234" not in ben_desk.content()
+
+        session = ben_desk.evaluate("() => JSON.parse(sessionStorage.getItem('smsconnector.session')).token")
+        ben_desk.get_by_role("button", name="Sign out").click()
+        expect(ben_desk.get_by_label("Agent token")).to_be_visible()
+        assert host.http.get("/api/me", headers={"authorization": f"Bearer {session}"}).status_code == 401
     finally:
         other.close()
 
@@ -295,3 +300,20 @@ def test_media_context_and_the_conversations_actions_from_the_keyboard_at_375_px
         desk.screenshot(path=artifacts() / "workspace-375-actions.png")
     finally:
         context.close()
+
+
+UNNAMED_CONTROLS = """() => [...document.querySelectorAll('input, select, textarea, button')]
+    .filter((control) => !(control.labels && control.labels.length) && !control.getAttribute('aria-label')
+                         && !(control.tagName === 'BUTTON' && control.textContent.trim()))
+    .map((control) => control.outerHTML)"""
+
+
+def test_every_control_on_every_page_has_a_name(context, host):
+    ana = host.agent("Ana")
+    host.text("Hello")
+    desk = signed_in(context, host, ana["token"])
+    open_conversation(desk)
+    pages = [desk, phone(context, host), context.new_page()]
+    pages[2].goto(f"{host.url}/admin")
+    for page in pages:
+        assert page.evaluate(UNNAMED_CONTROLS) == [], page.url
