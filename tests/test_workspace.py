@@ -160,3 +160,16 @@ def test_the_phone_page_is_served_only_where_the_simulator_is_enabled(make_app, 
     without = live_server(make_app(plugins={"enabled": []}, numbers=[]))
     assert httpx.get(f"{without.url}/simulator/phone").status_code == 404
     assert httpx.get(f"{without.url}/workspace").status_code == 200
+
+
+def test_expired_sessions_and_codes_are_forgotten(desk, db):
+    live = _sign_in(desk, desk.tokens["Ana"]).json()["token"]
+    _sign_in(desk, desk.tokens["Ben"])
+    _code(desk, "Ana")
+    db.execute(
+        "UPDATE agent_sessions SET expires_at = '2000-01-01 00:00:00+00:00' WHERE agent_id = :id OR kind = 'code'",
+        id=desk.agents["Ben"],
+    )
+    desk.server.call(lambda: sessions.prune(desk.server.app.store))
+    assert db.count("agent_sessions") == 1
+    assert desk.http.get("/api/me", headers=bearer(live)).status_code == 200

@@ -82,7 +82,7 @@ class App:
             Route("/healthz", self._health, methods=["GET"]),
             Route("/metrics", self._metrics, methods=["GET"]),
             *api.routes(self),
-            *web.routes(self),
+            *web.routes(),
             *self.hooks.routes(),
         ]
         self._asgi = Starlette(routes=self.routes, lifespan=self._lifespan,

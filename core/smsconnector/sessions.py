@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Literal
 
 from sqlalchemy import delete, select
@@ -37,8 +37,7 @@ class Issued:
     """A session or code just made: the token, shown this once, and when it stops working."""
 
     token: str
-    principal: Principal
-    expires_at_iso: str
+    expires_at: datetime
 
 
 def kind_of(token: str) -> Kind | None:
@@ -64,7 +63,7 @@ async def issue(session: AsyncSession, principal: Principal, kind: Kind, lifetim
         )
     )
     await session.flush()
-    return Issued(token, principal, expires.isoformat().replace("+00:00", "Z"))
+    return Issued(token, expires)
 
 
 async def find(store: Store, token: str, kind: Kind) -> Principal | None:

@@ -31,7 +31,7 @@ async def sign_in(call: Call) -> SessionOut:
             raise Unauthenticated("unknown or expired code")  # taken by a request that came at the same moment
         issued = await issue(session, call.principal, "session", timedelta(hours=call.app.config.api.session_hours))
     return SessionOut(
-        token=issued.token, role=call.principal.role, agent_id=call.principal.agent_id, expires_at=issued.expires_at_iso
+        token=issued.token, role=call.principal.role, agent_id=call.principal.agent_id, expires_at=issued.expires_at
     )
 
 

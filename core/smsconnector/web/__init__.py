@@ -11,16 +11,13 @@ page as JSON and is put in with ``textContent``, never parsed as HTML.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
-
-if TYPE_CHECKING:
-    from ..app import App
 
 HERE = Path(__file__).parent
 CONTENT_SECURITY_POLICY = (
@@ -45,7 +42,7 @@ def page(request: Request, template: str, **context: Any) -> HTMLResponse:
     return templates.TemplateResponse(request, template, context, headers=PAGE_HEADERS)
 
 
-def routes(app: App) -> list[BaseRoute]:
+def routes() -> list[BaseRoute]:
     """``/workspace``, ``/admin`` and the pages' static files under ``/static``; ``/`` leads to the workspace."""
 
     async def workspace(request: Request) -> Response:
