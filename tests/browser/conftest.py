@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,7 @@ def artifacts() -> Path:
 class Host:
     """``smsconnector serve`` in a process of its own, on one port across restarts."""
 
-    def __init__(self, folder: Path, database_url: str) -> None:
+    def __init__(self, folder: Path, database_url: str, configuration: str = "") -> None:
         self.folder = folder
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -66,7 +67,7 @@ number = "{BRAND_NUMBER}"
 provider = "simulator"
 skill = "support"
 rate_per_second = 0
-""")
+{configuration}""")
         self.env = command_env()
         upgrade(self.env, cwd=folder)
         self.process: subprocess.Popen[bytes] | None = None
@@ -148,14 +149,20 @@ def host(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Host]:
         yield from _served(tmp_path, f"sqlite:///{tmp_path / 'host.db'}")
 
 
-def _served(folder: Path, database_url: str) -> Iterator[Host]:
-    host = Host(folder, database_url)
+def _served(folder: Path, database_url: str, configuration: str = "") -> Iterator[Host]:
+    host = Host(folder, database_url, configuration)
     host.start()
     try:
         yield host
     finally:
         host.http.close()
         host.stop()
+
+
+@contextmanager
+def served(folder: Path, configuration: str) -> Iterator[Host]:
+    """A host on SQLite with ``configuration`` added to its file, for a test that needs settings of its own."""
+    yield from _served(folder, f"sqlite:///{folder / 'host.db'}", configuration)
 
 
 @pytest.fixture

@@ -4,7 +4,9 @@ and a consumer see, live, without reloading."""
 from __future__ import annotations
 
 import time
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -12,7 +14,7 @@ from playwright.sync_api import Page, expect
 from smsconnector.segments import segment
 from smsconnector.testing import eventually
 
-from .conftest import ADMIN_TOKEN, CONSUMER, Host, artifacts
+from .conftest import ADMIN_TOKEN, CONSUMER, Host, artifacts, served
 
 HOSTILE = "<script>alert(1)</script><img src=x onerror=alert(1)>"
 
@@ -140,6 +142,32 @@ def test_stop_from_the_phone_shows_the_note_and_the_next_reply_is_refused(contex
     expect(last_ours(desk).locator(".status")).to_contain_text("refused")
     expect(last_ours(desk).locator(".status")).to_contain_text("(opted_out)")
     assert "Your order ships today." not in [m["text"] for m in host.outbox()]
+
+
+def test_a_reply_held_back_by_quiet_hours_shows_when_it_will_go(context, tmp_path):
+    pytest.importorskip("smsconnector_compliance", reason="quiet hours are the compliance plugin's")
+    opens = (datetime.now(ZoneInfo("America/Los_Angeles")) + timedelta(hours=3)).replace(minute=0)
+    window = f"{opens:%H}:00-{(opens + timedelta(hours=1)):%H}:00".replace("-00:00", "-24:00")
+    with served(
+        tmp_path,
+        f"""
+[plugins.compliance.quiet_hours]
+classes = ["conversational"]
+[plugins.compliance.quiet_hours.rules.US]
+hours = "{window}"
+""",
+    ) as host:
+        ana = host.agent("Ana")
+        host.text("Are you open?")
+        desk = signed_in(context, host, ana["token"])
+        open_conversation(desk)
+        reply(desk, "We open at nine.")
+        expected = opens.astimezone().strftime("%H:%M")
+        expect(last_ours(desk).locator(".status")).to_contain_text("deferred until", timeout=5000)
+        expect(desk.locator("#reply-error")).to_contain_text("Your reply was deferred until")
+        shown = last_ours(desk).locator(".status").inner_text()
+        assert expected in shown or opens.astimezone().strftime("%I:%M %p").lstrip("0") in shown, shown
+        assert host.outbox() == []
 
 
 def test_after_a_server_restart_the_page_reconnects_and_shows_what_it_missed(context, host):
