@@ -45,7 +45,7 @@ def artifacts() -> Path:
 class Host:
     """``smsconnector serve`` in a process of its own, on one port across restarts."""
 
-    def __init__(self, folder: Path, database_url: str, configuration: str = "") -> None:
+    def __init__(self, folder: Path, database_url: str, configuration: str = "", **settings: str) -> None:
         self.folder = folder
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -68,7 +68,7 @@ provider = "simulator"
 skill = "support"
 rate_per_second = 0
 {configuration}""")
-        self.env = command_env()
+        self.env = command_env(**settings)
         upgrade(self.env, cwd=folder)
         self.process: subprocess.Popen[bytes] | None = None
         self.http = httpx.Client(base_url=self.url, timeout=15)
@@ -149,8 +149,8 @@ def host(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Host]:
         yield from _served(tmp_path, f"sqlite:///{tmp_path / 'host.db'}")
 
 
-def _served(folder: Path, database_url: str, configuration: str = "") -> Iterator[Host]:
-    host = Host(folder, database_url, configuration)
+def _served(folder: Path, database_url: str, configuration: str = "", **settings: str) -> Iterator[Host]:
+    host = Host(folder, database_url, configuration, **settings)
     host.start()
     try:
         yield host
@@ -160,9 +160,10 @@ def _served(folder: Path, database_url: str, configuration: str = "") -> Iterato
 
 
 @contextmanager
-def served(folder: Path, configuration: str) -> Iterator[Host]:
-    """A host on SQLite with ``configuration`` added to its file, for a test that needs settings of its own."""
-    yield from _served(folder, f"sqlite:///{folder / 'host.db'}", configuration)
+def served(folder: Path, configuration: str = "", **settings: str) -> Iterator[Host]:
+    """A host on SQLite with ``configuration`` added to its file and ``settings`` in its environment, for a test
+    that needs settings of its own."""
+    yield from _served(folder, f"sqlite:///{folder / 'host.db'}", configuration, **settings)
 
 
 @pytest.fixture

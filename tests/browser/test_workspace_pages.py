@@ -170,6 +170,20 @@ hours = "{window}"
         assert host.outbox() == []
 
 
+def test_a_send_the_provider_reports_failed_shows_its_reason_and_code(context, tmp_path):
+    with served(tmp_path, SMSCONNECTOR_PLUGINS__SIMULATOR__AUTO_DELIVER="false") as host:
+        ana = host.agent("Ana")
+        host.text("Can you call me?")
+        desk = signed_in(context, host, ana["token"])
+        open_conversation(desk)
+        reply(desk, "Calling you now.")
+        expect(last_ours(desk).locator(".status")).to_have_text("sent", timeout=5000)
+        sent = eventually(host.outbox)[-1]
+        report = {"id": sent["id"], "status": "failed", "error_code": "30003", "error_message": "Unreachable handset"}
+        assert host.http.post("/webhooks/simulator/status", json=report).status_code == 200
+        expect(last_ours(desk).locator(".status")).to_have_text("failed: Unreachable handset (30003)", timeout=3000)
+
+
 def test_after_a_server_restart_the_page_reconnects_and_shows_what_it_missed(context, host):
     ana = host.agent("Ana")
     host.text("First")
