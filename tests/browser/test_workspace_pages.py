@@ -3,8 +3,10 @@ and a consumer see, live, without reloading."""
 
 from __future__ import annotations
 
+import importlib.util
 import time
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -276,6 +278,16 @@ def test_the_admin_pages_show_agents_queues_numbers_and_plugins_and_a_new_agents
     expect(page.locator("#agents")).to_contain_text("Cy")
     assert host.http.get("/api/me", headers={"authorization": f"Bearer {token}"}).json()["agent"]["name"] == "Cy"
     page.screenshot(path=artifacts() / "admin-1280.png")
+
+    if importlib.util.find_spec("smsconnector_compliance") is not None:  # the ledger is the compliance plugin's
+        with page.expect_download() as download:
+            page.get_by_role("link", name="Download the consent ledger (CSV)").click()
+        assert download.value.suggested_filename == "consent-ledger.csv"
+        assert (
+            Path(download.value.path())
+            .read_text()
+            .startswith(host.admin("GET", "/api/compliance/ledger.csv").text.splitlines()[0])
+        )
 
 
 def test_media_context_and_the_conversations_actions_from_the_keyboard_at_375_px(browser, host):
