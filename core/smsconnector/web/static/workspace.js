@@ -11,9 +11,7 @@ const state = {
   me: null,
   conversations: [],
   selected: null,
-  detail: null,
   unread: JSON.parse(sessionStorage.getItem(UNREAD_KEY) || "{}"),
-  skills: [],
   analysis: null,
   sentId: null,
 };
@@ -63,7 +61,7 @@ byId("sign-out").addEventListener("click", async () => {
 });
 
 async function start() {
-  // The list and the skills are asked for with the caller, not after: the session says whose role it is.
+  // The list is asked for with the caller, not after: the session says whose role it is.
   const agentSession = currentSession().role === "agent";
   const [me] = await Promise.all([api("GET", "/api/me"), loadConversations(agentSession)]);
   state.me = me;
@@ -72,7 +70,7 @@ async function start() {
   byId("me-name").textContent = agent ? agent.name : "Administrator";
   byId("me-status").closest("label").hidden = !agent;
   byId("new-follow-up").hidden = !agent;
-  if (agent) byId("me-status").value = agent.status === "away" ? "away" : "online";
+  if (agent) byId("me-status").value = agent.status;
   showLoad();
   byId("desk").hidden = false;
   await loadSkills();
@@ -155,7 +153,6 @@ byId("conversations").addEventListener("click", (event) => {
 
 async function loadSkills() {
   const { items } = await api("GET", "/api/skills");
-  state.skills = items;
   const mine = state.me.agent ? items.filter((s) => state.me.agent.skills.includes(s.name)) : items;
   const waiting = mine.map((s) => `${s.name} ${s.queued}`).join(", ");
   byId("queues").textContent = mine.length ? `Waiting in queue: ${waiting}` : "";
@@ -214,13 +211,11 @@ async function loadConversation(id) {
     throw error;
   }
   if (id !== state.selected) return;
-  state.detail = detail;
   renderConversation(detail);
 }
 
 function deselect(message) {
   state.selected = null;
-  state.detail = null;
   byId("conversation-body").hidden = true;
   byId("empty-state").hidden = false;
   byId("empty-state").textContent = message || "Choose a conversation.";
