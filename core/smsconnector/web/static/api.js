@@ -81,15 +81,16 @@ async function call(method, path, { token, body } = {}) {
 
 /**
  * Follow /api/events: onEvent(kind, data) for every event, onState("live" | "reconnecting") as the connection
- * comes and goes. After a drop it reconnects with Last-Event-ID, so the server replays what was missed, and
- * calls onResume() so the page can reload what it shows. Returns a function that stops it.
+ * comes and goes. After a drop it reconnects with Last-Event-ID, so the server replays what was missed. Each
+ * time the stream is live, first time included, onLive() lets the page reload what it shows: what changed
+ * before the stream listened (between the page's first load and its subscription, or for longer than the
+ * server keeps events) comes in no event. Returns a function that stops it.
  */
-export function followEvents({ onEvent, onState, onResume }) {
+export function followEvents({ onEvent, onState, onLive }) {
   let lastId = null;
   let stopped = false;
   let controller = null;
   let retryMs = 1000;
-  let everConnected = false;
 
   async function connect() {
     while (!stopped) {
@@ -107,8 +108,7 @@ export function followEvents({ onEvent, onState, onResume }) {
         }
         if (!response.ok || !response.body) throw new Error(`HTTP ${response.status}`);
         onState("live");
-        if (everConnected) onResume();
-        everConnected = true;
+        onLive();
         retryMs = 1000;
         await readFrames(response.body, (frame) => {
           if (frame.retry) retryMs = frame.retry;

@@ -82,7 +82,7 @@ async function start() {
       banner.textContent = connection === "live" ? "" : "Connection lost: reconnecting…";
       document.body.classList.toggle("offline", connection !== "live");
     },
-    onResume: () => refreshAll(),
+    onLive: () => refreshAll().catch(reportError),
   });
 }
 
