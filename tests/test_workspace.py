@@ -173,3 +173,19 @@ def test_expired_sessions_and_codes_are_forgotten(desk, db):
     desk.server.call(lambda: sessions.prune(desk.server.app.store))
     assert db.count("agent_sessions") == 1
     assert desk.http.get("/api/me", headers=bearer(live)).status_code == 200
+
+
+def test_an_admin_session_ends_when_its_admin_token_leaves_the_configuration(desk, make_app, live_server):
+    admin = _sign_in(desk, ADMIN_TOKEN).json()["token"]
+    assert desk.http.get("/api/overview", headers=bearer(admin)).status_code == 200
+    # The same database served with the old admin token replaced, as a redeploy that rotates it would.
+    rotated = live_server(make_app(api={"admin_tokens": ["a-new-admin-token"]}))
+    assert httpx.get(f"{rotated.url}/api/overview", headers=bearer(admin)).status_code == 401
+    assert httpx.get(f"{rotated.url}/api/overview", headers=bearer("a-new-admin-token")).status_code == 200
+
+
+def test_a_session_cannot_open_another(desk, db):
+    session = _sign_in(desk, desk.tokens["Ana"]).json()["token"]
+    before = snapshot(db)
+    assert _sign_in(desk, session).status_code == 403
+    assert snapshot(db) == before

@@ -84,7 +84,8 @@ class Auth:
         if kind := sessions.kind_of(token):
             if kind == "code" and not codes:
                 raise Unauthenticated("a sign-in code only opens a session (POST /api/sessions)")
-            principal = await sessions.find(self._app.store, token, kind)
+            principal = await sessions.find(self._app.store, token, kind,
+                                            {token_digest(t) for t in self._app.config.api.admin_tokens})
             if principal is None:
                 raise Unauthenticated(f"unknown or expired {kind}")
             return principal

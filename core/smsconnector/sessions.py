@@ -6,12 +6,14 @@ session_hours`` and that signing out deletes. The pages send it as ``Authorizati
 so no other site can make a browser use it (there is nothing for cross-site request forgery to ride on).
 
 Tokens carry their kind in a prefix that an agent token (URL-safe base64) never has, so authenticating one looks
-in one table only. Only their SHA-256 is stored.
+in one table only. Only their SHA-256 is stored. An agent's session ends when the agent is removed; an
+administrator's when the admin token that opened it leaves ``[api] admin_tokens``.
 """
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -49,8 +51,11 @@ def kind_of(token: str) -> Kind | None:
     return None
 
 
-async def issue(session: AsyncSession, principal: Principal, kind: Kind, lifetime: timedelta) -> Issued:
-    """Store a new session or one-time code for ``principal`` in ``session``'s transaction."""
+async def issue(
+    session: AsyncSession, principal: Principal, kind: Kind, lifetime: timedelta, *, admin_token_hash: str | None = None
+) -> Issued:
+    """Store a new session or one-time code for ``principal`` in ``session``'s transaction; an administrator's
+    names the digest of the admin token it stems from."""
     token = (SESSION_PREFIX if kind == "session" else CODE_PREFIX) + secrets.token_urlsafe(32)
     expires = utcnow() + lifetime
     session.add(
@@ -59,6 +64,7 @@ async def issue(session: AsyncSession, principal: Principal, kind: Kind, lifetim
             kind=kind,
             role=principal.role,
             agent_id=principal.agent_id,
+            admin_token_hash=admin_token_hash,
             expires_at=expires,
         )
     )
@@ -66,10 +72,11 @@ async def issue(session: AsyncSession, principal: Principal, kind: Kind, lifetim
     return Issued(token, expires)
 
 
-async def find(store: Store, token: str, kind: Kind) -> Principal | None:
-    """Who an unexpired session or code belongs to (``None``: no one, or an agent since removed)."""
+async def find(store: Store, token: str, kind: Kind, admin_token_hashes: Collection[str]) -> Principal | None:
+    """Who an unexpired session or code belongs to (``None``: no one, an agent since removed, or an administrator
+    whose token is no longer one of ``admin_token_hashes``)."""
     stmt = (
-        select(AgentSession.role, AgentSession.agent_id)
+        select(AgentSession.role, AgentSession.agent_id, AgentSession.admin_token_hash)
         .outerjoin(Agent, Agent.id == AgentSession.agent_id)
         .where(
             AgentSession.token_hash == token_digest(token),
@@ -80,20 +87,26 @@ async def find(store: Store, token: str, kind: Kind) -> Principal | None:
     )
     async with store.engine.connect() as connection:
         row = (await connection.execute(stmt)).first()
-    return None if row is None else Principal(row.role, row.agent_id)
+    if row is None or (row.role == "admin" and row.admin_token_hash not in admin_token_hashes):
+        return None
+    return Principal(row.role, row.agent_id)
 
 
-async def redeem(session: AsyncSession, code: str) -> bool:
-    """Use up a one-time code in ``session``'s transaction: whether it was still there to use (once only, even
-    when two requests bring it at the same moment: one of them deletes the row)."""
-    result = await session.exec(
-        delete(AgentSession).where(  # type: ignore[call-overload]
+async def redeem(session: AsyncSession, code: str) -> AgentSession | None:
+    """Use up a one-time code in ``session``'s transaction: its row, if it was still there to use (once only,
+    even when two requests bring it at the same moment: only one of them deletes the row)."""
+    found = await session.exec(
+        select(AgentSession).where(
             AgentSession.token_hash == token_digest(code),
             AgentSession.kind == "code",
             AgentSession.expires_at > utcnow(),
         )
     )
-    return bool(result.rowcount)
+    row = found.scalars().first()
+    if row is None:
+        return None
+    deleted = await session.exec(delete(AgentSession).where(AgentSession.id == row.id))  # type: ignore[call-overload]
+    return row if deleted.rowcount else None
 
 
 async def end(session: AsyncSession, token: str) -> None:

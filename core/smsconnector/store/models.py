@@ -375,7 +375,8 @@ class AgentSession(SQLModel, table=True):
     one-time sign-in code (``smsconnector demo`` prints one) that is exchanged for a session once.
 
     Only the token's SHA-256 is kept. A session expires; signing out deletes its row, so it stops working on
-    every replica at once. ``agent_id`` is empty for an administrator's session.
+    every replica at once. ``agent_id`` is empty for an administrator's session, which ends with the admin token
+    it stems from.
     """
 
     __tablename__ = "agent_sessions"
@@ -387,5 +388,7 @@ class AgentSession(SQLModel, table=True):
     #: ``agent`` or ``admin``
     role: str = Field(max_length=8)
     agent_id: int | None = Field(default=None, foreign_key="agents.id", ondelete="CASCADE")
+    #: an administrator's: SHA-256 of the admin token it stems from, so that removing the token ends it
+    admin_token_hash: str | None = Field(default=None, max_length=64)
     expires_at: datetime = _when(index=True)
     created_at: datetime = _when(default_factory=utcnow)
