@@ -189,3 +189,13 @@ def test_a_session_cannot_open_another(desk, db):
     before = snapshot(db)
     assert _sign_in(desk, session).status_code == 403
     assert snapshot(db) == before
+
+
+def test_rotating_an_agents_token_ends_the_sessions_and_codes_opened_with_it(desk):
+    session = _sign_in(desk, desk.tokens["Ana"]).json()["token"]
+    code = _code(desk, "Ana")
+    bens = _sign_in(desk, desk.tokens["Ben"]).json()["token"]
+    assert desk.admin("POST", f"/api/agents/{desk.agents['Ana']}/token").status_code == 200
+    assert desk.http.get("/api/me", headers=bearer(session)).status_code == 401
+    assert _sign_in(desk, code).status_code == 401
+    assert desk.http.get("/api/me", headers=bearer(bens)).status_code == 200
