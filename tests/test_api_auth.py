@@ -17,7 +17,8 @@ from smsconnector.api import ENDPOINTS, Endpoint
 from .api_support import ADMIN_TOKEN, Desk, api_app, bearer, snapshot
 
 #: endpoints any valid token may call (an agent's view of them is scoped, never refused)
-OPEN_TO_EVERY_TOKEN = {"GET /api/me", "GET /api/skills", "GET /api/skills/{name}", "GET /api/events"}
+OPEN_TO_EVERY_TOKEN = {"GET /api/me", "GET /api/skills", "GET /api/skills/{name}", "GET /api/events",
+                       "POST /api/sessions", "DELETE /api/sessions/current", "POST /api/segments"}
 
 
 def _label(endpoint: Endpoint) -> str:

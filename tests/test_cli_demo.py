@@ -56,6 +56,28 @@ def test_the_demo_prints_an_agent_token_and_commands_that_work(tmp_path, monkeyp
     assert (agents["name"], agents["skills"], agents["status"]) == (cli.DEMO_AGENT, ["support"], "online")
 
 
+def test_the_demo_prints_a_workspace_link_whose_code_signs_in_once_and_the_phone_page(tmp_path, monkeypatch, capsys,
+                                                                                      live_server):
+    started = []
+    monkeypatch.setattr(serving, "serve", lambda app, **options: started.append(app))
+    assert cli.main(["demo", "--database", str(tmp_path / "demo.db"), "--port", "8765"]) == 0
+    output = capsys.readouterr().out
+    link = re.search(r"http://127\.0\.0\.1:8765/workspace#code=(\S+)", output)
+    assert link is not None
+    token = re.search(r"authorization: Bearer (\S+)'", output).group(1)
+    assert token not in link.group(0)  # the long-lived token is never in a URL
+    assert "http://127.0.0.1:8765/simulator/phone" in output
+
+    server = live_server(started[-1])
+    sign_in = {"authorization": f"Bearer {link.group(1)}"}
+    session = httpx.post(f"{server.url}/api/sessions", headers=sign_in)
+    assert session.status_code == 201
+    me = httpx.get(f"{server.url}/api/me", headers={"authorization": f"Bearer {session.json()['token']}"}).json()
+    assert me["agent"]["name"] == cli.DEMO_AGENT
+    assert httpx.post(f"{server.url}/api/sessions", headers=sign_in).status_code == 401  # good once
+    assert httpx.get(f"{server.url}/simulator/phone").status_code == 200
+
+
 @pytest.fixture(autouse=True)
 def _no_config_file(monkeypatch, tmp_path):
     """The demo reads ./smsconnector.toml when there is one: run where there is none."""

@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
-from . import api, assignment, idempotency, inbound, reassembly, status, untrusted
+from . import api, assignment, idempotency, inbound, reassembly, sessions, status, untrusted, web
 from .api.replies import Replies
 from .auth import Auth
 from .config import Config
@@ -93,6 +93,7 @@ class App:
             Route("/healthz", self._health, methods=["GET"]),
             Route("/metrics", self._metrics, methods=["GET"]),
             *api.routes(self),
+            *web.routes(),
             *self.hooks.routes(),
         ]
         self._asgi = Starlette(routes=self.routes, lifespan=self._lifespan,
@@ -184,15 +185,16 @@ class App:
             await self.store.close()
 
     async def _maintain(self) -> None:
-        """Background upkeep: timed-out concatenated messages, early status reports, old inbox entries and
-        idempotency keys, the skill queues, and the backlog gauges (for a worker's metrics, which no request
-        refreshes)."""
+        """Background upkeep: timed-out concatenated messages, early status reports, old inbox entries,
+        idempotency keys and expired page sessions, the skill queues, and the backlog gauges (for a worker's
+        metrics, which no request refreshes)."""
         while True:
             try:
                 await self.measure_backlogs()
                 await self.expire_segments()
                 await self.processor.prune()
                 await idempotency.prune(self.store, retention_hours=self.config.api.idempotency_retention_hours)
+                await sessions.prune(self.store)
                 async with self.store.transaction() as session:
                     await status.release_all(self, session, forget_after=HELD_STATUS_LIFETIME)
             except Exception:

@@ -3,6 +3,9 @@
 Admin tokens come from configuration (``[api] admin_tokens``); agent tokens are issued per agent and kept
 only as SHA-256 digests. A missing or unknown token is 401; a known token without the right is 403.
 
+The browser pages use short-lived session tokens instead (:mod:`smsconnector.sessions`), which name an agent or
+an administrator the same way; a one-time sign-in code opens a session and does nothing else.
+
 Agent tokens are looked up in the store on every request, never remembered, so a token revoked on any replica
 stops working at once. The requests that arrive at the same moment share one lookup (one statement for all
 their tokens): a lookup each cost more than the rest of a reply's work in the store.
@@ -72,9 +75,20 @@ class Auth:
         self._lookups: Batcher[str, int | None] = Batcher(
             self._agent_ids, concurrency=4 if app.store.dialect == "postgresql" else 1)
 
-    async def authenticate(self, connection: HTTPConnection) -> Principal:
-        """The caller the bearer token names; 401 when it names no one."""
+    async def authenticate(self, connection: HTTPConnection, *, codes: bool = False) -> Principal:
+        """The caller the bearer token names; 401 when it names no one. ``codes``: a one-time sign-in code
+        counts too (only where a session is opened)."""
+        from . import sessions
+
         token = bearer_token(connection)
+        if kind := sessions.kind_of(token):
+            if kind == "code" and not codes:
+                raise Unauthenticated("a sign-in code only opens a session (POST /api/sessions)")
+            principal = await sessions.find(self._app.store, token, kind,
+                                            {token_digest(t) for t in self._app.config.api.admin_tokens})
+            if principal is None:
+                raise Unauthenticated(f"unknown or expired {kind}")
+            return principal
         for admin in self._app.config.api.admin_tokens:
             if hmac.compare_digest(token.encode(), admin.encode()):
                 return Principal("admin")
@@ -89,9 +103,9 @@ class Auth:
             found = dict((await connection.execute(_AGENTS, {"digests": sorted(set(digests))})).all())
         return [found.get(digest) for digest in digests]
 
-    async def require(self, connection: HTTPConnection, *roles: Role) -> Principal:
-        """The caller, if they hold one of ``roles``; 401 or 403 otherwise."""
-        principal = await self.authenticate(connection)
+    async def require(self, connection: HTTPConnection, *roles: Role, codes: bool = False) -> Principal:
+        """The caller, if they hold one of ``roles``; 401 or 403 otherwise (``codes``: see :meth:`authenticate`)."""
+        principal = await self.authenticate(connection, codes=codes)
         if principal.role not in roles:
             raise Forbidden(f"this needs the {' or '.join(roles)} role")
         return principal

@@ -118,9 +118,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     configure_logging(config.log_level)
     app = _app(config)
     app.upgrade_database()
-    agent_id, token = asyncio.run(prepare_demo_agent(app))
+    agent_id, token, code = asyncio.run(prepare_demo_agent(app))
     auth = f"-H 'authorization: Bearer {token}'"
     print(f"""smsconnector demo: SQLite at {args.database}, the simulator as provider, brand number {DEMO_NUMBER}.
+
+In a browser:
+  The agent workspace, signed in as "{DEMO_AGENT}" by this link (it works once, within 10 minutes):
+    {base}/workspace#code={code}
+  A consumer's phone, to text the brand:  {base}/simulator/phone
+  (Later, sign in to the workspace with the agent token below.)
+
+Or with curl:
 
 1. Text the brand as a consumer would:
   curl -s {base}/webhooks/simulator/inbound -H 'content-type: application/json' \\
@@ -146,16 +154,17 @@ The whole API is described at {base}/openapi.json; health: {base}/healthz
     return 0
 
 
-async def prepare_demo_agent(app: Any) -> tuple[int, str]:
-    """Create the demo agent once (skill ``support``, online) and give it a fresh token: ``(id, token)``.
+async def prepare_demo_agent(app: Any) -> tuple[int, str, str]:
+    """Create the demo agent once (skill ``support``, online) and give it a fresh token and a one-time code that
+    signs the workspace in as the agent: ``(id, token, code)``.
 
     Tokens are kept only as digests, so every start issues a new one to print.
     """
     from sqlalchemy import select
 
-    from . import assignment
+    from . import assignment, sessions
     from .api import ensure_skills
-    from .auth import new_token, token_digest
+    from .auth import Principal, new_token, token_digest
     from .store.models import Agent, AgentSkill
 
     token = new_token()
@@ -172,7 +181,8 @@ async def prepare_demo_agent(app: Any) -> tuple[int, str]:
                 session.add(AgentSkill(agent_id=agent.id, skill="support"))
             agent.token_hash = token_digest(token)
             await assignment.set_status(session, agent, "online")
-            return agent.id, token
+            code = await sessions.issue(session, Principal("agent", agent.id), "code", sessions.CODE_LIFETIME)
+            return agent.id, token, code.token
     finally:
         await app.store.close()  # the server opens its own connections on its own event loop
 

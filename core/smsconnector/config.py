@@ -122,6 +122,8 @@ class ApiSettings(_Section):
     admin_tokens: tuple[str, ...] = ()
     #: hours an ``Idempotency-Key`` is kept: a retry with it within that time is answered the first result
     idempotency_retention_hours: float = Field(24.0, gt=0)
+    #: hours a browser session of the workspace or admin pages lasts after signing in
+    session_hours: float = Field(12.0, gt=0)
 
     @field_validator("admin_tokens", mode="before")
     @classmethod

@@ -187,5 +187,6 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         if cycle.scope is self.scope:  # this request's own: the app has begun answering it
             return cycle.response_started
         return not cycle.response_complete  # an earlier request's, on the same connection
+
     def _peer(self) -> str:
-        return "%s:%d" % self.client if self.client else "a client"
+        return f"{self.client[0]}:{self.client[1]}" if self.client else "a client"

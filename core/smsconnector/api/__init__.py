@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
-from . import agents, conversations, events, messages, skills  # noqa: F401  (each declares its endpoints)
+from . import agents, conversations, events, messages, sessions, skills, workspace  # noqa: F401  (each declares its endpoints)
 from .endpoints import ENDPOINTS, Endpoint
 from .skills import ensure_skills
 

@@ -11,7 +11,7 @@ from .. import assignment
 from ..auth import new_token, token_digest
 from ..errors import Forbidden, NotFound
 from ..messages import utcnow
-from ..store.models import Agent, AgentSkill, Skill
+from ..store.models import Agent, AgentSession, AgentSkill, Skill
 from .endpoints import Call, InvalidRequest, endpoint
 from .schemas import AgentCreated, AgentIn, AgentList, AgentOut, AgentPatch, AgentToken, Me, StatusIn
 from .views import agent_out, agents_out
@@ -112,7 +112,8 @@ async def delete_agent(call: Call) -> None:
 
 
 @endpoint("POST", "/api/agents/{agent_id:int}/token", roles=BOTH,
-          summary="Issue a new token; the old one stops working (an agent: only their own)", tag="agents",
+          summary="Issue a new token; the old one, and the page sessions opened with it, stop working (an agent: only "
+                  "their own)", tag="agents",
           response=AgentToken)
 async def rotate_token(call: Call) -> AgentToken:
     token = new_token()
@@ -120,6 +121,8 @@ async def rotate_token(call: Call) -> AgentToken:
         agent = await _agent(session, call, lock=True)
         agent.token_hash = token_digest(token)
         assert agent.id is not None
+        # A token is rotated because it may have leaked: what was opened with it ends with it.
+        await session.exec(delete(AgentSession).where(AgentSession.agent_id == agent.id))  # type: ignore[call-overload]
         return AgentToken(agent_id=agent.id, token=token)
 
 

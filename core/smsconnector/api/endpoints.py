@@ -113,6 +113,8 @@ class Endpoint:
     #: takes an ``Idempotency-Key`` header; the handler claims it (:func:`smsconnector.idempotency.claim`) and
     #: records its answer (:meth:`Call.remember`) in the transaction that does its work
     idempotent: bool = False
+    #: a one-time sign-in code is a bearer token here too (opening a session is all a code does)
+    sign_in: bool = False
 
     @property
     def openapi_path(self) -> str:
@@ -140,7 +142,7 @@ class Endpoint:
 
     def route(self, app: App) -> Route:
         async def run(request: Request) -> Response:
-            principal = await app.auth.require(request, *self.roles)
+            principal = await app.auth.require(request, *self.roles, codes=self.sign_in)
             for name, kind in self.path_params:
                 if kind == "int" and not 1 <= request.path_params[name] <= MAX_ID:
                     raise NotFound(f"no {name.removesuffix('_id')} {request.path_params[name]}")

@@ -197,3 +197,50 @@ class ConversationIn(_In):
     skill: SkillName | None = Field(None, description="where the consumer's reply goes while the agent is not online; "
                                                       "default: the brand number's skill if the agent has it, "
                                                       "else the agent's first skill")
+
+
+# -- sessions and the pages --------------------------------------------------------------------------------
+
+
+class SessionOut(BaseModel):
+    token: str = Field(description="the session's bearer token: shown this once; DELETE /api/sessions/current "
+                                   "ends it")
+    role: Literal["admin", "agent"]
+    agent_id: int | None
+    expires_at: datetime
+
+
+class SegmentsIn(_In):
+    text: str = Field(max_length=5000, description="a draft; past the limit of a message, the answer says so")
+
+
+class SegmentsOut(BaseModel):
+    characters: int
+    limit: int = Field(description="the most characters a message may have")
+    encoding: Literal["GSM-7", "UCS-2"]
+    segments: int
+    units: int = Field(description="septets (GSM-7) or UTF-16 code units (UCS-2)")
+    non_gsm_characters: list[str] = Field(description="the distinct characters that force UCS-2")
+    refusal: str | None = Field(description="why a reply with this text would be refused, if it would")
+
+
+class NumberOut(BaseModel):
+    number: str
+    provider: str
+    skill: str
+
+
+class PluginOut(BaseModel):
+    name: str
+    distribution: str | None
+    version: str | None
+    enabled: bool
+    hooks: list[str]
+
+
+class Overview(BaseModel):
+    queues: dict[str, int] = Field(description="conversations waiting, by skill")
+    outbox: int = Field(description="outbound messages not yet accepted by their provider")
+    inbox: int = Field(description="inbound events stored but not yet routed")
+    numbers: list[NumberOut]
+    plugins: list[PluginOut]

@@ -10,9 +10,9 @@ Consumers are simulated by posting JSON to ``/webhooks/simulator/inbound``::
      "segment": {"reference": 7, "total": 2, "sequence": 1}}
 
 What the host sends is kept in the memory of the process that sent it (with ``serve --no-worker``, a worker,
-which serves no HTTP) and listed at ``GET /simulator/outbox``; each send is reported
-``delivered`` shortly after (``auto_deliver``), or by posting ``{"id": ..., "status": "delivered"}``
-to ``/webhooks/simulator/status`` as a real provider would.
+which serves no HTTP) and listed at ``GET /simulator/outbox``, and shown, with a form to text the brand, on the
+phone page at ``GET /simulator/phone``; each send is reported ``delivered`` shortly after (``auto_deliver``), or
+by posting ``{"id": ..., "status": "delivered"}`` to ``/webhooks/simulator/status`` as a real provider would.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from smsconnector import status
@@ -48,6 +48,7 @@ from smsconnector.plugin import (
     to_e164,
     to_sender,
 )
+from smsconnector.web import page
 
 if TYPE_CHECKING:
     from smsconnector.plugin import App
@@ -82,8 +83,15 @@ class Simulator:
 
     @hookimpl
     def smsconnector_register_routes(self, app: App) -> list[Route]:
-        """``GET /simulator/outbox``: what the host has sent through the simulator."""
-        return [Route("/simulator/outbox", self._outbox, methods=["GET"])]
+        """``GET /simulator/outbox``: what the host has sent through the simulator; ``GET /simulator/phone``: a
+        page to text the brand as a consumer and see its answers."""
+        brand = next((n.number for n in app.config.numbers if n.provider == NAME), "")
+
+        async def phone(request: Request) -> Response:
+            return page(request, "phone.html", title="Consumer phone", brand_number=brand)
+
+        return [Route("/simulator/outbox", self._outbox, methods=["GET"]),
+                Route("/simulator/phone", phone, methods=["GET"])]
 
     @hookimpl
     def smsconnector_receive(self, provider: str, request: WebhookRequest) -> Received | None:

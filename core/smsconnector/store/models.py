@@ -376,3 +376,27 @@ class IdempotencyKey(SQLModel, table=True):
     status: int | None = None
     response: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     created_at: datetime = _when(default_factory=utcnow, index=True)
+
+
+class AgentSession(SQLModel, table=True):
+    """A short-lived credential of the browser pages: a session an agent or administrator signed in to, or a
+    one-time sign-in code (``smsconnector demo`` prints one) that is exchanged for a session once.
+
+    Only the token's SHA-256 is kept. A session expires; signing out deletes its row, so it stops working on
+    every replica at once. ``agent_id`` is empty for an administrator's session, which ends with the admin token
+    it stems from.
+    """
+
+    __tablename__ = "agent_sessions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    #: ``session`` or ``code``
+    kind: str = Field(max_length=8)
+    #: ``agent`` or ``admin``
+    role: str = Field(max_length=8)
+    agent_id: int | None = Field(default=None, foreign_key="agents.id", ondelete="CASCADE")
+    #: an administrator's: SHA-256 of the admin token it stems from, so that removing the token ends it
+    admin_token_hash: str | None = Field(default=None, max_length=64)
+    expires_at: datetime = _when(index=True)
+    created_at: datetime = _when(default_factory=utcnow)

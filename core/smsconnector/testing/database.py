@@ -15,7 +15,8 @@ from sqlalchemy.engine import Engine, make_url
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 #: the tables the host writes
 HOST_TABLES = ("consumers", "conversations", "messages", "outbox", "segment_groups", "segment_parts", "delivery_parts",
-               "held_statuses", "agents", "agent_skills", "skills", "events", "inbox", "idempotency_keys")
+               "held_statuses", "agents", "agent_skills", "skills", "events", "inbox", "idempotency_keys",
+               "agent_sessions")
 
 
 def postgres_url() -> str:
