@@ -121,8 +121,11 @@ rate_per_second = 0
         assert self.http.post("/webhooks/simulator/inbound", json=body).status_code == 200
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Chromium, for one module's tests. Playwright's synchronous API keeps an event loop running in the test
+    thread while it is open, where ``asyncio.run`` then refuses to start: the browser closes with the module, so
+    the tests collected after it start theirs as usual."""
     path = chromium_path()
     if path is None:
         pytest.skip(
