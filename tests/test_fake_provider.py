@@ -3,13 +3,19 @@ where it is told."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+
 import httpx
 import pytest
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from smsconnector.testing.fake import FakeProvider
+from smsconnector.testing.fake import FakeProvider, Recorded
 
 from .processes import free_port
 
@@ -84,3 +90,62 @@ def test_a_fake_listens_on_the_port_it_is_given():
     with FakeAcme(port=port) as fake:
         assert fake.url == f"http://127.0.0.1:{port}"
         assert send(fake, "hi").status_code == 201
+
+
+def test_a_request_is_recorded_with_its_query_and_when_it_arrived(fake):
+    before = time.monotonic()
+
+    httpx.post(f"{fake.url}/v1/messages?to=%2B1415&to=x", json={}, headers={"authorization": "Bearer good"})
+
+    [recorded] = fake.requests
+    assert recorded.query == (("to", "+1415"), ("to", "x"))
+    assert before <= recorded.arrived <= time.monotonic()
+
+
+def test_reset_forgets_the_requests_and_the_answers_not_yet_given(fake):
+    send(fake, "before")
+    fake.respond_next(500)
+
+    fake.reset()
+
+    assert fake.requests == []
+    assert send(fake, "after").status_code == 201
+
+
+class FakeWithAClient(FakeAcme):
+    """Holds something while it serves, and keeps requests as its own record type."""
+
+    class Sent(Recorded):
+        @property
+        def text(self) -> str:
+            return str(self.json()["text"])
+
+    recorded_as = Sent
+
+    def __init__(self) -> None:
+        self.lifetime: list[str] = []
+        super().__init__()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        self.lifetime.append("opened")
+        yield
+        self.lifetime.append("closed")
+
+
+def test_the_lifespan_spans_the_serving_and_call_runs_in_the_fakes_loop():
+    fake = FakeWithAClient()
+    with pytest.raises(RuntimeError, match="start"):
+        fake.call(lambda: asyncio.sleep(0))
+
+    with fake:
+        send(fake, "hello")
+
+        async def running() -> bool:
+            return asyncio.get_running_loop().is_running()
+
+        assert fake.call(running) is True
+        assert fake.lifetime == ["opened"]
+        assert [r.text for r in fake.requests] == ["hello"]
+
+    assert fake.lifetime == ["opened", "closed"]

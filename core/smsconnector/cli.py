@@ -1,4 +1,4 @@
-"""The ``smsconnector`` command: serve, worker, demo, plugins, db upgrade, segments, send."""
+"""The ``smsconnector`` command: serve, worker, demo, plugins, db upgrade, segments, send, new-provider."""
 
 from __future__ import annotations
 
@@ -255,6 +255,15 @@ def cmd_send(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_new_provider(args: argparse.Namespace) -> int:
+    from .scaffold import new_provider
+
+    target = new_provider(args.name, args.directory)
+    print(f"wrote the provider plugin smsconnector-{args.name} in {target}")
+    print(f"next: pip install -e {target}, then run pytest there: each failing test names what to write")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="smsconnector", description=__doc__)
     parser.add_argument("--config", type=Path, help="TOML configuration file (default: $SMSCONNECTOR_CONFIG "
@@ -301,6 +310,13 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("--provider")
     send.add_argument("--database", help="SQLite file (shortcut for database_url)")
     send.set_defaults(func=cmd_send)
+
+    new = commands.add_parser("new-provider", help="write the skeleton of a provider plugin distribution, "
+                                                   "smsconnector-NAME, that runs the provider contract suite")
+    new.add_argument("name", help="the provider's name: a lower-case Python identifier (acme, acme_sms)")
+    new.add_argument("--directory", type=Path,
+                     help="where to write it; must not exist (default: ./smsconnector-NAME)")
+    new.set_defaults(func=cmd_new_provider)
     return parser
 
 

@@ -51,6 +51,7 @@ PUBLIC_URL = "http://testserver"
 CONSUMER = "+14155550123"
 
 SendOutcome = Literal["retried", "permanent", "opted_out"]
+PartReceipts = Literal["whole", "part_ids", "segments"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,13 +75,29 @@ class SendFailure:
     code: str
 
 
+@dataclass(frozen=True, slots=True)
+class SentPart:
+    """One part of a long message the provider accepted, as a receipt on that part names it.
+
+    ``message_id`` is the id the provider accepted the message under (``SendResult.provider_message_id``);
+    ``part_id`` the part's own id, for a provider that ids each part (``SendResult.of_parts``), else ``None``;
+    ``sequence`` the part's number, from 1 to ``total``.
+    """
+
+    message_id: str
+    part_id: str | None
+    sequence: int
+    total: int
+
+
 class ProviderContract(abc.ABC):
     """What the contract suite needs to know about a provider; a plugin's tests fill it in.
 
     Attributes to set: :attr:`name`, :attr:`brand_number`, :attr:`status_table`, :attr:`send_errors`. Methods to
     write: the fake (:meth:`start_fake`, :meth:`stop_fake`, :meth:`plugin_config`, :meth:`fail_next_send`,
     :meth:`send_attempts`), the webhooks (:meth:`signed_inbound`, :meth:`forgeries`, :meth:`receipt`,
-    :meth:`hostile_webhooks`) and, for a provider that posts a long message in parts, :meth:`long_message_parts`.
+    :meth:`hostile_webhooks`), for a provider that posts a long message in parts, :meth:`long_message_parts`, and
+    for one that reports on each part of a long message it sent, :attr:`part_receipts` and :meth:`part_receipt`.
     """
 
     #: the provider's name: its webhook paths, its ``[plugins.<name>]`` section, the ``provider`` hooks receive
@@ -95,6 +112,10 @@ class ProviderContract(abc.ABC):
     send_errors: ClassVar[Mapping[str, SendFailure]]
     #: loggers of the plugin, watched at DEBUG for message bodies beside the host's own
     loggers: ClassVar[Sequence[str]] = ()
+    #: how the provider reports on a long message it sent: ``"whole"``, in one receipt under the message's one id
+    #: (Twilio); ``"part_ids"``, on each part under the part's own id (its send returns ``SendResult.of_parts``);
+    #: ``"segments"``, on each part under the message's one id, naming the part (OpenMarket)
+    part_receipts: ClassVar[PartReceipts] = "whole"
 
     @abc.abstractmethod
     def start_fake(self) -> Any:
@@ -156,6 +177,14 @@ class ProviderContract(abc.ABC):
         """The webhooks of a long ``text`` the provider posts one part at a time, in order; ``None`` (the default)
         when the provider joins the parts itself."""
         return None
+
+    def part_receipt(self, part: SentPart, status: str) -> Webhook:
+        """An authentic receipt on one ``part`` of a long message reporting ``status``, a key of
+        :attr:`status_table`: under ``part.part_id`` for ``"part_ids"``, under ``part.message_id`` naming
+        ``part.sequence`` of ``part.total`` for ``"segments"``. Needed unless :attr:`part_receipts` is ``"whole"``."""
+        raise NotImplementedError(
+            f"{self.name} reports per part ({self.part_receipts!r}): write part_receipt() to make a receipt on one part"
+        )
 
     def long_text(self) -> str:
         """A text long enough to arrive in three parts or more."""
@@ -481,3 +510,73 @@ class ProviderContractTests:
 
         assert eventually(lambda: _sent(db, message_id))
         assert recording_proxy.seen == []
+
+    # -- (9) per-part receipts ----------------------------------------------------------------------------------
+
+    def _status_named(self, *wanted: DeliveryStatus) -> str:
+        """The first status of :attr:`status_table` that maps to one of ``wanted``."""
+        names = [name for name, status in self.contract.status_table.items() if status in wanted]
+        assert names, f"status_table has no status for {' or '.join(s.value for s in wanted)}"
+        return names[0]
+
+    def _skip_unless_per_part(self) -> None:
+        if self.contract.part_receipts == "whole":
+            pytest.skip(f"{self.contract.name} reports on a long message in one receipt, under its one id")
+
+    def _sent_parts(self, served: Host, db: Database, *, to: str) -> tuple[int, list[SentPart]]:
+        """A long reply sent through the fake to ``to``: its message id and its parts, as receipts name them."""
+        shape = self.contract.part_receipts
+        message_id = served.queue_reply(self.contract.long_text(), to=to)
+        provider_id = eventually(lambda: _sent(db, message_id))
+        if shape == "part_ids":
+            rows = db.rows(
+                "SELECT sequence, total, provider_message_id FROM delivery_parts WHERE message_id = :id"
+                " ORDER BY sequence",
+                id=message_id,
+            )
+            assert len(rows) >= 2 and all(r["provider_message_id"] for r in rows), (
+                f"{self.contract.name} ids each part: its send must return SendResult.of_parts(part_ids)"
+            )
+            parts = [SentPart(provider_id, r["provider_message_id"], r["sequence"], r["total"]) for r in rows]
+        else:
+            total = db.scalar("SELECT num_segments FROM messages WHERE id = :id", id=message_id)
+            assert total and total >= 2, f"{self.contract.name}'s SendResult must say how many segments it sent"
+            parts = [SentPart(provider_id, None, n, total) for n in range(1, total + 1)]
+        return message_id, parts
+
+    def test_a_long_message_is_delivered_once_every_part_is(self, host: Callable[..., Host], db: Database) -> None:
+        self._skip_unless_per_part()
+        served = host()
+        delivered = self._status_named(DeliveryStatus.DELIVERED)
+        message_id, parts = self._sent_parts(served, db, to=CONSUMER)
+        early = parts[:-1] + parts[:1]  # every part but the last, one of them twice
+        random.Random(len(parts)).shuffle(early)
+
+        answers = [served.post(self.contract.part_receipt(part, delivered)).status_code for part in early]
+        before_last = _message(db, message_id)["status"]
+        answers.append(served.post(self.contract.part_receipt(parts[-1], delivered)).status_code)
+
+        assert answers == [200] * (len(early) + 1)
+        assert (before_last, _message(db, message_id)["status"]) == ("sent", "delivered")
+
+    def test_a_failed_part_fails_the_message_with_its_code(self, host: Callable[..., Host], db: Database) -> None:
+        self._skip_unless_per_part()
+        served = host()
+        delivered = self._status_named(DeliveryStatus.DELIVERED)
+        failing = self._status_named(DeliveryStatus.UNDELIVERED, DeliveryStatus.FAILED)
+        message_id, parts = self._sent_parts(served, db, to=CONSUMER)
+        # What the provider's failure makes of a message in one part: the long one must fail the same way.
+        [(short_id, short_provider_id)] = self._sent_messages(served, db, 1)
+        assert served.post(self.contract.receipt(short_provider_id, failing)).status_code == 200
+        expected = _message(db, short_id)
+
+        answers = [served.post(self.contract.part_receipt(parts[0], delivered)).status_code]
+        answers.append(served.post(self.contract.part_receipt(parts[1], failing)).status_code)
+        failed = _message(db, message_id)
+        # Never back: every part delivered after the failure, the failed one too, changes nothing.
+        answers += [served.post(self.contract.part_receipt(part, delivered)).status_code for part in parts]
+
+        assert answers == [200] * (len(parts) + 2)
+        assert (failed["status"], failed["error_code"]) == (expected["status"], expected["error_code"])
+        assert expected["error_code"], f"a {failing!r} receipt kept no error code"
+        assert _message(db, message_id) == failed

@@ -24,11 +24,13 @@ credentials before anything else), in the order they were scripted, on any endpo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json as jsonlib
+import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Self
+from typing import Any, ClassVar, Self, TypeVar
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -39,6 +41,7 @@ from .server import LiveServer
 
 #: an endpoint of a fake: the request and its body, already read, to the response
 Endpoint = Callable[[Request, bytes], Awaitable[Response]]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -50,8 +53,13 @@ class Recorded:
     headers: dict[str, str]
     body: bytes
     status: int
+    #: the URL's query parameters, in order
+    query: tuple[tuple[str, str], ...] = ()
+    #: when the request arrived, on the ``time.monotonic()`` clock
+    arrived: float = 0.0
 
     def json(self) -> Any:
+        """The body, parsed as JSON."""
         return jsonlib.loads(self.body)
 
 
@@ -66,8 +74,13 @@ class _Scripted:
 class FakeProvider:
     """A provider's API on ``host`` and ``port`` (a free one by default); ``url`` is where it listens once started.
 
-    Subclasses implement :meth:`endpoints`, and :meth:`refuse` when the provider checks credentials.
+    Subclasses implement :meth:`endpoints`, and :meth:`refuse` when the provider checks credentials; they may
+    override :meth:`lifespan` to hold something while serving (a client to call the host back with), and
+    :attr:`recorded_as` to keep requests as a subclass of :class:`Recorded` with the provider's views of them.
     """
+
+    #: what each request is kept as in :attr:`requests`
+    recorded_as: ClassVar[type[Recorded]] = Recorded
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0) -> None:
         self.host, self.port = host, port
@@ -76,7 +89,7 @@ class FakeProvider:
         routes: list[BaseRoute] = [
             Route(r.path, self._recording(r.endpoint), methods=r.methods) for r in self.endpoints()
         ]
-        self.app = Starlette(routes=routes)
+        self.app = Starlette(routes=routes, lifespan=self.lifespan)
         self.url = ""
         self._server: LiveServer | None = None
 
@@ -87,6 +100,16 @@ class FakeProvider:
     def refuse(self, request: Request) -> Response | None:
         """The answer to a request refused before anything else (wrong credentials), or ``None`` to go on."""
         return None
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        """What the fake holds while it serves, in its event loop; nothing by default."""
+        yield
+
+    def reset(self) -> None:
+        """Forget every request received and every answer scripted and not yet given."""
+        self.requests = []
+        self._script.clear()
 
     # -- scripting -----------------------------------------------------------------------------------------
 
@@ -105,10 +128,19 @@ class FakeProvider:
 
     def _recording(self, endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
         async def handle(request: Request) -> Response:
+            arrived = time.monotonic()
             body = await request.body()
             response = await self._answer(request, body, endpoint)
             self.requests.append(
-                Recorded(request.method, request.url.path, dict(request.headers), body, response.status_code)
+                self.recorded_as(
+                    request.method,
+                    request.url.path,
+                    dict(request.headers),
+                    body,
+                    response.status_code,
+                    tuple(request.query_params.multi_items()),
+                    arrived,
+                )
             )
             return response
 
@@ -129,11 +161,19 @@ class FakeProvider:
     # -- lifecycle -----------------------------------------------------------------------------------------
 
     def start(self) -> Self:
+        """Serve in a background thread; :attr:`url` is then where the fake listens."""
         self._server = LiveServer(self.app, host=self.host, port=self.port).start()
         self.url = self._server.url
         return self
 
+    def call(self, make: Callable[[], Awaitable[T]]) -> T:
+        """Run a coroutine in the fake's event loop (where its lifespan's clients live) and return its result."""
+        if self._server is None:
+            raise RuntimeError("the fake is not serving: start() it first")
+        return self._server.call(make)
+
     def stop(self) -> None:
+        """Stop serving (the lifespan ends first)."""
         if self._server is not None:
             self._server.stop()
             self._server = None

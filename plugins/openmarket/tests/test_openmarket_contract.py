@@ -12,7 +12,14 @@ from hypothesis import strategies as st
 
 from smsconnector.messages import DeliveryStatus
 from smsconnector.testing import BRAND_NUMBER
-from smsconnector.testing.contract import CONSUMER, ProviderContract, ProviderContractTests, SendFailure, Webhook
+from smsconnector.testing.contract import (
+    CONSUMER,
+    ProviderContract,
+    ProviderContractTests,
+    SendFailure,
+    SentPart,
+    Webhook,
+)
 from smsconnector.testing.hostile import json_bodies
 from smsconnector_openmarket.fake import INBOUND_PASSWORD, INBOUND_USERNAME, FakeOpenMarket
 
@@ -70,6 +77,8 @@ class OpenMarketContract(ProviderContract):
         "404": SendFailure("permanent", "404"),
     }
     loggers = ("smsconnector_openmarket",)
+    #: one receipt per part, each under the MT's one ticket with its segmentNumber and totalSegments
+    part_receipts = "segments"
 
     def start_fake(self) -> FakeOpenMarket:
         return FakeOpenMarket().start()
@@ -106,6 +115,11 @@ class OpenMarketContract(ProviderContract):
 
     def receipt(self, provider_message_id: str, status: str) -> Webhook:
         return webhook("status", receipt(provider_message_id, status))
+
+    def part_receipt(self, part: SentPart, status: str) -> Webhook:
+        return webhook(
+            "status", receipt(part.message_id, status, segment_number=part.sequence, total_segments=part.total)
+        )
 
     def hostile_webhooks(self) -> st.SearchStrategy[Webhook]:
         def valid(kind: str) -> dict[str, Any]:

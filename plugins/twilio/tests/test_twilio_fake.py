@@ -7,12 +7,14 @@ from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
+from smsconnector.testing.polling import eventually
 from smsconnector_twilio.client import close_client, make_client
-from smsconnector_twilio.fake import OPTED_OUT, SERVER_ERROR
+from smsconnector_twilio.fake import OPTED_OUT, SERVER_ERROR, FakeTwilio
 from smsconnector_twilio.settings import Settings
 
 from .twilio_support import ACCOUNT_SID, AUTH_TOKEN, BRAND, CONSUMER
@@ -100,6 +102,35 @@ def test_scripted_failures_are_used_once_each_destination_first(run, client, fak
 
     assert outcomes == [21610, 20500, "created", "created"]
     assert [r.status for r in fake_twilio.message_requests()] == [400, 500, 201, 201]
+
+
+def test_a_scripted_answer_and_a_stall_reach_the_client_and_are_recorded(fake_twilio):
+    fake_twilio.respond_next(503, body=b"upstream down")
+    fake_twilio.stall_next(1.0)
+    messages = f"{fake_twilio.url}/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json"
+    form = {"To": CONSUMER, "From": BRAND, "Body": "late"}
+
+    unavailable = httpx.post(messages, data=form, auth=(ACCOUNT_SID, AUTH_TOKEN))
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(messages, data=form, auth=(ACCOUNT_SID, AUTH_TOKEN), timeout=0.2)
+
+    assert unavailable.status_code == 503
+    # The stalled send is still answered, late, and accepted as usual.
+    statuses = eventually(lambda: [r.status for r in fake_twilio.requests] if len(fake_twilio.requests) == 2 else None)
+    assert statuses == [503, 201]
+    assert [r.params["Body"] for r in fake_twilio.requests] == ["late", "late"]
+    assert [m["body"] for m in fake_twilio.sent()] == ["late"]
+
+
+def test_the_fake_listens_where_it_is_told_and_records_who_called():
+    with FakeTwilio(ACCOUNT_SID, AUTH_TOKEN, port=0) as fake:
+        port = int(fake.url.rsplit(":", 1)[1])
+    with FakeTwilio(ACCOUNT_SID, AUTH_TOKEN, host="127.0.0.1", port=port) as fake:
+        answer = httpx.get(f"{fake.url}/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json", auth=("ACwrong", "guess"))
+
+        assert fake.url == f"http://127.0.0.1:{port}"
+        assert answer.status_code == 401 and answer.json()["code"] == 20003
+        assert [(r.method, r.username, r.status) for r in fake.requests] == [("GET", "ACwrong", 401)]
 
 
 def test_listing_follows_twilios_pages(run, client, fake_twilio):

@@ -2,15 +2,20 @@
 
 ::
 
-    fake = FakeTwilio(ACCOUNT_SID, AUTH_TOKEN).start()   # 127.0.0.1, a port the OS picks: fake.url
+    fake = FakeTwilio(ACCOUNT_SID, AUTH_TOKEN).start()   # 127.0.0.1, a port the OS picks (or host=, port=): fake.url
     # point the plugin at it:  [plugins.twilio] api_base_url = fake.url
     fake.deliver_to = server.url                         # where the public_url really leads (the "network")
     fake.fail(OPTED_OUT, to="+14155550123")              # the next send to that number is refused with 21610
     fake.fail(TOO_MANY_REQUESTS, SERVER_ERROR)           # the next two sends to anyone: 429, then 500
     fake.recover()                                       # accept again, dropping the failures not yet given
+    fake.stall_next(5.0)                                 # the next request is answered 5 s late (a timeout)
     fake.report(sid, "sent", "delivered")                # post signed status callbacks, in that order
     fake.requests                                        # every request received, in order, with its answer
     fake.stop()
+
+It is a :class:`~smsconnector.testing.fake.FakeProvider`: the request log, the scripted answers
+(``respond_next``, ``stall_next``) and the host and port come from there; Twilio's own errors, by destination,
+from :meth:`FakeTwilio.fail`.
 
 It speaks what the official client and Twilio's documentation expect: ``Messages.json`` answers 201 with
 the message resource, errors come as ``{"code", "message", "more_info", "status"}`` (429 with 20429, 401
@@ -32,10 +37,9 @@ import contextlib
 import hmac
 import re
 import secrets
-import time
 import uuid
 from collections import defaultdict, deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from email.utils import format_datetime, parsedate_to_datetime
@@ -50,6 +54,7 @@ from starlette.routing import Route
 from twilio.request_validator import SIGNATURE_HEADER, RequestValidator
 
 from smsconnector.plugin import segment
+from smsconnector.testing.fake import FakeProvider, Recorded
 
 API = "/2010-04-01/Accounts/{account}"
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
@@ -81,17 +86,20 @@ SERVER_ERROR = Failure(500, 20500, "Internal Server Error")
 AUTHENTICATE = Failure(401, 20003, "Authenticate")
 
 
-@dataclass(frozen=True, slots=True)
-class Recorded:
-    """One request the fake received, and the status it answered."""
+class TwilioRequest(Recorded):
+    """One request the fake received, and the status it answered, with its form and the API user it named."""
 
-    method: str
-    path: str
-    query: tuple[tuple[str, str], ...]
-    form: tuple[tuple[str, str], ...]
-    username: str | None
-    status: int
-    arrived: float  #: when the request arrived, on the ``time.monotonic()`` clock
+    @property
+    def form(self) -> tuple[tuple[str, str], ...]:
+        """A POST's form fields, in order, blank values kept; none for a GET."""
+        if self.method != "POST":
+            return ()
+        return tuple(parse_qsl(self.body.decode(errors="replace"), keep_blank_values=True))
+
+    @property
+    def username(self) -> str | None:
+        """The user of its Basic credentials (an account or API key SID), whether they were right or not."""
+        return _basic_credentials(self.headers.get("authorization", ""))[0]
 
     def values(self, key: str) -> list[str]:
         """Every value of form field ``key`` (``MediaUrl`` repeats)."""
@@ -113,37 +121,43 @@ class Callback:
     answer: int  #: the host's HTTP status, 0 when it could not be reached
 
 
-class FakeTwilio:
+class FakeTwilio(FakeProvider):
     """One Twilio account's REST API. ``api_keys`` maps API key SIDs the account accepts to their secrets."""
 
-    def __init__(self, account_sid: str, auth_token: str, *, api_keys: dict[str, str] | None = None) -> None:
+    recorded_as = TwilioRequest
+    requests: list[TwilioRequest]  # type: ignore[assignment]
+
+    def __init__(self, account_sid: str, auth_token: str, *, api_keys: dict[str, str] | None = None,
+                 host: str = "127.0.0.1", port: int = 0) -> None:
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.api_keys = dict(api_keys or {})
         self._tasks: set[asyncio.Task[None]] = set()
         self._http: httpx.AsyncClient | None = None
-        self._server: Any = None
-        self.url = ""
         self._gate: asyncio.Event | None = None
+        super().__init__(host=host, port=port)
         self.reset()
-        self.app = Starlette(routes=[
-            Route(API + "/Messages.json", self._endpoint(self._create_message), methods=["POST"]),
-            Route(API + "/Messages.json", self._endpoint(self._list_messages), methods=["GET"]),
-            Route(API + "/Messages/{sid}.json", self._endpoint(self._fetch_message), methods=["GET"]),
-            Route(API + "/IncomingPhoneNumbers.json", self._endpoint(self._list_numbers), methods=["GET"]),
-            Route(API + "/IncomingPhoneNumbers.json", self._endpoint(self._buy_number), methods=["POST"]),
-            Route(API + "/IncomingPhoneNumbers/{sid}.json", self._endpoint(self._update_number), methods=["POST"]),
-            Route(API + "/AvailablePhoneNumbers/{country}/Local.json", self._endpoint(self._search_numbers),
-                  methods=["GET"]),
-        ], lifespan=self._lifespan)
+
+    def endpoints(self) -> list[Route]:
+        """The endpoints of Messages, IncomingPhoneNumbers and AvailablePhoneNumbers the plugin uses."""
+        return [
+            Route(API + "/Messages.json", self._create_message, methods=["POST"]),
+            Route(API + "/Messages.json", self._list_messages, methods=["GET"]),
+            Route(API + "/Messages/{sid}.json", self._fetch_message, methods=["GET"]),
+            Route(API + "/IncomingPhoneNumbers.json", self._list_numbers, methods=["GET"]),
+            Route(API + "/IncomingPhoneNumbers.json", self._buy_number, methods=["POST"]),
+            Route(API + "/IncomingPhoneNumbers/{sid}.json", self._update_number, methods=["POST"]),
+            Route(API + "/AvailablePhoneNumbers/{country}/Local.json", self._search_numbers, methods=["GET"]),
+        ]
 
     def reset(self) -> None:
         """Forget every request, message, number and script, and put the settings below back to their defaults.
 
         Callbacks still pending are dropped and held sends are answered, so nothing of before leaks into after.
         """
-        if self._server is not None:
-            self._server.call(self._settle)
+        if self._http is not None:  # serving
+            self.call(self._settle)
+        super().reset()
         #: statuses posted to a message's StatusCallback after each accepted send, ``report_delay`` seconds
         #: later (``("delivered", "sent")`` posts them out of order); empty: only :meth:`report` posts
         self.auto_report: tuple[str, ...] = ()
@@ -158,7 +172,6 @@ class FakeTwilio:
         #: numbers for sale, by country
         self.available: dict[str, list[str]] = {"US": ["+14155550101", "+14155550102", "+12125550101"],
                                                 "CA": ["+16045550101"], "GB": ["+447700900101"]}
-        self.requests: list[Recorded] = []
         self.messages: dict[str, dict[str, Any]] = {}
         self.numbers: dict[str, dict[str, Any]] = {}
         self.callbacks: list[Callback] = []
@@ -170,21 +183,9 @@ class FakeTwilio:
 
     # -- running -----------------------------------------------------------------------------------------
 
-    def start(self) -> FakeTwilio:
-        """Serve on 127.0.0.1 in a background thread; ``self.url`` is the base URL to give the client."""
-        from smsconnector.testing.server import LiveServer
-
-        self._server = LiveServer(self.app).start()
-        self.url = self._server.url
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
-
     @contextlib.asynccontextmanager
-    async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        """Hold the client that posts status callbacks; on the way out, drop the pending ones and answer held sends."""
         async with httpx.AsyncClient(timeout=10) as http:
             self._http = http
             try:
@@ -211,7 +212,7 @@ class FakeTwilio:
         outage ends)."""
         self._failures.clear()
 
-    def message_requests(self, to: str | None = None) -> list[Recorded]:
+    def message_requests(self, to: str | None = None) -> list[TwilioRequest]:
         """Every ``Messages.json`` create request received (to ``to``), accepted or not."""
         return [r for r in self.requests if r.method == "POST" and r.path.endswith("/Messages.json")
                 and (to is None or r.params.get("To") == to)]
@@ -229,66 +230,42 @@ class FakeTwilio:
 
     def report(self, sid: str, *statuses: str, error_code: int | None = None) -> list[int]:
         """Post signed status callbacks for message ``sid``, in the order given; the host's answers."""
-        assert self._server is not None, "start() the fake first"
-        answers: list[int] = self._server.call(lambda: self._post_statuses(self.messages[sid], statuses, error_code))
-        return answers
+        return self.call(lambda: self._post_statuses(self.messages[sid], statuses, error_code))
 
     def hold(self) -> None:
         """Keep every send waiting for its answer until :meth:`release` (to see how many are in flight)."""
-        assert self._server is not None, "start() the fake first"
 
         async def close_gate() -> None:
             self._gate = asyncio.Event()
 
-        self._server.call(close_gate)
+        self.call(close_gate)
 
     def release(self) -> None:
         """Answer the sends that :meth:`hold` kept waiting, and the ones after them at once."""
-        assert self._server is not None, "start() the fake first"
 
         async def open_gate() -> None:
             if self._gate is not None:
                 self._gate.set()
             self._gate = None
 
-        self._server.call(open_gate)
+        self.call(open_gate)
 
     # -- the API -----------------------------------------------------------------------------------------
 
-    def _endpoint(self, handler: Callable[[Request, dict[str, list[str]]], Awaitable[Response]]) -> Any:
-        async def endpoint(request: Request) -> Response:
-            arrived = time.monotonic()
-            body = (await request.body()).decode()
-            form_items = parse_qsl(body, keep_blank_values=True) if request.method == "POST" else []
-            username, authorized = self._authenticate(request.headers.get("authorization", ""))
-            if not authorized:
-                response: Response = AUTHENTICATE.response(detail="Your AccountSid or AuthToken was incorrect.")
-                response.headers["WWW-Authenticate"] = 'Basic realm="Twilio API"'
-            elif request.path_params["account"] != self.account_sid:
-                response = Failure(404, 20404, f"The requested resource {request.url.path} was not found").response()
-            else:
-                form: dict[str, list[str]] = defaultdict(list)
-                for key, value in form_items:
-                    form[key].append(value)
-                response = await handler(request, form)
-            self.requests.append(Recorded(request.method, request.url.path, tuple(request.query_params.multi_items()),
-                                          tuple(form_items), username, response.status_code, arrived))
+    def refuse(self, request: Request) -> Response | None:
+        """Twilio's 401 for wrong credentials (an account's auth token or an API key's secret), 404 for another
+        account's resources."""
+        username, password = _basic_credentials(request.headers.get("authorization", ""))
+        secret = self.auth_token if username == self.account_sid else self.api_keys.get(username or "")
+        if password is None or secret is None or not hmac.compare_digest(password.encode(), secret.encode()):
+            response = AUTHENTICATE.response(detail="Your AccountSid or AuthToken was incorrect.")
+            response.headers["WWW-Authenticate"] = 'Basic realm="Twilio API"'
             return response
+        if request.path_params["account"] != self.account_sid:
+            return Failure(404, 20404, f"The requested resource {request.url.path} was not found").response()
+        return None
 
-        return endpoint
-
-    def _authenticate(self, header: str) -> tuple[str | None, bool]:
-        scheme, _, encoded = header.partition(" ")
-        if scheme.lower() != "basic":
-            return None, False
-        try:
-            username, _, password = base64.b64decode(encoded).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            return None, False
-        secret = self.auth_token if username == self.account_sid else self.api_keys.get(username)
-        return username, secret is not None and hmac.compare_digest(password.encode(), secret.encode())
-
-    async def _create_message(self, request: Request, form: dict[str, list[str]]) -> Response:
+    async def _create_message(self, request: Request, body: bytes) -> Response:
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
@@ -296,7 +273,7 @@ class FakeTwilio:
                 await asyncio.sleep(self.latency)
             if self._gate is not None:
                 await self._gate.wait()
-            return self._answer_create(form)
+            return self._answer_create(_form(body))
         finally:
             self.in_flight -= 1
 
@@ -347,7 +324,7 @@ class FakeTwilio:
         await asyncio.sleep(self.queue_seconds)
         _leave_queue(message)
 
-    async def _list_messages(self, request: Request, form: dict[str, list[str]]) -> Response:
+    async def _list_messages(self, request: Request, body: bytes) -> Response:
         query = request.query_params
         # The official client sends a datetime (2026-12-06T00:00:00Z); Twilio filters on its day.
         days = {op: date.fromisoformat(query[f"DateSent{op}"][:10])
@@ -357,24 +334,25 @@ class FakeTwilio:
                   and _sent_within(m, days)]
         return _page(request, "messages", listed)
 
-    async def _fetch_message(self, request: Request, form: dict[str, list[str]]) -> Response:
+    async def _fetch_message(self, request: Request, body: bytes) -> Response:
         message = self.messages.get(request.path_params["sid"])
         if message is None:
             return Failure(404, 20404, f"The requested resource {request.url.path} was not found").response()
         return JSONResponse(message)
 
-    async def _list_numbers(self, request: Request, form: dict[str, list[str]]) -> Response:
+    async def _list_numbers(self, request: Request, body: bytes) -> Response:
         wanted = _digits(request.query_params.get("PhoneNumber", ""))
         numbers = [n for n in self.numbers.values() if wanted in _digits(n["phone_number"])]
         return _page(request, "incoming_phone_numbers", numbers)
 
-    async def _search_numbers(self, request: Request, form: dict[str, list[str]]) -> Response:
+    async def _search_numbers(self, request: Request, body: bytes) -> Response:
         country = request.path_params["country"]
         prefix = "+1" + request.query_params["AreaCode"] if "AreaCode" in request.query_params else "+"
         offered = [_available_resource(n, country) for n in self.available.get(country, []) if n.startswith(prefix)]
         return _page(request, "available_phone_numbers", offered)
 
-    async def _buy_number(self, request: Request, form: dict[str, list[str]]) -> Response:
+    async def _buy_number(self, request: Request, body: bytes) -> Response:
+        form = _form(body)
         wanted = _first(form, "PhoneNumber")
         for offered in self.available.values():
             if wanted in offered:
@@ -387,7 +365,8 @@ class FakeTwilio:
         self.numbers[number["sid"]] = number
         return JSONResponse(number, status_code=201)
 
-    async def _update_number(self, request: Request, form: dict[str, list[str]]) -> Response:
+    async def _update_number(self, request: Request, body: bytes) -> Response:
+        form = _form(body)
         number = self.numbers.get(request.path_params["sid"])
         if number is None:
             return Failure(404, 20404, f"The requested resource {request.url.path} was not found").response()
@@ -505,6 +484,26 @@ def _page(request: Request, key: str, items: list[dict[str, Any]]) -> JSONRespon
                          "page": page, "page_size": size, "uri": uri(page), "first_page_uri": uri(0),
                          "next_page_uri": uri(page + 1) if more else None,
                          "previous_page_uri": uri(page - 1) if page else None})
+
+
+def _form(body: bytes) -> dict[str, list[str]]:
+    """A form-encoded body's fields, each with every value it was given."""
+    form: dict[str, list[str]] = defaultdict(list)
+    for key, value in parse_qsl(body.decode(), keep_blank_values=True):
+        form[key].append(value)
+    return form
+
+
+def _basic_credentials(header: str) -> tuple[str | None, str | None]:
+    """The user and password of a Basic ``Authorization`` header; ``(None, None)`` for anything else."""
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None, None
+    try:
+        username, _, password = base64.b64decode(encoded).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None, None
+    return username, password
 
 
 def _first(form: dict[str, list[str]], key: str) -> str | None:
