@@ -12,7 +12,14 @@ from hypothesis import strategies as st
 
 from smsconnector.messages import DeliveryStatus
 from smsconnector.testing import BRAND_NUMBER
-from smsconnector.testing.contract import CONSUMER, ProviderContract, ProviderContractTests, SendFailure, Webhook
+from smsconnector.testing.contract import (
+    CONSUMER,
+    ProviderContract,
+    ProviderContractTests,
+    SendFailure,
+    SentPart,
+    Webhook,
+)
 from smsconnector.testing.hostile import form_bodies, json_bodies
 from smsconnector.webhooks import parse_form
 from smsconnector_vonage.fake import FakeVonage
@@ -86,6 +93,8 @@ class VonageContract(ProviderContract):
         "29": SendFailure("permanent", "29"),
     }
     loggers = ("smsconnector_vonage",)
+    #: Vonage gives each part of a long message its own message-id, and a receipt for each
+    part_receipts = "part_ids"
 
     def start_fake(self) -> FakeVonage:
         return FakeVonage().start()
@@ -130,6 +139,10 @@ class VonageContract(ProviderContract):
         err_code = "0" if self.status_table[status] in (DeliveryStatus.SENT, DeliveryStatus.DELIVERED) else "6"
         body = SIGNER.receipt(provider_message_id, status, err_code=err_code)
         return Webhook("status", json.dumps(body).encode(), JSON)
+
+    def part_receipt(self, part: SentPart, status: str) -> Webhook:
+        assert part.part_id is not None
+        return self.receipt(part.part_id, status)
 
     def hostile_webhooks(self) -> st.SearchStrategy[Webhook]:
         def valid(kind: str) -> dict[str, str]:
