@@ -58,6 +58,7 @@ from .messages import (
     utcnow,
 )
 from .plugins import hookimpl
+from .providers import Provider
 from .proxies import environment_proxy
 from .segments import SegmentedText, is_gsm, segment
 from .webhooks import Received, WebhookKind, WebhookRequest
@@ -85,6 +86,8 @@ __all__ = [
     "SegmentPolicy",
     "Verdict",
     "ConsentSignal",
+    # providers
+    "Provider",
     # entry points
     "EntryPoint",
     "EntryPointSettings",

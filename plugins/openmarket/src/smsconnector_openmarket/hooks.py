@@ -7,13 +7,13 @@ from typing import TYPE_CHECKING, Any
 from smsconnector.plugin import (
     InboundMessage,
     OutboundMessage,
+    Provider,
     Received,
     SegmentPolicy,
     SendResult,
     StatusUpdate,
     WebhookRequest,
     hookimpl,
-    plugin_settings,
 )
 
 from . import client, normalize, receive
@@ -28,29 +28,15 @@ if TYPE_CHECKING:
 STATUS_PATH = f"/webhooks/{NAME}/status"
 
 
-class OpenMarket:
-    """One per app: the parsed settings and the pooled MT client."""
+class OpenMarket(Provider[Settings, client.MTClient]):
+    """One per app: the parsed settings and the pooled MT client, from start-up to shut-down."""
 
-    def __init__(self) -> None:
-        self.settings = Settings()
-        self.client: client.MTClient | None = None
+    name = NAME
+    settings_model = Settings
 
-    @hookimpl
-    def smsconnector_configure(self, app: App) -> None:
-        """Read and check ``[plugins.openmarket]``."""
-        self.settings = plugin_settings(app.config, NAME, Settings)
-
-    @hookimpl
-    async def smsconnector_startup(self) -> None:
-        """Open the pooled MT client (in the event loop that sends)."""
-        self.client = client.new_client(self.settings)
-
-    @hookimpl
-    async def smsconnector_shutdown(self) -> None:
-        """Close the MT client."""
-        if self.client is not None:
-            await self.client.aclose()
-            self.client = None
+    def open_client(self, settings: Settings) -> client.MTClient | None:
+        """The pooled MT client (in the event loop that sends)."""
+        return client.new_client(settings)
 
     @hookimpl
     def smsconnector_receive(self, provider: str, request: WebhookRequest) -> Received | None:

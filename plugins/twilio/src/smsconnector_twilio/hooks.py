@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Collection
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 from smsconnector.plugin import (
     InboundMessage,
     OutboundMessage,
+    Provider,
     Received,
     SegmentPolicy,
     SendResult,
@@ -20,7 +21,7 @@ from smsconnector.plugin import (
 from . import webhook
 from .client import close_client, make_client
 from .send import STATUS_CALLBACK_PATH, MessageSender
-from .settings import NAME, Settings, load_settings
+from .settings import NAME, Settings
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -30,50 +31,59 @@ if TYPE_CHECKING:
     from smsconnector.plugin import App
 
 log = logging.getLogger(__name__)
-#: Twilio calls a webhook with the method set on the number (or Messaging Service): POST, or GET
-WEBHOOK_METHODS = frozenset({"GET", "POST"})
 
 
-class TwilioPlugin:
-    """Twilio as a provider. One per app: it holds the account's client from start-up to shut-down."""
+class TwilioPlugin(Provider[Settings, "Client"]):
+    """Twilio as a provider. One per app: it holds the account's client, and the sender over it, from start-up
+    to shut-down; without a ``[plugins.twilio]`` section it stays idle."""
+
+    name = NAME
+    settings_model = Settings
+    #: Twilio calls a webhook with the method set on the number (or Messaging Service): POST, or GET
+    webhook_methods = frozenset({"GET", "POST"})
 
     def __init__(self) -> None:
-        self.settings: Settings | None = None
-        self.client: Client | None = None
+        super().__init__()
         self.sender: MessageSender | None = None
+        #: REST calls in flight at once: the client's pool and the sender's limit (known once configured)
+        self.in_flight = 0
 
     @hookimpl
     def smsconnector_configure(self, app: App) -> None:
         """Read ``[plugins.twilio]``; without that section the plugin stays idle (installed, not used)."""
-        self.settings = load_settings(app.config)
-        if self.settings is None:
+        if not app.config.plugin(NAME):
             log.info("twilio: no [plugins.%s] section; webhooks and sends for '%s' are refused", NAME, NAME)
-        elif app.config.public_url is None:
+            return
+        super().smsconnector_configure(app)
+
+    def configure(self, app: App) -> None:
+        """Size the sends in flight; warn when sends can carry no status callback."""
+        self.in_flight = self.settings.max_concurrent_requests or app.config.sender.concurrency
+        if app.config.public_url is None:
             log.warning("twilio: public_url is not set, so sends carry no StatusCallback: delivery reports come "
                         "only from a Messaging Service's own status callback URL")
 
+    def open_client(self, settings: Settings) -> Client:
+        """The account's client: its connection pool, sized to the sends allowed in flight."""
+        return make_client(settings, pool_size=self.in_flight)
+
     @hookimpl
     async def smsconnector_startup(self, app: App) -> None:
-        """Open the account's client: its connection pool, sized to the sends allowed in flight."""
-        if self.settings is None:
+        """Open the account's client, and the sender over it."""
+        await super().smsconnector_startup(app)
+        if self.client is None:
             return
-        in_flight = self.settings.max_concurrent_requests or app.config.sender.concurrency
-        self.client = make_client(self.settings, pool_size=in_flight)
         callback = app.public_url(STATUS_CALLBACK_PATH) if app.config.public_url else None
-        self.sender = MessageSender(self.client, self.settings, in_flight=in_flight, status_callback=callback)
-        log.info("twilio: account %s ready, up to %d sends in flight", self.settings.account_sid, in_flight)
+        self.sender = MessageSender(self.client, self.settings, in_flight=self.in_flight, status_callback=callback)
+        log.info("twilio: account %s ready, up to %d sends in flight", self.settings.account_sid, self.in_flight)
 
     @hookimpl
     async def smsconnector_shutdown(self) -> None:
-        """Close the client's pooled connections (the host has let in-flight sends finish)."""
+        """Close the client's pooled connections (the library's client has no ``aclose``) and drop the sender."""
         if self.client is not None:
             await close_client(self.client)
-        self.client = self.sender = None
-
-    @hookimpl
-    def smsconnector_webhook_methods(self, provider: str) -> Collection[str] | None:
-        """A Twilio number's webhooks and status callbacks are POST by default and GET when configured so."""
-        return WEBHOOK_METHODS if provider == NAME else None
+        await super().smsconnector_shutdown()
+        self.sender = None
 
     @hookimpl
     def smsconnector_receive(self, provider: str, request: WebhookRequest) -> Received | None:

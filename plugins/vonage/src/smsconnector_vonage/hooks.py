@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 from smsconnector.plugin import (
     InboundMessage,
     OutboundMessage,
+    Provider,
     Received,
     SegmentPolicy,
     SendResult,
     StatusUpdate,
     WebhookRequest,
     hookimpl,
-    plugin_settings,
 )
 
 from . import client, normalize, receive
@@ -26,38 +25,19 @@ if TYPE_CHECKING:
     from smsconnector.plugin import App
 
 STATUS_PATH = f"/webhooks/{NAME}/status"
-#: Vonage calls a webhook with GET or POST, as the account's settings say.
-WEBHOOK_METHODS = frozenset({"GET", "POST"})
 
 
-class VonagePlugin:
-    """One per app: the parsed settings and the pooled send client."""
+class VonagePlugin(Provider[Settings, client.SmsClient]):
+    """One per app: the parsed settings and the pooled send client, from start-up to shut-down."""
 
-    def __init__(self) -> None:
-        self.settings = Settings()
-        self.client: client.SmsClient | None = None
+    name = NAME
+    settings_model = Settings
+    #: Vonage calls a webhook with GET or POST, as the account's settings say.
+    webhook_methods = frozenset({"GET", "POST"})
 
-    @hookimpl
-    def smsconnector_configure(self, app: App) -> None:
-        """Read and check ``[plugins.vonage]``."""
-        self.settings = plugin_settings(app.config, NAME, Settings)
-
-    @hookimpl
-    async def smsconnector_startup(self) -> None:
-        """Open the pooled send client (in the event loop that sends)."""
-        self.client = client.new_client(self.settings)
-
-    @hookimpl
-    async def smsconnector_shutdown(self) -> None:
-        """Close the send client."""
-        if self.client is not None:
-            await self.client.aclose()
-            self.client = None
-
-    @hookimpl
-    def smsconnector_webhook_methods(self, provider: str) -> Collection[str] | None:
-        """Vonage's inbound webhooks and receipts come as GET or POST, as the account is configured."""
-        return WEBHOOK_METHODS if provider == NAME else None
+    def open_client(self, settings: Settings) -> client.SmsClient | None:
+        """The pooled send client (in the event loop that sends)."""
+        return client.new_client(settings)
 
     @hookimpl
     def smsconnector_receive(self, provider: str, request: WebhookRequest) -> Received | None:
