@@ -22,7 +22,6 @@ import base64
 import hmac
 import itertools
 import json
-import threading
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -82,19 +81,10 @@ class FakeOpenMarket(FakeProvider):
         self.accepted: list[Accepted] = []
         self._tickets = itertools.count(1)
         self._mo_tickets = itertools.count(1)
-        self._http: httpx.Client | None = None  # one pooled client for the calls back: a new one costs ~25 ms
-        self._http_lock = threading.Lock()  # tests call back from many threads at once
         super().__init__()
 
     def endpoints(self) -> list[Route]:
         return [Route(MT_PATH, self._mobile_terminate, methods=["POST"])]
-
-    def stop(self) -> None:
-        with self._http_lock:
-            if self._http is not None:
-                self._http.close()
-                self._http = None
-        super().stop()
 
     def plugin_config(self, **overrides: Any) -> dict[str, Any]:
         """``[plugins.openmarket]`` for a host that sends to this fake and accepts its callbacks."""
@@ -211,10 +201,8 @@ class FakeOpenMarket(FakeProvider):
         return [self._post(host_url + path, body, auth) for body in picked]
 
     def _post(self, url: str, body: dict[str, Any], auth: tuple[str, str] | None) -> httpx.Response:
-        with self._http_lock:
-            if self._http is None:
-                self._http = httpx.Client(headers=CALLBACK_HEADERS, timeout=30)
-        return self._http.post(url, content=json.dumps(body).encode(), auth=auth or self.inbound_auth)
+        return self.caller().post(url, content=json.dumps(body).encode(), headers=CALLBACK_HEADERS,
+                                  auth=auth or self.inbound_auth)
 
 
 def _error(status: int, code: int | None, description: str, headers: dict[str, str] | None = None) -> Response:

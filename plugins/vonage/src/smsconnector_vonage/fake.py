@@ -22,7 +22,6 @@ from __future__ import annotations
 import itertools
 import json
 import secrets
-import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -87,19 +86,10 @@ class FakeVonage(FakeProvider):
         self.signature_secret, self.signature_method = signature_secret, signature_method
         self.accepted: list[Accepted] = []
         self._ids = itertools.count(0x0C000000217B7F02)
-        self._http: httpx.Client | None = None  # one pooled client for the calls back
-        self._http_lock = threading.Lock()  # tests call back from many threads at once
         super().__init__()
 
     def endpoints(self) -> list[Route]:
         return [Route(SEND_PATH, self._send, methods=["POST"])]
-
-    def stop(self) -> None:
-        with self._http_lock:
-            if self._http is not None:
-                self._http.close()
-                self._http = None
-        super().stop()
 
     def plugin_config(self, **overrides: Any) -> dict[str, Any]:
         """``[plugins.vonage]`` for a host that sends to this fake and accepts its signed callbacks."""
@@ -246,10 +236,7 @@ class FakeVonage(FakeProvider):
 
     def post(self, url: str, params: Mapping[str, str], *, how: How = "form") -> httpx.Response:
         """Call ``url`` with ``params`` as Vonage does, by GET, form-encoded POST or JSON POST."""
-        with self._http_lock:
-            if self._http is None:
-                self._http = httpx.Client(timeout=30)
-        return self._http.request(**request_args(url, params, how))
+        return self.caller().request(**request_args(url, params, how))
 
     def post_all(self, url: str, items: Iterable[Mapping[str, str]], *, how: How = "form") -> list[httpx.Response]:
         """:meth:`post` each of ``items`` in turn."""
