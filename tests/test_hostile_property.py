@@ -77,6 +77,7 @@ TARGETS = {
     "skill": ("/api/skills", "POST", "admin", {"name": "sales", "description": "Sales questions"}),
     "skill change": ("/api/skills/support", "PATCH", "admin", {"description": "Anything else"}),
     "transfer": ("/api/conversations/{c}/transfer", "POST", "admin", {"skill": "billing"}),
+    "segment preview": ("/api/segments", "POST", "agent", {"text": "Your order ships today 📦"}),
 }
 
 
@@ -93,6 +94,25 @@ def test_hostile_api_bodies_get_2xx_or_4xx_and_refusals_store_nothing(desk, db, 
 
     status = _post(desk, path, raw, method=method, token=token)
 
+    assert_kept_its_promise(status, before, db)
+
+
+#: what a stranger may put after "Bearer " in a header (no line breaks; latin-1, as HTTP headers carry)
+bearer_tokens = st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF, blacklist_characters="\x7f"),
+                        max_size=300)
+
+
+@both_databases
+@EXAMPLES
+@given(token=bearer_tokens)
+def test_hostile_sign_ins_are_refused_and_open_no_session(desk, db, token):
+    # The sign-in's only input is the token: a guess (or a one-time code's shape) opens nothing.
+    before = db.contents()
+
+    header = f"Bearer {token}".rstrip().encode("latin-1")  # as sent: HTTP allows no trailing space in a value
+    status = desk.http.post("/api/sessions", headers={"authorization": header}).status_code
+
+    assert status in (401, 403), f"answered {status}"
     assert_kept_its_promise(status, before, db)
 
 
