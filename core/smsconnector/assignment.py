@@ -21,7 +21,7 @@ again once its row is locked here is not read twice there). Blocking locks are t
 conversation -> the assignment lock, and never an agent after a conversation, so no two transactions wait on
 each other in a circle. Draining holds the assignment lock (a transaction-scoped advisory lock, one per
 database schema) so queues are drained by one transaction at a time across replicas, which keeps them first in,
-first out; it takes the queue head and candidate agents ``FOR UPDATE SKIP LOCKED``. It looks for the head only
+first out; it takes the queue head ``FOR UPDATE SKIP LOCKED`` and candidate agents ``FOR NO KEY UPDATE SKIP LOCKED``. It looks for the head only
 while an online agent with the skill has a free slot, checked in the same query, under the assignment lock (so
 it sees what the drains before it committed). An agent's load is counted only after its row is locked, so two
 replicas never fill the same slot. A head held by another transaction stops the drain (that transaction drains
@@ -67,7 +67,7 @@ _FREE_AGENT = (
     select(Agent).join(AgentSkill, AgentSkill.agent_id == Agent.id)
     .where(*_FREE_SLOT, Agent.id.not_in(bindparam("full", expanding=True)))
     .order_by(Agent.last_assigned_at.asc().nulls_first(), Agent.id).limit(1)
-    .with_for_update(of=Agent, skip_locked=True).execution_options(populate_existing=True)
+    .with_for_update(of=Agent, skip_locked=True, key_share=True).execution_options(populate_existing=True)
 )
 _HEAD = (select(Conversation.id).where(Conversation.skill == bindparam("skill"), Conversation.status == QUEUED)
          .order_by(Conversation.queued_at, Conversation.id).limit(1))
@@ -107,8 +107,13 @@ async def skills_of(session: AsyncSession, agent_id: int) -> list[str]:
 
 
 async def lock_agent(session: AsyncSession, agent_id: int, *, skip_locked: bool = False) -> Agent | None:
-    """The agent's row, locked and re-read; ``None`` when absent (or, with ``skip_locked``, held elsewhere)."""
-    stmt = (select(Agent).where(Agent.id == agent_id).with_for_update(skip_locked=skip_locked)
+    """The agent's row, locked and re-read; ``None`` when absent (or, with ``skip_locked``, held elsewhere).
+
+    Agents' rows are locked FOR NO KEY UPDATE (their id never changes; they are never deleted, only marked), which
+    does not block the key-share lock PostgreSQL takes to check a foreign key: a transaction assigning a
+    conversation to the agent, holding that conversation's lock, would otherwise wait for this one while this
+    one waits for the conversation, a deadlock."""
+    stmt = (select(Agent).where(Agent.id == agent_id).with_for_update(skip_locked=skip_locked, key_share=True)
             .execution_options(populate_existing=True))
     return (await session.exec(stmt)).scalars().first()
 
