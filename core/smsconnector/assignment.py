@@ -21,7 +21,8 @@ again once its row is locked here is not read twice there). Blocking locks are t
 conversation -> the assignment lock, and never an agent after a conversation, so no two transactions wait on
 each other in a circle. Draining holds the assignment lock (a transaction-scoped advisory lock, one per
 database schema) so queues are drained by one transaction at a time across replicas, which keeps them first in,
-first out; it takes the queue head ``FOR UPDATE SKIP LOCKED`` and candidate agents ``FOR NO KEY UPDATE SKIP LOCKED``. It looks for the head only
+first out; it takes the queue head ``FOR UPDATE SKIP LOCKED`` and candidate agents ``FOR NO KEY UPDATE SKIP
+LOCKED``. It looks for the head only
 while an online agent with the skill has a free slot, checked in the same query, under the assignment lock (so
 it sees what the drains before it committed). An agent's load is counted only after its row is locked, so two
 replicas never fill the same slot. A head held by another transaction stops the drain (that transaction drains
